@@ -1,0 +1,30 @@
+//! The `@hwsign` extension messages of the SSH agent protocol: encode and decode only.
+//!
+//! Standard messages come from `ssh-agent-lib`'s `proto`; this room adds hwsign's own requests
+//! (`keys@hwsign`, `sign@hwsign`, `status@hwsign`, `generate@hwsign`), their replies, the
+//! `error@hwsign` reply that carries a wire error code, the `query` reply, and frame helpers.
+//! Every hwsign message body starts with a `uint32` version. Nothing here does I/O.
+
+pub mod error_reply;
+pub mod frame;
+pub mod generate;
+pub mod keys;
+pub mod message;
+pub mod query;
+pub mod reply;
+pub mod scheme;
+pub mod sign;
+pub mod status;
+pub mod wire;
+
+pub use message::{HwsignMessage, ProtoError};
+pub use ssh_agent_lib::proto::{Extension, Request, Response};
+
+/// The version of the hwsign messages this build speaks.
+pub const VERSION: u32 = 1;
+/// The largest frame (message length) the agent accepts, in bytes.
+pub const MAX_FRAME: usize = 256 * 1024;
+/// The standard extension listing supported extensions.
+pub const EXT_QUERY: &str = "query";
+/// OpenSSH's session-bind extension.
+pub const EXT_SESSION_BIND: &str = "session-bind@openssh.com";

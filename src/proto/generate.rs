@@ -1,0 +1,68 @@
+//! `generate@hwsign`: make a key on a token (main socket only).
+
+use super::keys::KeyEntry;
+use super::wire::{Dec, Enc};
+use super::{HwsignMessage, ProtoError};
+
+/// Make a key pair on a PKCS#11 token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateRequest {
+    /// The token's label; empty when the agent has exactly one token.
+    pub token: String,
+    /// The new key's label.
+    pub label: String,
+    /// `p256`, `p384`, `ed25519` or `rsa3072` (also `rsa2048`, `rsa4096`).
+    pub algorithm: String,
+}
+
+impl HwsignMessage for GenerateRequest {
+    const NAME: &'static str = "generate@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        e.str(&self.token).str(&self.label).str(&self.algorithm);
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        Ok(GenerateRequest {
+            token: d.str()?,
+            label: d.str()?,
+            algorithm: d.str()?,
+        })
+    }
+}
+
+/// The new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerateReply {
+    /// The key as `keys@hwsign` lists it.
+    pub key: KeyEntry,
+}
+
+impl HwsignMessage for GenerateReply {
+    const NAME: &'static str = "generate@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        self.key.encode(e);
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        Ok(GenerateReply {
+            key: KeyEntry::decode(d)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let r = GenerateRequest {
+            token: "t".into(),
+            label: "l".into(),
+            algorithm: "p256".into(),
+        };
+        assert_eq!(GenerateRequest::from_bytes(&r.to_bytes()).unwrap(), r);
+        let reply = GenerateReply {
+            key: super::super::keys::sample_entry(),
+        };
+        assert_eq!(GenerateReply::from_bytes(&reply.to_bytes()).unwrap(), reply);
+    }
+}

@@ -1,0 +1,137 @@
+//! `keys@hwsign`: the agent's key inventory with the metadata a client needs.
+
+use super::wire::{Dec, Enc};
+use super::{HwsignMessage, ProtoError};
+
+crate::empty_request!(KeysRequest, "keys@hwsign", "Ask for the key inventory.");
+
+/// One key as the agent describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyEntry {
+    /// Stable key id: lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
+    pub id: String,
+    /// The key's label on its token.
+    pub label: String,
+    /// `ecdsa-p256`, `ecdsa-p384`, `ed25519` or `rsa-<bits>`.
+    pub algorithm: String,
+    /// Backend name (`pkcs11`, later `piv`, `openpgp-card`).
+    pub backend: String,
+    /// The token's label.
+    pub token_label: String,
+    /// The token's serial number.
+    pub token_serial: String,
+    /// Where the key sits on the token (object id, slot).
+    pub object: String,
+    /// The OpenSSH public key line.
+    pub ssh_public_key: String,
+    /// `never`, `always` or `cached`.
+    pub touch_policy: String,
+    /// `never`, `once` or `always`.
+    pub pin_policy: String,
+    /// RFC 7512 URI of the key (empty when not PKCS#11).
+    pub pkcs11_uri: String,
+    /// Whether the key may be used through the forwarded (extra) socket.
+    pub remote: bool,
+}
+
+impl KeyEntry {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.str(&self.id)
+            .str(&self.label)
+            .str(&self.algorithm)
+            .str(&self.backend)
+            .str(&self.token_label)
+            .str(&self.token_serial)
+            .str(&self.object)
+            .str(&self.ssh_public_key)
+            .str(&self.touch_policy)
+            .str(&self.pin_policy)
+            .str(&self.pkcs11_uri)
+            .bool(self.remote);
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        Ok(KeyEntry {
+            id: d.str()?,
+            label: d.str()?,
+            algorithm: d.str()?,
+            backend: d.str()?,
+            token_label: d.str()?,
+            token_serial: d.str()?,
+            object: d.str()?,
+            ssh_public_key: d.str()?,
+            touch_policy: d.str()?,
+            pin_policy: d.str()?,
+            pkcs11_uri: d.str()?,
+            remote: d.bool()?,
+        })
+    }
+}
+
+/// The inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeysReply {
+    /// Every key the agent can use.
+    pub keys: Vec<KeyEntry>,
+}
+
+impl HwsignMessage for KeysReply {
+    const NAME: &'static str = "keys@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        e.u32(self.keys.len() as u32);
+        for k in &self.keys {
+            k.encode(e);
+        }
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        let n = d.u32()? as usize;
+        if n > d.remaining() / 48 {
+            return Err(ProtoError::Truncated);
+        }
+        let keys = (0..n)
+            .map(|_| KeyEntry::decode(d))
+            .collect::<Result<_, _>>()?;
+        Ok(KeysReply { keys })
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn sample_entry() -> KeyEntry {
+    KeyEntry {
+        id: "ab".repeat(32),
+        label: "release-p256".into(),
+        algorithm: "ecdsa-p256".into(),
+        backend: "pkcs11".into(),
+        token_label: "hwsign-test".into(),
+        token_serial: "1234".into(),
+        object: "id=01".into(),
+        ssh_public_key: "ecdsa-sha2-nistp256 AAAA release-p256".into(),
+        touch_policy: "never".into(),
+        pin_policy: "once".into(),
+        pkcs11_uri: "pkcs11:token=hwsign-test;object=release-p256".into(),
+        remote: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let r = KeysReply {
+            keys: vec![sample_entry(), sample_entry()],
+        };
+        assert_eq!(KeysReply::from_bytes(&r.to_bytes()).unwrap(), r);
+        assert_eq!(
+            KeysRequest::from_bytes(&KeysRequest.to_bytes()).unwrap(),
+            KeysRequest
+        );
+        let mut future = KeysRequest.to_bytes();
+        future[3] = 9;
+        assert!(matches!(
+            KeysRequest::from_bytes(&future),
+            Err(ProtoError::UnsupportedVersion { got: 9 })
+        ));
+    }
+}

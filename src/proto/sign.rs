@@ -1,0 +1,114 @@
+//! `sign@hwsign`: sign bytes (or a prehash) with a key, with context for prompts and the log.
+
+use super::scheme::{Scheme, SignInput};
+use super::wire::{Dec, Enc};
+use super::{HwsignMessage, ProtoError};
+
+/// What a signature is for, as the client describes it. The agent does not trust this for
+/// policy (it inspects the bytes); it shows it to the user and writes it to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SignContext {
+    /// `dsse`, `sshsig`, `raw` or `openpgp`.
+    pub format: String,
+    /// The artifact names (unverified, as the client gave them).
+    pub names: Vec<String>,
+}
+
+/// A sign request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// The key id (full lowercase hex).
+    pub key_id: String,
+    /// The scheme to sign with.
+    pub scheme: Scheme,
+    /// Whether `data` is the message or its digest.
+    pub input: SignInput,
+    /// The message or digest.
+    pub data: Vec<u8>,
+    /// Context for the prompt and audit log.
+    pub context: SignContext,
+}
+
+impl HwsignMessage for SignRequest {
+    const NAME: &'static str = "sign@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        e.str(&self.key_id)
+            .str(&self.scheme.to_string())
+            .u8(self.input.to_u8())
+            .bytes(&self.data)
+            .str(&self.context.format)
+            .strs(&self.context.names);
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        Ok(SignRequest {
+            key_id: d.str()?,
+            scheme: d.str()?.parse()?,
+            input: SignInput::from_u8(d.u8()?)?,
+            data: d.bytes()?,
+            context: SignContext {
+                format: d.str()?,
+                names: d.strs()?,
+            },
+        })
+    }
+}
+
+/// The signature: ECDSA as ASN.1 DER, Ed25519 as 64 bytes, RSA as the big-endian integer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignReply {
+    /// The key that signed.
+    pub key_id: String,
+    /// The scheme used.
+    pub scheme: Scheme,
+    /// The signature in its canonical encoding.
+    pub signature: Vec<u8>,
+}
+
+impl HwsignMessage for SignReply {
+    const NAME: &'static str = "sign@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        e.str(&self.key_id)
+            .str(&self.scheme.to_string())
+            .bytes(&self.signature);
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        Ok(SignReply {
+            key_id: d.str()?,
+            scheme: d.str()?.parse()?,
+            signature: d.bytes()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scheme::HashAlg;
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let r = SignRequest {
+            key_id: "ab".repeat(32),
+            scheme: Scheme::RsaPss(HashAlg::Sha512),
+            input: SignInput::Prehash,
+            data: vec![1; 64],
+            context: SignContext {
+                format: "raw".into(),
+                names: vec!["a.tar".into()],
+            },
+        };
+        assert_eq!(SignRequest::from_bytes(&r.to_bytes()).unwrap(), r);
+        let reply = SignReply {
+            key_id: "x".into(),
+            scheme: Scheme::Ed25519,
+            signature: vec![2; 64],
+        };
+        assert_eq!(SignReply::from_bytes(&reply.to_bytes()).unwrap(), reply);
+        let mut bad = r.to_bytes();
+        bad.push(0);
+        assert!(matches!(
+            SignRequest::from_bytes(&bad),
+            Err(ProtoError::Trailing(1))
+        ));
+    }
+}

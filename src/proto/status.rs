@@ -1,0 +1,119 @@
+//! `status@hwsign`: what the agent sees: its host, its tokens, their PIN state.
+
+use super::wire::{Dec, Enc};
+use super::{HwsignMessage, ProtoError};
+
+crate::empty_request!(
+    StatusRequest,
+    "status@hwsign",
+    "Ask for the agent's status."
+);
+
+/// One token as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenStatus {
+    /// Backend name.
+    pub backend: String,
+    /// Token label.
+    pub label: String,
+    /// Token serial.
+    pub serial: String,
+    /// Whether the token answered its last operation.
+    pub present: bool,
+    /// Whether the token session is logged in (PIN verified and cached).
+    pub logged_in: bool,
+    /// Number of keys on it.
+    pub keys: u32,
+    /// The last problem, if any (e.g. a rejected PIN).
+    pub problem: String,
+}
+
+/// The agent's status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatusReply {
+    /// hwsign version of the agent.
+    pub agent_version: String,
+    /// Host name of the machine the agent (and its tokens) run on.
+    pub host: String,
+    /// Which socket answered: `main` or `extra`.
+    pub socket: String,
+    /// Whether the agent runs the SoftHSM test mode.
+    pub test_mode: bool,
+    /// The tokens.
+    pub tokens: Vec<TokenStatus>,
+}
+
+impl HwsignMessage for StatusReply {
+    const NAME: &'static str = "status@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        e.str(&self.agent_version)
+            .str(&self.host)
+            .str(&self.socket)
+            .bool(self.test_mode);
+        e.u32(self.tokens.len() as u32);
+        for t in &self.tokens {
+            e.str(&t.backend)
+                .str(&t.label)
+                .str(&t.serial)
+                .bool(t.present)
+                .bool(t.logged_in)
+                .u32(t.keys)
+                .str(&t.problem);
+        }
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        let agent_version = d.str()?;
+        let host = d.str()?;
+        let socket = d.str()?;
+        let test_mode = d.bool()?;
+        let n = d.u32()? as usize;
+        if n > d.remaining() / 22 {
+            return Err(ProtoError::Truncated);
+        }
+        let tokens = (0..n)
+            .map(|_| {
+                Ok(TokenStatus {
+                    backend: d.str()?,
+                    label: d.str()?,
+                    serial: d.str()?,
+                    present: d.bool()?,
+                    logged_in: d.bool()?,
+                    keys: d.u32()?,
+                    problem: d.str()?,
+                })
+            })
+            .collect::<Result<_, ProtoError>>()?;
+        Ok(StatusReply {
+            agent_version,
+            host,
+            socket,
+            test_mode,
+            tokens,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip() {
+        let r = StatusReply {
+            agent_version: "0.1.0".into(),
+            host: "laptop".into(),
+            socket: "main".into(),
+            test_mode: true,
+            tokens: vec![TokenStatus {
+                backend: "pkcs11".into(),
+                label: "hwsign-test".into(),
+                serial: "42".into(),
+                present: true,
+                logged_in: true,
+                keys: 3,
+                problem: String::new(),
+            }],
+        };
+        assert_eq!(StatusReply::from_bytes(&r.to_bytes()).unwrap(), r);
+    }
+}

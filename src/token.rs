@@ -1,0 +1,15 @@
+//! Token backends: the [`Backend`] trait (enumerate keys, sign, generate), the worker thread
+//! that owns each token, and the implementations: PKCS#11 through `cryptoki` and the SoftHSM2
+//! test token. Nothing here knows the agent or the client.
+
+pub mod backend;
+pub mod error;
+pub mod pin_source;
+pub mod pkcs11;
+pub mod pkcs11_objects;
+pub mod softhsm;
+pub mod worker;
+
+pub use backend::{Backend, KeyInfo, TokenInfo};
+pub use error::TokenError;
+pub use worker::TokenHandle;

@@ -1,0 +1,64 @@
+//! The one trait every token backend implements, and what it reports.
+
+use super::TokenError;
+use crate::proto::scheme::Scheme;
+use crate::pubkey::{KeyAlgorithm, PublicKey};
+
+/// A key on a token, with what the agent and the user need to know about it.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    /// The public key (its SPKI hash is the key id).
+    pub public: PublicKey,
+    /// The key's label.
+    pub label: String,
+    /// Where it sits on the token (e.g. `id=01ab`).
+    pub object: String,
+    /// RFC 7512 URI (PKCS#11 keys).
+    pub pkcs11_uri: String,
+    /// `never`, `always` or `cached`.
+    pub touch_policy: String,
+    /// `never`, `once` or `always`.
+    pub pin_policy: String,
+}
+
+impl KeyInfo {
+    /// The stable key id.
+    pub fn id(&self) -> String {
+        self.public.key_id()
+    }
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.public.algorithm()
+    }
+}
+
+/// What a token says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct TokenInfo {
+    /// Backend name (`pkcs11`).
+    pub backend: String,
+    /// Token label.
+    pub label: String,
+    /// Token serial number.
+    pub serial: String,
+    /// Whether the last operation reached the token.
+    pub present: bool,
+    /// Whether a user session is logged in.
+    pub logged_in: bool,
+    /// The last problem seen, for `hwsign status`.
+    pub problem: Option<String>,
+}
+
+/// A token: one instance is owned by one worker thread, so methods take `&mut self` and may
+/// block.
+pub trait Backend {
+    /// What the token says about itself.
+    fn info(&mut self) -> TokenInfo;
+    /// Every key the token can sign with.
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError>;
+    /// Sign with the key `key_id`. `data` is the digest for hashed schemes (ECDSA, RSA) and
+    /// the message for Ed25519. Returns ECDSA as DER, Ed25519 as 64 bytes, RSA as the integer.
+    fn sign(&mut self, key_id: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError>;
+    /// Make a new key pair.
+    fn generate(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError>;
+}

@@ -1,0 +1,402 @@
+//! The PKCS#11 backend: one token of one module, driven through `cryptoki` by the token's
+//! worker thread. Keeps its logged-in session and caches key handles; looks keys up again only
+//! when the token says a handle is invalid or the session was lost.
+
+use std::collections::HashMap;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::session::{Session, SessionState, UserType};
+use cryptoki::slot::Slot;
+
+use super::TokenError;
+use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::pin_source::{PinSource, RejectedPin, getrandom_fill};
+use super::pkcs11_objects::{FoundKey, find_keys, generation_templates, today};
+use crate::proto::scheme::{HashAlg, Scheme};
+use crate::pubkey::hex;
+
+/// Load and initialize a PKCS#11 module.
+pub fn load_module(path: &std::path::Path) -> Result<Pkcs11, TokenError> {
+    let module_err = |detail: String| TokenError::Module {
+        path: path.display().to_string(),
+        detail,
+    };
+    let ctx = Pkcs11::new(path).map_err(|e| module_err(e.to_string()))?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(ctx),
+        Err(e) => Err(module_err(e.to_string())),
+    }
+}
+
+/// The (slot, label, serial) of every initialized token of a module.
+pub fn list_tokens(ctx: &Pkcs11) -> Result<Vec<(Slot, String, String)>, TokenError> {
+    let slots = ctx
+        .get_slots_with_initialized_token()
+        .map_err(|e| TokenError::pkcs11("", &e))?;
+    let mut out = Vec::new();
+    for slot in slots {
+        if let Ok(info) = ctx.get_token_info(slot) {
+            out.push((
+                slot,
+                info.label().trim_end().to_string(),
+                info.serial_number().trim_end().to_string(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// DER DigestInfo prefixes for RSASSA-PKCS1-v1_5 over a prehash (RFC 8017 §9.2 note 1).
+fn digest_info_prefix(hash: HashAlg) -> &'static [u8] {
+    match hash {
+        HashAlg::Sha256 => &[
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ],
+        HashAlg::Sha384 => &[
+            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x02, 0x05, 0x00, 0x04, 0x30,
+        ],
+        HashAlg::Sha512 => &[
+            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x03, 0x05, 0x00, 0x04, 0x40,
+        ],
+    }
+}
+
+fn pss_params(hash: HashAlg) -> PkcsPssParams {
+    let (hash_alg, mgf) = match hash {
+        HashAlg::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        HashAlg::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+        HashAlg::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+    };
+    PkcsPssParams {
+        hash_alg,
+        mgf,
+        s_len: (hash.len() as u64).into(),
+    }
+}
+
+/// What to do after a failed call.
+enum Recovery {
+    /// The session is gone (token removed, module reset): open a new one.
+    Reconnect,
+    /// The key handle is stale: look the keys up again.
+    Rescan,
+    /// Report the error.
+    Fail,
+}
+
+fn recovery(err: &CkError) -> Recovery {
+    match err {
+        CkError::Pkcs11(rv, _) => match rv {
+            RvError::SessionHandleInvalid
+            | RvError::SessionClosed
+            | RvError::DeviceRemoved
+            | RvError::TokenNotPresent
+            | RvError::DeviceError
+            | RvError::UserNotLoggedIn => Recovery::Reconnect,
+            RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid => Recovery::Rescan,
+            _ => Recovery::Fail,
+        },
+        _ => Recovery::Fail,
+    }
+}
+
+/// One PKCS#11 token.
+pub struct Pkcs11Token {
+    ctx: Pkcs11,
+    slot: Slot,
+    label: String,
+    serial: String,
+    pin: PinSource,
+    rejected: RejectedPin,
+    session: Option<Session>,
+    keys: HashMap<String, FoundKey>,
+    scanned: bool,
+    problem: Option<String>,
+}
+
+impl Pkcs11Token {
+    /// A token of `ctx` in `slot`; nothing is opened until the first request.
+    pub fn new(ctx: Pkcs11, slot: Slot, label: String, serial: String, pin: PinSource) -> Self {
+        Pkcs11Token {
+            ctx,
+            slot,
+            label,
+            serial,
+            pin,
+            rejected: RejectedPin::new(),
+            session: None,
+            keys: HashMap::new(),
+            scanned: false,
+            problem: None,
+        }
+    }
+
+    fn err(&self, e: &CkError) -> TokenError {
+        match e {
+            CkError::Pkcs11(
+                RvError::TokenNotPresent | RvError::DeviceRemoved | RvError::SlotIdInvalid,
+                _,
+            ) => TokenError::NotPresent(self.label.clone()),
+            _ => TokenError::pkcs11(&self.label, e),
+        }
+    }
+
+    /// Find our token again (slots are renumbered when tokens come and go).
+    fn relocate(&mut self) -> Result<(), TokenError> {
+        let found = list_tokens(&self.ctx)?
+            .into_iter()
+            .find(|(_, label, serial)| *label == self.label && *serial == self.serial);
+        match found {
+            Some((slot, _, _)) => {
+                self.slot = slot;
+                Ok(())
+            }
+            None => Err(TokenError::NotPresent(self.label.clone())),
+        }
+    }
+
+    /// A logged-in session.
+    fn session(&mut self) -> Result<&Session, TokenError> {
+        if self.session.is_none() {
+            let session = match self.ctx.open_rw_session(self.slot) {
+                Ok(s) => s,
+                Err(_) => {
+                    self.relocate()?;
+                    self.ctx
+                        .open_rw_session(self.slot)
+                        .map_err(|e| self.err(&e))?
+                }
+            };
+            self.session = Some(session);
+            self.scanned = false;
+        }
+        self.login()?;
+        self.session
+            .as_ref()
+            .ok_or_else(|| TokenError::NotPresent(self.label.clone()))
+    }
+
+    fn logged_in(&self) -> bool {
+        self.session
+            .as_ref()
+            .and_then(|s| s.get_session_info().ok())
+            .is_some_and(|i| {
+                matches!(
+                    i.session_state(),
+                    SessionState::RoUser | SessionState::RwUser
+                )
+            })
+    }
+
+    fn login(&mut self) -> Result<(), TokenError> {
+        if self.logged_in() {
+            return Ok(());
+        }
+        let info = self
+            .ctx
+            .get_token_info(self.slot)
+            .map_err(|e| self.err(&e))?;
+        if !info.login_required() {
+            return Ok(());
+        }
+        if info.user_pin_locked() {
+            return Err(TokenError::PinLocked(self.label.clone()));
+        }
+        let pin = self.pin.read(&self.label)?;
+        if self.rejected.was_rejected(&pin) {
+            return Err(TokenError::PinAlreadyRejected {
+                token: self.label.clone(),
+                source_name: self.pin.name(),
+            });
+        }
+        if info.user_pin_final_try() {
+            return Err(TokenError::PinFinalTry(self.label.clone()));
+        }
+        let Some(session) = self.session.as_ref() else {
+            return Err(TokenError::NotPresent(self.label.clone()));
+        };
+        match session.login(UserType::User, Some(&pin.as_auth_pin())) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                self.rejected.clear();
+                tracing::info!(token = %self.label, "logged in");
+                Ok(())
+            }
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+                self.rejected.reject(&pin);
+                tracing::warn!(token = %self.label, source = %self.pin.name(), "the token rejected the PIN; it will not be tried again");
+                Err(TokenError::PinWrong {
+                    token: self.label.clone(),
+                    source_name: self.pin.name(),
+                })
+            }
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
+                Err(TokenError::PinLocked(self.label.clone()))
+            }
+            Err(e) => Err(self.err(&e)),
+        }
+    }
+
+    fn scan(&mut self) -> Result<(), TokenError> {
+        let label = self.label.clone();
+        let session = self.session()?;
+        let found = find_keys(session).map_err(|e| TokenError::pkcs11(&label, &e))?;
+        self.keys = found.into_iter().map(|k| (k.public.key_id(), k)).collect();
+        self.scanned = true;
+        Ok(())
+    }
+
+    fn key_info(&self, k: &FoundKey) -> KeyInfo {
+        KeyInfo {
+            public: k.public.clone(),
+            label: k.label.clone(),
+            object: format!("id={}", hex(&k.id)),
+            pkcs11_uri: crate::pkcs11_uri::key_uri(&self.label, &self.serial, &k.label, &k.id),
+            touch_policy: "never".into(),
+            pin_policy: if k.always_authenticate {
+                "always".into()
+            } else {
+                "once".into()
+            },
+        }
+    }
+
+    fn sign_once(
+        &mut self,
+        key_id: &str,
+        scheme: Scheme,
+        data: &[u8],
+    ) -> Result<Vec<u8>, CallError> {
+        if !self.scanned {
+            self.scan().map_err(CallError::Token)?;
+        }
+        let key = self
+            .keys
+            .get(key_id)
+            .cloned()
+            .ok_or_else(|| CallError::Token(TokenError::UnknownKey(key_id.to_string())))?;
+        let prefixed;
+        let (mechanism, input): (Mechanism<'_>, &[u8]) = match scheme {
+            Scheme::Ecdsa(_) => (Mechanism::Ecdsa, data),
+            Scheme::Ed25519 => (
+                Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+                data,
+            ),
+            Scheme::RsaPkcs1v15(h) => {
+                prefixed = [digest_info_prefix(h), data].concat();
+                (Mechanism::RsaPkcs, &prefixed[..])
+            }
+            Scheme::RsaPss(h) => (Mechanism::RsaPkcsPss(pss_params(h)), data),
+        };
+        let pin = if key.always_authenticate {
+            Some(self.pin.read(&self.label).map_err(CallError::Token)?)
+        } else {
+            None
+        };
+        let session = self.session().map_err(CallError::Token)?;
+        if let Some(pin) = pin {
+            session
+                .login(UserType::ContextSpecific, Some(&pin.as_auth_pin()))
+                .map_err(CallError::Ck)?;
+        }
+        let sig = session
+            .sign(&mechanism, key.handle, input)
+            .map_err(CallError::Ck)?;
+        match scheme {
+            Scheme::Ecdsa(_) => crate::format::ecdsa::raw_to_der(&sig).map_err(|e| {
+                CallError::Token(TokenError::Other(format!(
+                    "token returned a bad ECDSA signature: {e}"
+                )))
+            }),
+            _ => Ok(sig),
+        }
+    }
+
+    fn generate_once(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError> {
+        let mut id = [0u8; 16];
+        getrandom_fill(&mut id).map_err(|e| TokenError::Other(format!("no randomness: {e}")))?;
+        let (mechanism, public, private) = generation_templates(algorithm, label, &id, today())
+            .ok_or_else(|| TokenError::Unsupported(format!("unknown algorithm {algorithm:?} (use p256, p384, ed25519, rsa2048, rsa3072 or rsa4096)")))?;
+        let tok = self.label.clone();
+        let session = self.session()?;
+        session
+            .generate_key_pair(&mechanism, &public, &private)
+            .map_err(|e| TokenError::pkcs11(&tok, &e))?;
+        self.scan()?;
+        let key =
+            self.keys.values().find(|k| k.id == id).ok_or_else(|| {
+                TokenError::Other("the new key cannot be found on the token".into())
+            })?;
+        Ok(self.key_info(key))
+    }
+}
+
+enum CallError {
+    Ck(CkError),
+    Token(TokenError),
+}
+
+impl Backend for Pkcs11Token {
+    fn info(&mut self) -> TokenInfo {
+        TokenInfo {
+            backend: "pkcs11".into(),
+            label: self.label.clone(),
+            serial: self.serial.clone(),
+            present: self.session.is_some() || self.ctx.get_token_info(self.slot).is_ok(),
+            logged_in: self.logged_in(),
+            problem: self.problem.clone(),
+        }
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
+        let result = self.scan().or_else(|e| {
+            // One reconnect for a lost session, never for a PIN problem.
+            if matches!(e, TokenError::Pkcs11 { .. } | TokenError::NotPresent(_)) {
+                self.session = None;
+                self.scan()
+            } else {
+                Err(e)
+            }
+        });
+        self.problem = result.as_ref().err().map(|e| e.to_string());
+        result?;
+        let mut keys: Vec<KeyInfo> = self.keys.values().map(|k| self.key_info(k)).collect();
+        keys.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(keys)
+    }
+
+    fn sign(&mut self, key_id: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match self.sign_once(key_id, scheme, data) {
+                Ok(sig) => break Ok(sig),
+                Err(CallError::Token(e)) => break Err(e),
+                Err(CallError::Ck(e)) if attempt == 1 => match recovery(&e) {
+                    Recovery::Reconnect => {
+                        tracing::info!(token = %self.label, error = %e, "session lost; reconnecting");
+                        self.session = None;
+                    }
+                    Recovery::Rescan => {
+                        tracing::info!(token = %self.label, "key handle stale; looking keys up again");
+                        self.scanned = false;
+                    }
+                    Recovery::Fail => break Err(self.err(&e)),
+                },
+                Err(CallError::Ck(e)) => break Err(self.err(&e)),
+            }
+        };
+        self.problem = result.as_ref().err().map(|e| e.to_string());
+        result
+    }
+
+    fn generate(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError> {
+        self.generate_once(label, algorithm)
+    }
+}

@@ -1,1 +1,26 @@
-//! cli
+//! The command line: clap definitions in one place ([`args`]) and one module per command. The
+//! `bin/` mains only parse, call [`run`] / the agent's runner, and map errors to exit codes.
+
+pub mod agent_main;
+pub mod args;
+pub mod attest;
+pub mod keys;
+pub mod sign;
+pub mod status;
+
+use crate::client::AgentClient;
+use crate::config::Config;
+use crate::error::Result;
+
+/// Run a `hwsign` command.
+pub fn run(cli: args::Cli) -> Result<()> {
+    let config = Config::load(cli.config.as_deref())
+        .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
+    let mut client = AgentClient::connect_default()?;
+    match cli.command {
+        args::Command::Keys(a) => keys::run(&mut client, &config, a),
+        args::Command::Sign(a) => sign::run(&mut client, &config, a),
+        args::Command::Attest(a) => attest::run(&mut client, &config, a),
+        args::Command::Status(a) => status::run(&mut client, a),
+    }
+}

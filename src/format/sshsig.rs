@@ -18,7 +18,7 @@ pub fn signed_data(namespace: &str, message_digest: &[u8]) -> Result<Vec<u8>, Fo
             "the SSHSIG namespace must not be empty".into(),
         ));
     }
-    if message_digest.len() != MESSAGE_HASH.len() {
+    if message_digest.len() != MESSAGE_HASH.output_len() {
         return Err(FormatError::Invalid(
             "SSHSIG message digest must be SHA-512".into(),
         ));

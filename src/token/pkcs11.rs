@@ -77,7 +77,7 @@ fn pss_params(hash: HashAlg) -> PkcsPssParams {
     PkcsPssParams {
         hash_alg,
         mgf,
-        s_len: (hash.len() as u64).into(),
+        s_len: (hash.output_len() as u64).into(),
     }
 }
 

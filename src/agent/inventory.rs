@@ -1,0 +1,170 @@
+//! The key inventory: every key of every token, by key id, with the worker that owns it. A key
+//! reachable through two tokens or backends (same SPKI) is listed once.
+
+use std::sync::Arc;
+
+use tokio::sync::RwLock;
+
+use crate::proto::keys::KeyEntry;
+use crate::proto::status::TokenStatus;
+use crate::token::{KeyInfo, TokenError, TokenHandle};
+
+/// A key and the token that holds it.
+#[derive(Debug, Clone)]
+pub struct KeyRef {
+    /// The key.
+    pub info: KeyInfo,
+    /// Its id.
+    pub id: String,
+    /// The token's worker.
+    pub token: TokenHandle,
+    /// Token label and serial (for listings).
+    pub token_label: String,
+    /// Token serial.
+    pub token_serial: String,
+    /// Backend name.
+    pub backend: String,
+}
+
+impl KeyRef {
+    /// The `keys@hwsign` entry.
+    pub fn entry(&self) -> KeyEntry {
+        KeyEntry {
+            id: self.id.clone(),
+            label: self.info.label.clone(),
+            algorithm: self.info.algorithm().to_string(),
+            backend: self.backend.clone(),
+            token_label: self.token_label.clone(),
+            token_serial: self.token_serial.clone(),
+            object: self.info.object.clone(),
+            ssh_public_key: self.info.public.ssh_line(&self.info.label),
+            touch_policy: self.info.touch_policy.clone(),
+            pin_policy: self.info.pin_policy.clone(),
+            pkcs11_uri: self.info.pkcs11_uri.clone(),
+            remote: false,
+        }
+    }
+}
+
+/// All tokens and their keys.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    tokens: Arc<Vec<TokenHandle>>,
+    keys: Arc<RwLock<Vec<KeyRef>>>,
+}
+
+impl Inventory {
+    /// An inventory over these token workers (call [`Inventory::refresh`] to fill it).
+    pub fn new(tokens: Vec<TokenHandle>) -> Self {
+        Inventory {
+            tokens: Arc::new(tokens),
+            keys: Arc::new(RwLock::new(Vec::new())),
+        }
+    }
+
+    /// The token workers.
+    pub fn tokens(&self) -> &[TokenHandle] {
+        &self.tokens
+    }
+
+    /// Ask every token for its keys. A token that fails keeps no keys and is logged; the
+    /// others are unaffected.
+    pub async fn refresh(&self) -> Vec<KeyRef> {
+        let mut all: Vec<KeyRef> = Vec::new();
+        for token in self.tokens.iter() {
+            let info = match token.info().await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::warn!(token = token.name(), error = %e, "token worker unavailable");
+                    continue;
+                }
+            };
+            match token.keys().await {
+                Ok(keys) => {
+                    for k in keys {
+                        let id = k.id();
+                        if all.iter().any(|r| r.id == id) {
+                            continue;
+                        }
+                        all.push(KeyRef {
+                            id,
+                            info: k,
+                            token: token.clone(),
+                            token_label: info.label.clone(),
+                            token_serial: info.serial.clone(),
+                            backend: info.backend.clone(),
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(token = token.name(), error = %e, "cannot list keys"),
+            }
+        }
+        *self.keys.write().await = all.clone();
+        all
+    }
+
+    /// The cached keys.
+    pub async fn keys(&self) -> Vec<KeyRef> {
+        self.keys.read().await.clone()
+    }
+
+    /// The key with this full id, looking the tokens up again once if it is not cached.
+    pub async fn find(&self, id: &str) -> Option<KeyRef> {
+        if let Some(k) = self.keys.read().await.iter().find(|k| k.id == id) {
+            return Some(k.clone());
+        }
+        self.refresh().await.into_iter().find(|k| k.id == id)
+    }
+
+    /// The key whose public key is `public`.
+    pub async fn find_public(&self, public: &crate::pubkey::PublicKey) -> Option<KeyRef> {
+        self.find(&public.key_id()).await
+    }
+
+    /// Status of every token.
+    pub async fn token_status(&self) -> Vec<TokenStatus> {
+        let keys = self.keys().await;
+        let mut out = Vec::new();
+        for token in self.tokens.iter() {
+            let info = token.info().await.unwrap_or_default();
+            let n = keys
+                .iter()
+                .filter(|k| k.token.name() == token.name())
+                .count();
+            out.push(TokenStatus {
+                backend: info.backend,
+                label: if info.label.is_empty() {
+                    token.name().to_string()
+                } else {
+                    info.label
+                },
+                serial: info.serial,
+                present: info.present,
+                logged_in: info.logged_in,
+                keys: n as u32,
+                problem: info.problem.unwrap_or_default(),
+            });
+        }
+        out
+    }
+
+    /// The token with this label (or the only token when `label` is empty).
+    pub fn token(&self, label: &str) -> Result<TokenHandle, TokenError> {
+        if label.is_empty() {
+            return match self.tokens.as_slice() {
+                [only] => Ok(only.clone()),
+                [] => Err(TokenError::NotPresent("(no token configured)".into())),
+                many => Err(TokenError::Other(format!(
+                    "the agent has {} tokens ({}); name one with --token",
+                    many.len(),
+                    many.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+                ))),
+            };
+        }
+        self.tokens
+            .iter()
+            .find(|t| t.name() == label)
+            .cloned()
+            .ok_or_else(|| TokenError::NotPresent(label.to_string()))
+    }
+}

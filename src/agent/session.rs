@@ -1,0 +1,107 @@
+//! One client connection: check the peer, then read frames, decode, dispatch and answer until
+//! the client leaves or the agent shuts down. Bad frames get an `error@hwsign` reply; a frame
+//! that cannot be skipped (too large, truncated) ends the connection, never the agent.
+
+use ssh_agent_lib::proto::Request;
+use ssh_encoding::{Decode, Encode};
+use tokio::net::UnixStream;
+use tokio::sync::watch;
+
+use super::dispatch::{self, Context};
+use super::framing::{Incoming, read_frame, write_frame};
+use crate::error::{ErrorCode, WireError};
+use crate::proto::MAX_FRAME;
+
+/// Whether the peer runs as our uid.
+pub fn peer_allowed(stream: &UnixStream) -> Result<(u32, Option<i32>), String> {
+    let cred = stream
+        .peer_cred()
+        .map_err(|e| format!("cannot read peer credentials: {e}"))?;
+    let me = crate::sys::current_uid();
+    if cred.uid() != me {
+        return Err(format!(
+            "peer uid {} is not the agent's uid {me}",
+            cred.uid()
+        ));
+    }
+    Ok((cred.uid(), cred.pid()))
+}
+
+fn encode(response: &dispatch_response::Response) -> Vec<u8> {
+    let mut out = Vec::new();
+    if response.encode(&mut out).is_err() {
+        out = vec![5]; // SSH_AGENT_FAILURE
+    }
+    out
+}
+
+mod dispatch_response {
+    pub use ssh_agent_lib::proto::Response;
+}
+
+/// Serve a connection until it closes or `shutdown` turns true (checked between requests).
+pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Receiver<bool>) {
+    let pid = match peer_allowed(&stream) {
+        Ok((_, pid)) => pid,
+        Err(why) => {
+            tracing::warn!(%why, "refusing connection");
+            return;
+        }
+    };
+    tracing::debug!(?pid, socket = ctx.socket, "client connected");
+    loop {
+        let incoming = tokio::select! {
+            r = read_frame(&mut stream) => r,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let (reply, close) = match incoming {
+            Ok(Incoming::Message(msg)) => match Request::decode(&mut &msg[..]) {
+                Ok(request) => (dispatch::handle(&ctx, request).await, false),
+                Err(e)
+                    if msg.first() == Some(&27)
+                        || !matches!(e, ssh_agent_lib::proto::Error::UnsupportedCommand { .. }) =>
+                {
+                    tracing::info!(?pid, error = %e, "malformed request");
+                    let err =
+                        WireError::new(ErrorCode::Malformed, format!("malformed request: {e}"), "");
+                    (dispatch::error_response(&err), false)
+                }
+                Err(_) => (dispatch_response::Response::Failure, false),
+            },
+            Ok(Incoming::Closed) => break,
+            Ok(Incoming::Empty) => {
+                let err = WireError::new(ErrorCode::Malformed, "empty frame", "");
+                (dispatch::error_response(&err), false)
+            }
+            Ok(Incoming::TooLarge(n)) => {
+                tracing::warn!(?pid, announced = n, "refusing an oversized frame");
+                let err = WireError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!("request of {n} bytes refused (limit {MAX_FRAME})"),
+                    "hash large inputs on the client: hwsign sends digests, never files",
+                );
+                (dispatch::error_response(&err), true)
+            }
+            Ok(Incoming::Truncated { expected, got }) => {
+                tracing::info!(?pid, expected, got, "connection closed mid-frame");
+                let err = WireError::new(
+                    ErrorCode::TruncatedFrame,
+                    format!("frame truncated: {got} of {expected} bytes"),
+                    "",
+                );
+                (dispatch::error_response(&err), true)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "read failed");
+                break;
+            }
+        };
+        if let Err(e) = write_frame(&mut stream, &encode(&reply)).await {
+            tracing::debug!(error = %e, "client gone before the reply");
+            break;
+        }
+        if close {
+            break;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Start-up: load the PKCS#11 modules named in the config (or the SoftHSM2 test token), start
+//! one worker per token, and build the inventory.
+
+use crate::config::Config;
+use crate::token::pin_source::PinSource;
+use crate::token::pkcs11::{Pkcs11Token, list_tokens, load_module};
+use crate::token::softhsm::{self, TestToken};
+use crate::token::{TokenError, TokenHandle};
+
+fn spawn(
+    ctx: &cryptoki::context::Pkcs11,
+    slot: cryptoki::slot::Slot,
+    label: String,
+    serial: String,
+    pin: PinSource,
+) -> Result<TokenHandle, TokenError> {
+    let ctx = ctx.clone();
+    let name = label.clone();
+    TokenHandle::spawn(name, move || {
+        Pkcs11Token::new(ctx, slot, label, serial, pin)
+    })
+    .map_err(|e| TokenError::Other(format!("cannot start a token worker: {e}")))
+}
+
+/// Start the workers for every configured token, plus the test token when given. Blocking
+/// (module loading, test-key generation): run it off the async threads.
+pub fn start_tokens(
+    config: &Config,
+    test_token: Option<&TestToken>,
+) -> Result<Vec<TokenHandle>, TokenError> {
+    let mut handles = Vec::new();
+    if let Some(tt) = test_token {
+        let ctx = load_module(&tt.module)?;
+        let pin = softhsm::provision(&ctx, tt)?;
+        let (slot, label, serial) = list_tokens(&ctx)?
+            .into_iter()
+            .find(|(_, label, _)| label == softhsm::TOKEN_LABEL)
+            .ok_or_else(|| TokenError::NotPresent(softhsm::TOKEN_LABEL.into()))?;
+        handles.push(spawn(&ctx, slot, label, serial, pin)?);
+    }
+    for tc in &config.tokens {
+        let ctx = match load_module(&tc.pkcs11_module) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "skipping a configured token");
+                continue;
+            }
+        };
+        let pin = tc
+            .pin_file
+            .clone()
+            .map(PinSource::File)
+            .unwrap_or(PinSource::None);
+        let tokens = list_tokens(&ctx)?;
+        if tokens.is_empty() {
+            tracing::warn!(module = %tc.pkcs11_module.display(), "the module has no token (plug one in and restart the agent)");
+        }
+        for (slot, label, serial) in tokens {
+            if tc.token_label.as_ref().is_some_and(|want| *want != label) {
+                continue;
+            }
+            tracing::info!(module = %tc.pkcs11_module.display(), token = %label, "using token");
+            handles.push(spawn(&ctx, slot, label, serial, pin.clone())?);
+        }
+    }
+    Ok(handles)
+}

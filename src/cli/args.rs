@@ -1,0 +1,179 @@
+//! The clap definitions of `hwsign` and `hwsign-agent` (they also feed help and man pages).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// hwsign: sign releases with keys on hardware tokens, through hwsign-agent.
+#[derive(Debug, Parser)]
+#[command(name = "hwsign", version, about)]
+pub struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/hwsign/config.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `hwsign` commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the agent's keys, export or generate one.
+    Keys(KeysArgs),
+    /// Sign files: SSHSIG (FILE.sig) or raw (FILE.rawsig).
+    Sign(SignArgs),
+    /// Attest a release: one DSSE envelope with an in-toto statement over every file.
+    Attest(AttestArgs),
+    /// Show the agent's tokens and state.
+    Status(StatusArgs),
+}
+
+/// `hwsign keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Export or generate.
+    #[command(subcommand)]
+    pub action: Option<KeysAction>,
+}
+
+/// `hwsign keys …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Print a key's public half for verifiers.
+    Export(ExportArgs),
+    /// Make a key on a token.
+    Generate(GenerateArgs),
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// OpenSSH public key line.
+    Ssh,
+    /// PEM SubjectPublicKeyInfo.
+    Pem,
+}
+
+/// `hwsign keys export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The key: id:<prefix>, label:<label>, pkcs11:…, or a bare id prefix or label.
+    pub key: String,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `hwsign keys generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Generate on a PKCS#11 token.
+    #[arg(long, required = true)]
+    pub pkcs11: bool,
+    /// The token's label (default: the agent's only token).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// The new key's label.
+    #[arg(long)]
+    pub label: String,
+    /// Algorithm.
+    #[arg(long, value_parser = ["p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096"])]
+    pub alg: String,
+}
+
+/// Signature formats of `hwsign sign`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SignFormat {
+    /// OpenSSH SSHSIG, verifiable with `ssh-keygen -Y verify` (FILE.sig).
+    Sshsig,
+    /// Base64 signature (FILE.rawsig): ECDSA DER / RSA over SHA-256, Ed25519 over the file.
+    Raw,
+}
+
+/// `hwsign sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The key (default: the config's default_key or the agent's only key).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Signature format.
+    #[arg(long, value_enum)]
+    pub format: SignFormat,
+    /// SSHSIG namespace.
+    #[arg(long, default_value = "file")]
+    pub namespace: String,
+    /// RSA keys: sign raw signatures with PSS instead of PKCS#1 v1.5.
+    #[arg(long)]
+    pub rsa_pss: bool,
+    /// Replace existing signature files.
+    #[arg(long)]
+    pub force: bool,
+    /// Files to sign.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// `hwsign attest`.
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The key (default: the config's default_key or the agent's only key).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The envelope to write.
+    #[arg(short, long, default_value = "release.intoto.json")]
+    pub output: PathBuf,
+    /// Package URL with version for the in-toto Release predicate (pkg:pypi/name@1.2.3).
+    #[arg(long, conflicts_with_all = ["predicate_type", "predicate"])]
+    pub purl: Option<String>,
+    /// Predicate type URI of a custom predicate.
+    #[arg(long, requires = "predicate")]
+    pub predicate_type: Option<String>,
+    /// JSON file with the custom predicate.
+    #[arg(long, requires = "predicate_type")]
+    pub predicate: Option<PathBuf>,
+    /// RSA keys: sign with PSS instead of PKCS#1 v1.5.
+    #[arg(long)]
+    pub rsa_pss: bool,
+    /// Replace an existing envelope.
+    #[arg(long)]
+    pub force: bool,
+    /// The release's files (one subject each).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// `hwsign status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// hwsign-agent: serve keys on hardware tokens over the SSH agent protocol.
+#[derive(Debug, Parser)]
+#[command(name = "hwsign-agent", version, about)]
+pub struct AgentCli {
+    /// Test mode: provision (once) and use a SoftHSM2 token under $XDG_STATE_HOME/hwsign/softhsm.
+    #[arg(long)]
+    pub softhsm: bool,
+    /// Config file (default: $XDG_CONFIG_HOME/hwsign/config.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory for the sockets (default: $XDG_RUNTIME_DIR/hwsign).
+    #[arg(long)]
+    pub socket_dir: Option<PathBuf>,
+    /// Stay in the foreground (the default: hwsign-agent never forks; use the systemd units).
+    #[arg(long)]
+    pub foreground: bool,
+}

@@ -1,0 +1,96 @@
+//! `hwsign keys`: list, export and generate keys.
+
+use std::path::Path;
+
+use super::args::{ExportArgs, ExportFormat, GenerateArgs, KeysAction, KeysArgs};
+use crate::client::{AgentClient, output, select};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::proto::generate::GenerateRequest;
+use crate::proto::keys::KeyEntry;
+use crate::pubkey::PublicKey;
+
+/// Run it.
+pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result<()> {
+    match args.action {
+        None => list(client, args.json),
+        Some(KeysAction::Export(a)) => export(client, a),
+        Some(KeysAction::Generate(a)) => generate(client, a),
+    }
+}
+
+fn print_table(keys: &[KeyEntry]) {
+    if keys.is_empty() {
+        println!("no keys (see `hwsign status`)");
+        return;
+    }
+    let w = keys.iter().map(|k| k.label.len()).max().unwrap_or(5).max(5);
+    println!(
+        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN",
+        "ID", "LABEL", "ALGORITHM", "TOUCH", "PIN"
+    );
+    for k in keys {
+        println!(
+            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})",
+            &k.id[..16.min(k.id.len())],
+            k.label,
+            k.algorithm,
+            k.touch_policy,
+            k.pin_policy,
+            k.token_label,
+            k.backend
+        );
+    }
+}
+
+fn list(client: &mut AgentClient, json: bool) -> Result<()> {
+    let keys = client.keys()?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?
+        );
+    } else {
+        print_table(&keys);
+    }
+    Ok(())
+}
+
+fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
+    match output {
+        Some(path) => output::write_new(path, text.as_bytes(), force),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
+    let keys = client.keys()?;
+    let key = select::select(&keys, Some(&a.key), None)?;
+    let public = PublicKey::from_ssh_line(&key.ssh_public_key)
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+    let text = match a.format {
+        ExportFormat::Ssh => format!("{}\n", public.ssh_line(&key.label)),
+        ExportFormat::Pem => public.to_pem(),
+    };
+    emit(&text, a.output.as_deref(), a.force)
+}
+
+fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
+    let reply = client.generate(&GenerateRequest {
+        token: a.token.unwrap_or_default(),
+        label: a.label,
+        algorithm: a.alg,
+    })?;
+    let k = reply.key;
+    println!(
+        "generated {} ({}) on {}",
+        k.label, k.algorithm, k.token_label
+    );
+    println!("id:  {}", k.id);
+    println!("uri: {}", k.pkcs11_uri);
+    println!("{}", k.ssh_public_key);
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! A signer over the agent socket: one key, a scheme, and the context the agent logs.
+
+use super::AgentClient;
+use crate::error::{Error, Result};
+use crate::proto::keys::KeyEntry;
+use crate::proto::scheme::{Scheme, SignInput};
+use crate::proto::sign::{SignContext, SignRequest};
+use crate::pubkey::PublicKey;
+
+/// Signs with one of the agent's keys.
+#[derive(Debug)]
+pub struct Signer<'a> {
+    client: &'a mut AgentClient,
+    /// The key as the agent lists it.
+    pub key: KeyEntry,
+    /// Its public key.
+    pub public: PublicKey,
+}
+
+impl<'a> Signer<'a> {
+    /// A signer for `key`; checks that the listed public key matches the key id.
+    pub fn new(client: &'a mut AgentClient, key: KeyEntry) -> Result<Self> {
+        let public = PublicKey::from_ssh_line(&key.ssh_public_key)
+            .map_err(|e| Error::Protocol(format!("the agent listed an unusable key: {e}")))?;
+        if public.key_id() != key.id {
+            return Err(Error::Protocol(format!(
+                "the agent's key id {} does not match its public key",
+                key.id
+            )));
+        }
+        Ok(Signer {
+            client,
+            key,
+            public,
+        })
+    }
+
+    fn sign(
+        &mut self,
+        scheme: Scheme,
+        input: SignInput,
+        data: Vec<u8>,
+        format: &str,
+        names: &[String],
+    ) -> Result<Vec<u8>> {
+        let req = SignRequest {
+            key_id: self.key.id.clone(),
+            scheme,
+            input,
+            data,
+            context: SignContext {
+                format: format.into(),
+                names: names.to_vec(),
+            },
+        };
+        let reply = self.client.sign(&req)?;
+        if reply.key_id != self.key.id || reply.scheme != scheme {
+            return Err(Error::Protocol(
+                "the agent signed with another key or scheme than asked".into(),
+            ));
+        }
+        Ok(reply.signature)
+    }
+
+    /// Sign a message (the agent hashes it and can see what it is).
+    pub fn sign_message(
+        &mut self,
+        scheme: Scheme,
+        message: Vec<u8>,
+        format: &str,
+        names: &[String],
+    ) -> Result<Vec<u8>> {
+        self.sign(scheme, SignInput::Message, message, format, names)
+    }
+
+    /// Sign a digest made with the scheme's hash.
+    pub fn sign_digest(
+        &mut self,
+        scheme: Scheme,
+        digest: Vec<u8>,
+        format: &str,
+        names: &[String],
+    ) -> Result<Vec<u8>> {
+        self.sign(scheme, SignInput::Prehash, digest, format, names)
+    }
+}

@@ -12,6 +12,8 @@ use super::framing::{Incoming, read_frame, write_frame};
 use crate::error::{ErrorCode, WireError};
 use crate::proto::MAX_FRAME;
 
+const MALFORMED_HINT: &str = "the client sent something this agent cannot read; are client and agent both hwsign (or ssh) of matching versions?";
+
 /// Whether the peer runs as our uid.
 pub fn peer_allowed(stream: &UnixStream) -> Result<(u32, Option<i32>), String> {
     let cred = stream
@@ -62,15 +64,18 @@ pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Re
                         || !matches!(e, ssh_agent_lib::proto::Error::UnsupportedCommand { .. }) =>
                 {
                     tracing::info!(?pid, error = %e, "malformed request");
-                    let err =
-                        WireError::new(ErrorCode::Malformed, format!("malformed request: {e}"), "");
+                    let err = WireError::new(
+                        ErrorCode::Malformed,
+                        format!("malformed request: {e}"),
+                        MALFORMED_HINT,
+                    );
                     (dispatch::error_response(&err), false)
                 }
                 Err(_) => (dispatch_response::Response::Failure, false),
             },
             Ok(Incoming::Closed) => break,
             Ok(Incoming::Empty) => {
-                let err = WireError::new(ErrorCode::Malformed, "empty frame", "");
+                let err = WireError::new(ErrorCode::Malformed, "empty frame", MALFORMED_HINT);
                 (dispatch::error_response(&err), false)
             }
             Ok(Incoming::TooLarge(n)) => {
@@ -87,7 +92,7 @@ pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Re
                 let err = WireError::new(
                     ErrorCode::TruncatedFrame,
                     format!("frame truncated: {got} of {expected} bytes"),
-                    "",
+                    "the client closed its side mid-request; retry the command",
                 );
                 (dispatch::error_response(&err), true)
             }

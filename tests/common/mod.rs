@@ -13,10 +13,12 @@
 
 mod agent;
 mod files;
+mod snapshot;
 mod tools;
 
 pub use agent::*;
 pub use files::*;
+pub use snapshot::*;
 pub use tools::*;
 
 use std::cell::RefCell;

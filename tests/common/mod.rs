@@ -18,6 +18,7 @@ mod tools;
 
 pub use agent::*;
 pub use files::*;
+#[allow(unused_imports)] // only some test binaries pin snapshots
 pub use snapshot::*;
 pub use tools::*;
 

@@ -162,8 +162,8 @@ impl Pkcs11Token {
         }
     }
 
-    /// A logged-in session.
-    fn session(&mut self) -> Result<&Session, TokenError> {
+    /// An open session (not necessarily logged in).
+    fn open(&mut self) -> Result<&Session, TokenError> {
         if self.session.is_none() {
             let session = match self.ctx.open_rw_session(self.slot) {
                 Ok(s) => s,
@@ -177,7 +177,19 @@ impl Pkcs11Token {
             self.session = Some(session);
             self.scanned = false;
         }
-        self.login()?;
+        self.session
+            .as_ref()
+            .ok_or_else(|| TokenError::NotPresent(self.label.clone()))
+    }
+
+    /// A logged-in session; keys found before the login are looked up again (their private
+    /// halves were hidden).
+    fn session(&mut self) -> Result<&Session, TokenError> {
+        self.open()?;
+        if !self.logged_in() {
+            self.login()?;
+            self.scanned = false;
+        }
         self.session
             .as_ref()
             .ok_or_else(|| TokenError::NotPresent(self.label.clone()))
@@ -245,8 +257,10 @@ impl Pkcs11Token {
 
     fn scan(&mut self) -> Result<(), TokenError> {
         let label = self.label.clone();
-        let session = self.session()?;
-        let found = find_keys(session).map_err(|e| TokenError::pkcs11(&label, &e))?;
+        self.open()?;
+        let logged_in = self.logged_in();
+        let session = self.open()?;
+        let found = find_keys(session, logged_in).map_err(|e| TokenError::pkcs11(&label, &e))?;
         self.keys = found.into_iter().map(|k| (k.public.key_id(), k)).collect();
         self.scanned = true;
         Ok(())
@@ -273,6 +287,7 @@ impl Pkcs11Token {
         scheme: Scheme,
         data: &[u8],
     ) -> Result<Vec<u8>, CallError> {
+        self.session().map_err(CallError::Token)?;
         if !self.scanned {
             self.scan().map_err(CallError::Token)?;
         }
@@ -281,6 +296,12 @@ impl Pkcs11Token {
             .get(key_id)
             .cloned()
             .ok_or_else(|| CallError::Token(TokenError::UnknownKey(key_id.to_string())))?;
+        let handle = key.handle.ok_or_else(|| {
+            CallError::Token(TokenError::Other(format!(
+                "key {} has no private half on token {:?}",
+                key.label, self.label
+            )))
+        })?;
         let prefixed;
         let (mechanism, input): (Mechanism<'_>, &[u8]) = match scheme {
             Scheme::Ecdsa(_) => (Mechanism::Ecdsa, data),
@@ -306,7 +327,7 @@ impl Pkcs11Token {
                 .map_err(CallError::Ck)?;
         }
         let sig = session
-            .sign(&mechanism, key.handle, input)
+            .sign(&mechanism, handle, input)
             .map_err(CallError::Ck)?;
         match scheme {
             Scheme::Ecdsa(_) => crate::format::ecdsa::raw_to_der(&sig).map_err(|e| {

@@ -19,8 +19,9 @@ const NAME_ED25519: &[u8] = b"\x13\x0cedwards25519";
 /// A private key found on a token.
 #[derive(Debug, Clone)]
 pub struct FoundKey {
-    /// The private key object.
-    pub handle: ObjectHandle,
+    /// The private key object (unknown until the session is logged in: private objects are
+    /// hidden before).
+    pub handle: Option<ObjectHandle>,
     /// CKA_ID.
     pub id: Vec<u8>,
     /// CKA_LABEL.
@@ -104,10 +105,14 @@ fn public_from(session: &Session, handle: ObjectHandle) -> Option<PublicKey> {
     }
 }
 
-/// Every private key on the token whose public key can be found (by CKA_ID, or on the
-/// private object itself for RSA). Keys whose public half cannot be read are skipped and
-/// logged.
-pub fn find_keys(session: &Session) -> cryptoki::error::Result<Vec<FoundKey>> {
+/// Every key pair on the token. Logged in: every private key whose public key can be found
+/// (by CKA_ID, or on the private object itself for RSA). Not logged in: the public key
+/// objects (listing keys needs no PIN), whose private handles are found after login. Keys
+/// whose public half cannot be read are skipped and logged.
+pub fn find_keys(session: &Session, logged_in: bool) -> cryptoki::error::Result<Vec<FoundKey>> {
+    if !logged_in {
+        return find_public_keys(session);
+    }
     let privs = session.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])?;
     let mut out = Vec::new();
     for handle in privs {
@@ -138,7 +143,7 @@ pub fn find_keys(session: &Session) -> cryptoki::error::Result<Vec<FoundKey>> {
         let public = public.or_else(|| public_from(session, handle));
         match public {
             Some(public) => out.push(FoundKey {
-                handle,
+                handle: Some(handle),
                 id,
                 label,
                 public,
@@ -148,6 +153,28 @@ pub fn find_keys(session: &Session) -> cryptoki::error::Result<Vec<FoundKey>> {
                 label,
                 "skipping a private key whose public key cannot be read"
             ),
+        }
+    }
+    Ok(out)
+}
+
+fn find_public_keys(session: &Session) -> cryptoki::error::Result<Vec<FoundKey>> {
+    let mut out = Vec::new();
+    for handle in session.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)])? {
+        let attrs = session.get_attributes(handle, &[AttributeType::Id, AttributeType::Label])?;
+        let id = attr_bytes(&attrs, AttributeType::Id).unwrap_or_default();
+        let label =
+            String::from_utf8_lossy(&attr_bytes(&attrs, AttributeType::Label).unwrap_or_default())
+                .trim_end()
+                .to_string();
+        if let Some(public) = public_from(session, handle) {
+            out.push(FoundKey {
+                handle: None,
+                id,
+                label,
+                public,
+                always_authenticate: false,
+            });
         }
     }
     Ok(out)

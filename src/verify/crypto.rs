@@ -1,0 +1,172 @@
+//! Signature checks for every key type hwsign knows, over a message or over a SHA-256 prehash,
+//! with the canonical encodings: ECDSA as ASN.1 DER, Ed25519 as 64 bytes, RSA as the integer.
+//! For each key the plausible schemes are tried in order and the one that verified is returned.
+
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use sha2::{Digest, Sha256, Sha384};
+
+use crate::proto::scheme::{HashAlg, Scheme};
+use crate::pubkey::PublicKey;
+
+/// What the signature covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Signed<'a> {
+    /// The message itself (DSSE's PAE, an SSHSIG blob, a small file for Ed25519).
+    Message(&'a [u8]),
+    /// The SHA-256 of the message (raw ECDSA and RSA signatures of files).
+    Sha256(&'a [u8]),
+}
+
+/// Why a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The signature is not in the key type's canonical encoding.
+    #[error("malformed {alg} signature: {detail}")]
+    Malformed {
+        /// The key's algorithm.
+        alg: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The key cannot have made a signature over this input.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The signature is well-formed but does not verify with the key.
+    #[error("the signature does not verify with the {0} key")]
+    Mismatch(String),
+}
+
+/// Verify `sig` over `signed` with `key`; the scheme that verified.
+///
+/// - ECDSA P-256: SHA-256. P-384: SHA-384, then SHA-256 (for messages; prehashes are SHA-256).
+/// - Ed25519: PureEdDSA over the message (strict verification); a prehash is refused.
+/// - RSA: PKCS#1 v1.5 with SHA-256, then PSS with SHA-256 and MGF1-SHA-256 with a salt as long
+///   as the hash, then with the longest salt (what some signers default to).
+pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme, CryptoError> {
+    let alg = key.algorithm().to_string();
+    let mismatch = || CryptoError::Mismatch(alg.clone());
+    let sha256 = |m: &[u8]| Sha256::digest(m).to_vec();
+    match key {
+        PublicKey::P256(pk) => {
+            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|e| CryptoError::Malformed {
+                alg: alg.clone(),
+                detail: format!("not DER: {e}"),
+            })?;
+            let prehash = match signed {
+                Signed::Message(m) => sha256(m),
+                Signed::Sha256(d) => d.to_vec(),
+            };
+            p256::ecdsa::VerifyingKey::from(pk)
+                .verify_prehash(&prehash, &sig)
+                .map(|()| Scheme::Ecdsa(HashAlg::Sha256))
+                .map_err(|_| mismatch())
+        }
+        PublicKey::P384(pk) => {
+            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|e| CryptoError::Malformed {
+                alg: alg.clone(),
+                detail: format!("not DER: {e}"),
+            })?;
+            let vk = p384::ecdsa::VerifyingKey::from(pk);
+            let candidates = match signed {
+                Signed::Message(m) => vec![
+                    (HashAlg::Sha384, Sha384::digest(m).to_vec()),
+                    (HashAlg::Sha256, sha256(m)),
+                ],
+                Signed::Sha256(d) => vec![(HashAlg::Sha256, d.to_vec())],
+            };
+            candidates
+                .into_iter()
+                .find(|(_, prehash)| vk.verify_prehash(prehash, &sig).is_ok())
+                .map(|(h, _)| Scheme::Ecdsa(h))
+                .ok_or_else(mismatch)
+        }
+        PublicKey::Ed25519(vk) => {
+            let Signed::Message(m) = signed else {
+                return Err(CryptoError::Unsupported(
+                    "an Ed25519 key signs the message itself, not a digest".into(),
+                ));
+            };
+            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| {
+                CryptoError::Malformed {
+                    alg: alg.clone(),
+                    detail: format!("{} bytes, expected 64", sig.len()),
+                }
+            })?;
+            vk.verify_strict(m, &sig)
+                .map(|()| Scheme::Ed25519)
+                .map_err(|_| mismatch())
+        }
+        PublicKey::Rsa(pk) => {
+            use rsa::traits::PublicKeyParts;
+            let digest = match signed {
+                Signed::Message(m) => sha256(m),
+                Signed::Sha256(d) => d.to_vec(),
+            };
+            if pk
+                .verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest, sig)
+                .is_ok()
+            {
+                return Ok(Scheme::RsaPkcs1v15(HashAlg::Sha256));
+            }
+            // emLen = ceil((modBits - 1) / 8); the longest salt is emLen - hLen - 2.
+            let em_len = (pk.n().bits() + 6) / 8;
+            let max_salt = em_len.saturating_sub(32 + 2);
+            let pss_ok = |salt: usize| {
+                pk.verify(rsa::Pss::new_with_salt::<Sha256>(salt), &digest, sig)
+                    .is_ok()
+            };
+            if pss_ok(32) || (max_salt != 32 && pss_ok(max_salt)) {
+                return Ok(Scheme::RsaPss(HashAlg::Sha256));
+            }
+            Err(mismatch())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::testutil::TestKey;
+
+    #[test]
+    fn ecdsa_and_ed25519_messages_and_prehashes() {
+        let msg = b"DSSEv1 4 test 5 hello";
+        for key in [TestKey::p256("p", 7), TestKey::ed25519("e", 7)] {
+            let sig = key.sign(msg);
+            let scheme = verify(&key.public, Signed::Message(msg), &sig).unwrap();
+            assert_eq!(scheme, key.public.algorithm().default_scheme());
+            let err = verify(&key.public, Signed::Message(b"other"), &sig).unwrap_err();
+            assert!(matches!(err, CryptoError::Mismatch(_)), "{err}");
+        }
+        let p = TestKey::p256("p", 9);
+        let sig = p.sign(msg);
+        let digest = Sha256::digest(msg);
+        assert!(verify(&p.public, Signed::Sha256(&digest), &sig).is_ok());
+        let e = TestKey::ed25519("e", 9);
+        assert!(matches!(
+            verify(&e.public, Signed::Sha256(&digest), &e.sign(msg)),
+            Err(CryptoError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_key_and_bad_encodings() {
+        let a = TestKey::p256("a", 7);
+        let b = TestKey::p256("b", 8);
+        let sig = a.sign(b"m");
+        assert!(matches!(
+            verify(&b.public, Signed::Message(b"m"), &sig),
+            Err(CryptoError::Mismatch(_))
+        ));
+        assert!(matches!(
+            verify(&a.public, Signed::Message(b"m"), &[0x30, 0x01]),
+            Err(CryptoError::Malformed { .. })
+        ));
+        let e = TestKey::ed25519("e", 7);
+        assert!(matches!(
+            verify(&e.public, Signed::Message(b"m"), &[0u8; 63]),
+            Err(CryptoError::Malformed { .. })
+        ));
+    }
+}

@@ -8,7 +8,7 @@ use p256::ecdsa::signature::Signer;
 
 use super::policy::Policy;
 use crate::format::dsse::{Envelope, EnvelopeSignature, pae};
-use crate::format::statement::{PAYLOAD_TYPE, RELEASE_PREDICATE, Statement, Subject};
+use crate::format::statement::{PAYLOAD_TYPE, Statement, Subject};
 use crate::proto::scheme::HashAlg;
 use crate::pubkey::{PublicKey, hex};
 
@@ -136,5 +136,3 @@ pub fn envelope(subjects: &[(&str, &[u8])], keys: &[&TestKey]) -> Envelope {
     envelope_of(PAYLOAD_TYPE, &statement(subjects), keys)
 }
 
-/// Sanity: the fixtures use the release predicate.
-pub const PREDICATE: &str = RELEASE_PREDICATE;

@@ -31,6 +31,14 @@ pub fn require_tool(name: &str, debian_pkg: &str) -> PathBuf {
     })
 }
 
+/// Panics (never skips) when `path` does not exist.
+pub fn require_file(path: &str, debian_pkg: &str) {
+    assert!(
+        std::path::Path::new(path).exists(),
+        "{path} is missing: install Debian package {debian_pkg} (apt-get install {debian_pkg})"
+    );
+}
+
 pub fn python() -> PathBuf {
     match std::env::var_os("HWSIGN_TEST_PYTHON") {
         Some(p) if !p.is_empty() => PathBuf::from(p),

@@ -22,9 +22,8 @@ readonly PACKAGES=(
     openssl         # raw signature verification
     sqv             # OpenPGP verification
     gnupg
-    nettle-dev      # sqv/sequoia crypto backend headers
-    clang           # bindgen for -sys crates
-    pkg-config
+    libssl-dev      # sequoia-openpgp's crypto backend (crypto-openssl)
+    pkg-config      # finds OpenSSL and pcsclite for the -sys crates
     libpcsclite-dev # PC/SC (smart cards)
     pcscd
     systemd         # systemd-socket-activate for the private pcscd

@@ -1,9 +1,10 @@
 //! Output formats, bytes in and bytes out: DSSE envelopes with in-toto statements, SSHSIG,
-//! raw signatures, and the signature encodings they need (ECDSA DER, SSH). No sockets, no
+//! raw signatures, OpenPGP certificates and signatures, and the signature encodings they need (ECDSA DER, SSH). No sockets, no
 //! tokens: a format gets its signature from a [`Signer`](crate::client::signer) adapter.
 
 pub mod dsse;
 pub mod ecdsa;
+pub mod openpgp;
 pub mod raw;
 pub mod ssh_signature;
 pub mod sshsig;

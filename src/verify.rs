@@ -27,7 +27,7 @@ pub mod sshsig;
 pub mod time;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::RwLock;
 
+use super::created::CreatedStore;
 use crate::proto::keys::KeyEntry;
 use crate::proto::status::TokenStatus;
 use crate::token::{KeyInfo, TokenError, TokenHandle};
@@ -24,6 +25,8 @@ pub struct KeyRef {
     pub token_serial: String,
     /// Backend name.
     pub backend: String,
+    /// Creation time (Unix seconds).
+    pub created: u64,
 }
 
 impl KeyRef {
@@ -42,6 +45,7 @@ impl KeyRef {
             pin_policy: self.info.pin_policy.clone(),
             pkcs11_uri: self.info.pkcs11_uri.clone(),
             remote: false,
+            created: self.created,
         }
     }
 }
@@ -50,14 +54,17 @@ impl KeyRef {
 #[derive(Debug, Clone)]
 pub struct Inventory {
     tokens: Arc<Vec<TokenHandle>>,
+    created: Arc<CreatedStore>,
     keys: Arc<RwLock<Vec<KeyRef>>>,
 }
 
 impl Inventory {
-    /// An inventory over these token workers (call [`Inventory::refresh`] to fill it).
-    pub fn new(tokens: Vec<TokenHandle>) -> Self {
+    /// An inventory over these token workers (call [`Inventory::refresh`] to fill it), with
+    /// the store of creation times the tokens do not record.
+    pub fn new(tokens: Vec<TokenHandle>, created: CreatedStore) -> Self {
         Inventory {
             tokens: Arc::new(tokens),
+            created: Arc::new(created),
             keys: Arc::new(RwLock::new(Vec::new())),
         }
     }
@@ -86,7 +93,9 @@ impl Inventory {
                         if all.iter().any(|r| r.id == id) {
                             continue;
                         }
+                        let created = self.created.resolve(&id, k.created);
                         all.push(KeyRef {
+                            created,
                             id,
                             info: k,
                             token: token.clone(),

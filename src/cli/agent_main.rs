@@ -87,7 +87,18 @@ pub async fn run(p: Prepared) -> Result<(), StartError> {
             "no tokens: configure [[token]] in config.toml, or start with --softhsm for the test token"
         );
     }
-    let inventory = Inventory::new(tokens);
+    let state = crate::dirs::state_dir();
+    let created_path = match crate::dirs::ensure_private_dir(&state) {
+        Ok(()) => Some(state.join("keys-created.tsv")),
+        Err(e) => {
+            tracing::warn!(error = %e, "no state dir: key creation times are not remembered");
+            None
+        }
+    };
+    let inventory = Inventory::new(
+        tokens,
+        crate::agent::created::CreatedStore::open(created_path),
+    );
     let keys = inventory.refresh().await;
     for k in &keys {
         tracing::info!(label = %k.info.label, id = %k.id, algorithm = %k.info.algorithm(), token = %k.token_label, "key");

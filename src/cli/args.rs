@@ -56,6 +56,8 @@ pub enum ExportFormat {
     Ssh,
     /// PEM SubjectPublicKeyInfo.
     Pem,
+    /// OpenPGP v4 certificate (armored), self-signed by the token; needs --userid.
+    Openpgp,
 }
 
 /// `hwsign keys export`.
@@ -66,6 +68,9 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
+    /// User ID for --format openpgp, e.g. "Jane Doe <jane@example.org>".
+    #[arg(long, required_if_eq("format", "openpgp"))]
+    pub userid: Option<String>,
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -98,6 +103,8 @@ pub enum SignFormat {
     Sshsig,
     /// Base64 signature (FILE.rawsig): ECDSA DER / RSA over SHA-256, Ed25519 over the file.
     Raw,
+    /// OpenPGP detached signature, armored (FILE.asc), verifiable by gpg and sqv.
+    Openpgp,
 }
 
 /// `hwsign sign`.
@@ -115,6 +122,10 @@ pub struct SignArgs {
     /// RSA keys: sign raw signatures with PSS instead of PKCS#1 v1.5.
     #[arg(long)]
     pub rsa_pss: bool,
+    /// OpenPGP: sign as this existing certificate (its primary key or signing subkey must be a
+    /// key of the agent); default: the certificate `keys export --format openpgp` makes.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
     /// Replace existing signature files.
     #[arg(long)]
     pub force: bool,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::args::{ExportArgs, ExportFormat, GenerateArgs, KeysAction, KeysArgs};
-use crate::client::{AgentClient, output, select};
+use crate::client::{AgentClient, Signer, output, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::proto::generate::GenerateRequest;
@@ -68,14 +68,55 @@ fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
 
 fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
     let keys = client.keys()?;
-    let key = select::select(&keys, Some(&a.key), None)?;
+    let key = select::select(&keys, Some(&a.key), None)?.clone();
     let public = PublicKey::from_ssh_line(&key.ssh_public_key)
         .map_err(|e| Error::Protocol(e.to_string()))?;
     let text = match a.format {
         ExportFormat::Ssh => format!("{}\n", public.ssh_line(&key.label)),
         ExportFormat::Pem => public.to_pem(),
+        ExportFormat::Openpgp => {
+            let userid = a.userid.as_deref().ok_or_else(|| {
+                Error::Usage("--format openpgp needs --userid \"Name <mail>\"".into())
+            })?;
+            if let Some(path) = &a.output {
+                output::check_free(std::slice::from_ref(path), a.force)?;
+            }
+            openpgp_cert(client, key, userid)?
+        }
     };
     emit(&text, a.output.as_deref(), a.force)
+}
+
+/// A certificate for `key`, self-signed by the token through the agent.
+fn openpgp_cert(client: &mut AgentClient, key: KeyEntry, userid: &str) -> Result<String> {
+    use crate::format::openpgp;
+    let created = openpgp::creation_time(key.created);
+    let mut signer = Signer::new(client, key)?;
+    let public = signer.public.clone();
+    let primary = openpgp::primary_key(&public, created)?;
+    let hash = openpgp::hash_for(public.algorithm());
+    let names = [format!("certificate for {userid}")];
+    let mut failure = None;
+    let mut pgp = openpgp::DigestSigner::new(
+        primary.role_into_unspecified(),
+        &public,
+        |scheme, digest| {
+            signer
+                .sign_openpgp_digest(scheme, digest, &names)
+                .map_err(|e| {
+                    let text = e.to_string();
+                    failure = Some(e);
+                    text
+                })
+        },
+    );
+    let cert = openpgp::certificate(&mut pgp, userid, hash);
+    drop(pgp);
+    match (cert, failure) {
+        (Ok(cert), _) => Ok(cert),
+        (Err(_), Some(agent_error)) => Err(agent_error),
+        (Err(e), None) => Err(e.into()),
+    }
 }
 
 fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {

@@ -58,18 +58,42 @@ pub struct FileDigest {
     pub digests: Vec<Vec<u8>>,
 }
 
-/// Hash one file with every algorithm in `algs` in a single pass.
-pub fn hash_file(
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Several hashers fed the same bytes.
+struct Multi(Vec<Hasher>);
+
+impl std::io::Write for Multi {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for h in &mut self.0 {
+            h.update(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stream one file into `sink`; returns its size.
+fn feed<W: std::io::Write>(
     path: &Path,
-    algs: &[HashAlg],
+    sink: &mut W,
     progress: Option<&ProgressBar>,
-) -> Result<FileDigest> {
+) -> Result<u64> {
     let file_err = |source| Error::File {
         path: path.to_path_buf(),
         source,
     };
     let mut f = std::fs::File::open(path).map_err(file_err)?;
-    let mut hashers: Vec<Hasher> = algs.iter().map(|a| Hasher::new(*a)).collect();
     let mut buf = vec![0u8; BUF];
     let mut size = 0u64;
     loop {
@@ -79,23 +103,25 @@ pub fn hash_file(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(file_err(e)),
         };
-        for h in &mut hashers {
-            h.update(&buf[..n]);
-        }
+        sink.write_all(&buf[..n]).map_err(file_err)?;
         size += n as u64;
         if let Some(p) = progress {
             p.inc(n as u64);
         }
     }
-    Ok(FileDigest {
-        path: path.to_path_buf(),
-        size,
-        digests: hashers.into_iter().map(Hasher::finish).collect(),
-    })
+    Ok(size)
 }
 
-/// Hash every file, several at a time (one thread per core), keeping the input order.
-pub fn hash_files(paths: &[PathBuf], algs: &[HashAlg]) -> Result<Vec<FileDigest>> {
+/// One file's sink and size, once hashed.
+type Slot<W> = Option<Result<(W, u64)>>;
+
+/// Stream every file into a sink made by `make` (any `io::Write`, e.g. an OpenPGP hash
+/// context), several files at a time (one thread per core), keeping the input order.
+pub fn hash_files_with<W, F>(paths: &[PathBuf], make: F) -> Result<Vec<(W, u64)>>
+where
+    W: std::io::Write + Send,
+    F: Fn() -> Result<W> + Sync,
+{
     let mut total = 0u64;
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|source| Error::File {
@@ -127,15 +153,16 @@ pub fn hash_files(paths: &[PathBuf], algs: &[HashAlg]) -> Result<Vec<FileDigest>
         .min(paths.len())
         .max(1);
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<FileDigest>>>> =
-        Mutex::new((0..paths.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Slot<W>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = paths.get(i) else { break };
-                    let r = hash_file(path, algs, progress.as_ref());
+                    let r = make().and_then(|mut sink| {
+                        feed(path, &mut sink, progress.as_ref()).map(|n| (sink, n))
+                    });
                     if let Ok(mut slots) = results.lock() {
                         slots[i] = Some(r);
                     }
@@ -153,6 +180,22 @@ pub fn hash_files(paths: &[PathBuf], algs: &[HashAlg]) -> Result<Vec<FileDigest>
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err(Error::Usage("a file was not hashed".into()))))
         .collect()
+}
+
+/// Hash every file with every algorithm in `algs` (one pass per file), in parallel.
+pub fn hash_files(paths: &[PathBuf], algs: &[HashAlg]) -> Result<Vec<FileDigest>> {
+    let sinks = hash_files_with(paths, || {
+        Ok(Multi(algs.iter().map(|a| Hasher::new(*a)).collect()))
+    })?;
+    Ok(paths
+        .iter()
+        .zip(sinks)
+        .map(|(path, (multi, size))| FileDigest {
+            path: path.clone(),
+            size,
+            digests: multi.0.into_iter().map(Hasher::finish).collect(),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ mod tests {
             pin_policy: "once".into(),
             pkcs11_uri: format!("pkcs11:token=t;object={label};type=private"),
             remote: false,
+            created: 0,
         }
     }
 

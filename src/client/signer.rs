@@ -73,6 +73,21 @@ impl<'a> Signer<'a> {
         self.sign(scheme, SignInput::Message, message, format, names)
     }
 
+    /// Sign an OpenPGP digest: Ed25519 signs the digest as its message, the others sign it as a
+    /// prehash.
+    pub fn sign_openpgp_digest(
+        &mut self,
+        scheme: Scheme,
+        digest: &[u8],
+        names: &[String],
+    ) -> Result<Vec<u8>> {
+        if scheme == Scheme::Ed25519 {
+            self.sign_message(scheme, digest.to_vec(), "openpgp", names)
+        } else {
+            self.sign_digest(scheme, digest.to_vec(), "openpgp", names)
+        }
+    }
+
     /// Sign a digest made with the scheme's hash.
     pub fn sign_digest(
         &mut self,

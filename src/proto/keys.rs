@@ -32,6 +32,9 @@ pub struct KeyEntry {
     pub pkcs11_uri: String,
     /// Whether the key may be used through the forwarded (extra) socket.
     pub remote: bool,
+    /// When the key was made (Unix seconds): from the token (PKCS#11 CKA_START_DATE) or, when
+    /// the token does not say, first seen by the agent. OpenPGP fingerprints depend on it.
+    pub created: u64,
 }
 
 impl KeyEntry {
@@ -47,7 +50,8 @@ impl KeyEntry {
             .str(&self.touch_policy)
             .str(&self.pin_policy)
             .str(&self.pkcs11_uri)
-            .bool(self.remote);
+            .bool(self.remote)
+            .u64(self.created);
     }
 
     pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
@@ -64,6 +68,7 @@ impl KeyEntry {
             pin_policy: d.str()?,
             pkcs11_uri: d.str()?,
             remote: d.bool()?,
+            created: d.u64()?,
         })
     }
 }
@@ -110,6 +115,7 @@ pub(crate) fn sample_entry() -> KeyEntry {
         pin_policy: "once".into(),
         pkcs11_uri: "pkcs11:token=hwsign-test;object=release-p256".into(),
         remote: false,
+        created: 1_700_000_000,
     }
 }
 

@@ -12,6 +12,11 @@ impl Enc {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
     }
+    /// A `uint64`.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
     /// A single byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
@@ -58,6 +63,13 @@ impl<'a> Dec<'a> {
     pub fn u32(&mut self) -> Result<u32, ProtoError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// A `uint64`.
+    pub fn u64(&mut self) -> Result<u64, ProtoError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
     }
     /// A single byte.
     pub fn u8(&mut self) -> Result<u8, ProtoError> {

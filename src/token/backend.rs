@@ -19,6 +19,8 @@ pub struct KeyInfo {
     pub touch_policy: String,
     /// `never`, `once` or `always`.
     pub pin_policy: String,
+    /// When the key was made (Unix seconds), if the token records it.
+    pub created: Option<u64>,
 }
 
 impl KeyInfo {

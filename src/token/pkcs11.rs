@@ -273,6 +273,7 @@ impl Pkcs11Token {
             object: format!("id={}", hex(&k.id)),
             pkcs11_uri: crate::pkcs11_uri::key_uri(&self.label, &self.serial, &k.label, &k.id),
             touch_policy: "never".into(),
+            created: k.created,
             pin_policy: if k.always_authenticate {
                 "always".into()
             } else {

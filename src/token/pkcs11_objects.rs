@@ -30,6 +30,24 @@ pub struct FoundKey {
     pub public: PublicKey,
     /// CKA_ALWAYS_AUTHENTICATE: a context-specific login before each signature.
     pub always_authenticate: bool,
+    /// CKA_START_DATE as Unix seconds (midnight UTC), if set.
+    pub created: Option<u64>,
+}
+
+/// CKA_START_DATE of an object as Unix seconds (midnight UTC), if set.
+fn start_date(session: &Session, handle: ObjectHandle) -> Option<u64> {
+    let attrs = session
+        .get_attributes(handle, &[AttributeType::StartDate])
+        .ok()?;
+    attrs.iter().find_map(|a| match a {
+        Attribute::StartDate(d) if !d.is_empty() => {
+            let digits = |b: &[u8]| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
+            let (y, m, day) = (digits(&d.year)?, digits(&d.month)?, digits(&d.day)?);
+            let days = days_from_civil(y, m as u32, day as u32);
+            (days >= 0).then_some(days as u64 * 86_400)
+        }
+        _ => None,
+    })
 }
 
 fn curve(params: &[u8]) -> Option<KeyAlgorithm> {
@@ -138,12 +156,16 @@ pub fn find_keys(session: &Session, logged_in: bool) -> cryptoki::error::Result<
                 Attribute::Class(ObjectClass::PUBLIC_KEY),
                 Attribute::Id(id.clone()),
             ])?;
-            public = pubs.into_iter().find_map(|h| public_from(session, h));
+            public = pubs
+                .into_iter()
+                .find_map(|h| public_from(session, h).map(|p| (p, start_date(session, h))));
         }
-        let public = public.or_else(|| public_from(session, handle));
+        let public = public.or_else(|| public_from(session, handle).map(|p| (p, None)));
         match public {
-            Some(public) => out.push(FoundKey {
+            Some((public, public_date)) => out.push(FoundKey {
                 handle: Some(handle),
+                // The public object's date first: it is readable with or without a login.
+                created: public_date.or_else(|| start_date(session, handle)),
                 id,
                 label,
                 public,
@@ -168,8 +190,10 @@ fn find_public_keys(session: &Session) -> cryptoki::error::Result<Vec<FoundKey>>
                 .trim_end()
                 .to_string();
         if let Some(public) = public_from(session, handle) {
+            let created = start_date(session, handle);
             out.push(FoundKey {
                 handle: None,
+                created,
                 id,
                 label,
                 public,
@@ -248,6 +272,17 @@ pub fn today() -> Option<cryptoki::types::Date> {
     .ok()
 }
 
+/// Howard Hinnant's civil-to-days algorithm.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -276,5 +311,8 @@ mod tests {
         assert_eq!(unwrap_point(&bare, 65), &bare[..]);
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_784), (2026, 11, 27));
+        assert_eq!(days_from_civil(2026, 11, 27), 20_784);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
     }
 }

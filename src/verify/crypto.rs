@@ -49,10 +49,11 @@ pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme,
     let sha256 = |m: &[u8]| Sha256::digest(m).to_vec();
     match key {
         PublicKey::P256(pk) => {
-            let sig = p256::ecdsa::Signature::from_der(sig).map_err(|e| CryptoError::Malformed {
-                alg: alg.clone(),
-                detail: format!("not DER: {e}"),
-            })?;
+            let sig =
+                p256::ecdsa::Signature::from_der(sig).map_err(|e| CryptoError::Malformed {
+                    alg: alg.clone(),
+                    detail: format!("not DER: {e}"),
+                })?;
             let prehash = match signed {
                 Signed::Message(m) => sha256(m),
                 Signed::Sha256(d) => d.to_vec(),
@@ -63,10 +64,11 @@ pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme,
                 .map_err(|_| mismatch())
         }
         PublicKey::P384(pk) => {
-            let sig = p384::ecdsa::Signature::from_der(sig).map_err(|e| CryptoError::Malformed {
-                alg: alg.clone(),
-                detail: format!("not DER: {e}"),
-            })?;
+            let sig =
+                p384::ecdsa::Signature::from_der(sig).map_err(|e| CryptoError::Malformed {
+                    alg: alg.clone(),
+                    detail: format!("not DER: {e}"),
+                })?;
             let vk = p384::ecdsa::VerifyingKey::from(pk);
             let candidates = match signed {
                 Signed::Message(m) => vec![
@@ -87,12 +89,11 @@ pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme,
                     "an Ed25519 key signs the message itself, not a digest".into(),
                 ));
             };
-            let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|_| {
-                CryptoError::Malformed {
+            let sig =
+                ed25519_dalek::Signature::from_slice(sig).map_err(|_| CryptoError::Malformed {
                     alg: alg.clone(),
                     detail: format!("{} bytes, expected 64", sig.len()),
-                }
-            })?;
+                })?;
             vk.verify_strict(m, &sig)
                 .map(|()| Scheme::Ed25519)
                 .map_err(|_| mismatch())

@@ -75,7 +75,11 @@ mod tests {
 
     #[test]
     fn patterns_with_paths_are_refused() {
-        assert!(check_pattern("dist/*.whl").unwrap_err().contains("\"*.whl\""));
+        assert!(
+            check_pattern("dist/*.whl")
+                .unwrap_err()
+                .contains("\"*.whl\"")
+        );
         assert!(check_pattern("").is_err());
         assert!(check_pattern("*.whl").is_ok());
     }

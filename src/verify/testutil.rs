@@ -66,8 +66,8 @@ impl TestKey {
 
     /// An armored SSHSIG over `data` made through hwsign's own format code.
     pub fn sshsig(&self, namespace: &str, data: &[u8]) -> String {
-        let blob = crate::format::sshsig::signed_data(namespace, &HashAlg::Sha512.digest(data))
-            .unwrap();
+        let blob =
+            crate::format::sshsig::signed_data(namespace, &HashAlg::Sha512.digest(data)).unwrap();
         let scheme = crate::format::sshsig::scheme_for(self.public.algorithm());
         crate::format::sshsig::armor(&self.public, namespace, scheme, &self.sign(&blob)).unwrap()
     }
@@ -135,4 +135,3 @@ pub fn envelope_of(payload_type: &str, payload: &[u8], keys: &[&TestKey]) -> Env
 pub fn envelope(subjects: &[(&str, &[u8])], keys: &[&TestKey]) -> Envelope {
     envelope_of(PAYLOAD_TYPE, &statement(subjects), keys)
 }
-

@@ -21,7 +21,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let m = ((mp + 2) % 12 + 1) as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
 }
@@ -53,12 +53,19 @@ fn num(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
 /// Fractions of a second are dropped; a leap second (`:60`) counts as `:59`. Times before
 /// 1970 are refused. The error says what is wrong.
 pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
-    let bad = |what: &str| format!("{s:?} is not an RFC 3339 time ({what}); write e.g. \"2026-01-01T00:00:00Z\"");
+    let bad = |what: &str| {
+        format!("{s:?} is not an RFC 3339 time ({what}); write e.g. \"2026-01-01T00:00:00Z\"")
+    };
     if !s.is_ascii() || s.len() < 20 {
         return Err(bad("too short"));
     }
     let b = s.as_bytes();
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad("expected YYYY-MM-DDTHH:MM:SS"));
     }
     let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
@@ -130,10 +137,22 @@ mod tests {
     #[test]
     fn parses_and_formats() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(parse_rfc3339("2026-01-01T00:00:00Z").unwrap(), 1_767_225_600);
-        assert_eq!(parse_rfc3339("2026-01-01T02:00:00+02:00").unwrap(), 1_767_225_600);
-        assert_eq!(parse_rfc3339("2025-12-31T19:00:00.123-05:00").unwrap(), 1_767_225_600);
-        assert_eq!(parse_rfc3339("2024-02-29t12:00:00z").unwrap(), 1_709_208_000);
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+            1_767_225_600
+        );
+        assert_eq!(
+            parse_rfc3339("2026-01-01T02:00:00+02:00").unwrap(),
+            1_767_225_600
+        );
+        assert_eq!(
+            parse_rfc3339("2025-12-31T19:00:00.123-05:00").unwrap(),
+            1_767_225_600
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29t12:00:00z").unwrap(),
+            1_709_208_000
+        );
         assert_eq!(format_rfc3339(1_767_225_600), "2026-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(1_709_208_000), "2024-02-29T12:00:00Z");
         for t in [0u64, 951_782_400, 4_102_444_799, 1_234_567_890] {
@@ -156,6 +175,10 @@ mod tests {
         ] {
             assert!(parse_rfc3339(s).is_err(), "{s}");
         }
-        assert!(parse_rfc3339("2026-01-01T00:00:00").unwrap_err().contains("add Z"));
+        assert!(
+            parse_rfc3339("2026-01-01T00:00:00")
+                .unwrap_err()
+                .contains("add Z")
+        );
     }
 }

@@ -1,0 +1,120 @@
+//! `hwsign verify`: check a release against a trust policy, with an envelope (DSSE or Sigstore
+//! bundle) or signature files (SSHSIG, raw). Needs no agent and no token. Prints one verdict
+//! per artifact (or JSON); the caller exits 0 only when every artifact is verified.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+use crate::verify::engine::{self, VerifyInput};
+use crate::verify::{Policy, report};
+
+/// `hwsign verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The trust policy (TOML): signers, their keys, and rules per artifact name.
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// A DSSE envelope or Sigstore bundle with a subject for each file.
+    #[arg(
+        long,
+        conflicts_with = "signature",
+        required_unless_present = "signature"
+    )]
+    pub envelope: Option<PathBuf>,
+    /// A signature file, SSHSIG (FILE.sig) or raw (FILE.rawsig); repeat for several files or
+    /// signers.
+    #[arg(long)]
+    pub signature: Vec<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The files to verify.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Run it: true when every file is verified.
+pub fn run(args: VerifyArgs) -> Result<bool> {
+    let policy = Policy::load(&args.policy).map_err(|e| Error::Usage(e.to_string()))?;
+    let input = match args.envelope {
+        Some(e) => VerifyInput::Envelope(e),
+        None => {
+            // Pairing mistakes are the command line's: say so before reading anything.
+            engine::pair_signatures(&args.signature, &args.files)
+                .map_err(|e| Error::Usage(format!("{e}\n  hint: pass the signature of each file as --signature FILE.sig (or FILE.rawsig)")))?;
+            VerifyInput::Signatures(args.signature)
+        }
+    };
+    let verdicts = engine::verify(&policy, input, &args.files, now());
+    if args.json {
+        let json = serde_json::to_string_pretty(&report::to_json(&verdicts))
+            .map_err(crate::format::FormatError::from)?;
+        println!("{json}");
+    } else {
+        print!("{}", report::render_human(&verdicts));
+    }
+    Ok(report::all_verified(&verdicts))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::verify::testutil::{TestKey, files};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: VerifyArgs,
+    }
+
+    #[test]
+    fn envelope_or_signatures() {
+        let parse =
+            |a: &[&str]| Cli::try_parse_from([&["t", "--policy", "p.toml"][..], a].concat());
+        let ok = parse(&["--envelope", "e.json", "a", "b"]).unwrap().args;
+        assert_eq!(ok.envelope, Some(PathBuf::from("e.json")));
+        assert_eq!(ok.files.len(), 2);
+        let ok = parse(&["--signature", "a.sig", "--signature", "b.sig", "a", "b"]).unwrap();
+        assert_eq!(ok.args.signature.len(), 2);
+        assert!(parse(&["a"]).is_err());
+        assert!(parse(&["--envelope", "e", "--signature", "s", "a"]).is_err());
+        assert!(parse(&["--envelope", "e"]).is_err());
+    }
+
+    #[test]
+    fn verifies_without_an_agent() {
+        let key = TestKey::ed25519("alice", 1);
+        let (dir, paths) = files(&[("a.txt", b"hello")]);
+        let policy = dir.path().join("policy.toml");
+        let text = format!(
+            "{}[[rule]]\nartifacts = [\"*.txt\"]\nsigners = [\"alice\"]\n",
+            key.signer_toml()
+        );
+        std::fs::write(&policy, text).unwrap();
+        let sig = dir.path().join("a.txt.sig");
+        std::fs::write(&sig, key.sshsig("file", b"hello")).unwrap();
+        let args = |signature: Vec<PathBuf>| VerifyArgs {
+            policy: policy.clone(),
+            envelope: None,
+            signature,
+            json: true,
+            files: paths.clone(),
+        };
+        assert!(run(args(vec![sig.clone()])).unwrap());
+        std::fs::write(&paths[0], b"changed").unwrap();
+        assert!(!run(args(vec![sig.clone()])).unwrap());
+        let e = run(args(vec![dir.path().join("b.txt.sig"), sig])).unwrap_err();
+        assert!(e.to_string().contains("b.txt, which is not among"), "{e}");
+    }
+}

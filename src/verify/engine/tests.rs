@@ -1,0 +1,338 @@
+//! End-to-end tests of the engine: files on disk, envelopes, bundles and signature files made
+//! in the test, and the rule's verdict for each case the issue lists.
+
+use base64::Engine;
+
+use super::*;
+use crate::format::dsse::Envelope;
+use crate::verify::report::all_verified;
+use crate::verify::testutil::{NOW, TestKey, envelope, envelope_of, files, policy_in, statement};
+
+const WHL: &[u8] = b"wheel bytes";
+const SDIST: &[u8] = b"sdist bytes";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    artifacts: Vec<PathBuf>,
+    alice: TestKey,
+    bob: TestKey,
+    carol: TestKey,
+}
+
+fn fixture() -> Fixture {
+    let (dir, artifacts) = files(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)]);
+    Fixture {
+        dir,
+        artifacts,
+        alice: TestKey::p256("alice", 1),
+        bob: TestKey::ed25519("bob", 2),
+        carol: TestKey::p256("carol", 3),
+    }
+}
+
+impl Fixture {
+    /// A policy with the three signers (plus `extra` in alice's table) and `rules`.
+    fn policy(&self, alice_extra: &str, rules: &str) -> Policy {
+        let text = format!(
+            "{}{alice_extra}\n{}{}{rules}",
+            self.alice.signer_toml(),
+            self.bob.signer_toml(),
+            self.carol.signer_toml()
+        );
+        policy_in(self.dir.path(), &text)
+    }
+
+    fn one_of_alice(&self) -> Policy {
+        self.policy(
+            "",
+            "[[rule]]\nname = \"release\"\nartifacts = [\"mypkg-*\"]\nsigners = [\"alice\"]\n",
+        )
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    fn envelope_file(&self, env: &Envelope) -> VerifyInput {
+        VerifyInput::Envelope(self.write("release.intoto.json", &env.to_json().unwrap()))
+    }
+
+    fn release(&self, keys: &[&TestKey]) -> Envelope {
+        envelope(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)], keys)
+    }
+}
+
+fn run(p: &Policy, input: VerifyInput, artifacts: &[PathBuf]) -> Vec<ArtifactVerdict> {
+    verify(p, input, artifacts, NOW)
+}
+
+#[test]
+fn accepted_envelope_and_bundle() {
+    let f = fixture();
+    let p = f.one_of_alice();
+    let env = f.release(&[&f.alice]);
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert!(all_verified(&vs), "{vs:?}");
+    assert_eq!(vs[0].signers, vec!["alice"]);
+    assert_eq!(vs[0].rule.as_deref(), Some("release"));
+    let bundle = f.write(
+        "b.sigstore.json",
+        &crate::format::bundle::to_json(&env).unwrap(),
+    );
+    let vs = run(&p, VerifyInput::Envelope(bundle), &f.artifacts);
+    assert!(all_verified(&vs), "{vs:?}");
+}
+
+#[test]
+fn tampered_artifact_and_renamed_subject() {
+    let f = fixture();
+    let p = f.one_of_alice();
+    let env = f.release(&[&f.alice]);
+    std::fs::write(&f.artifacts[0], b"tampered").unwrap();
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert!(!vs[0].verified && vs[1].verified);
+    assert_eq!(
+        vs[0].rejected,
+        vec!["subject digest mismatch for mypkg-1.0.whl"]
+    );
+    assert!(vs[0].to_line().starts_with("FAIL "), "{}", vs[0].to_line());
+
+    let renamed = f.dir.path().join("mypkg-1.1.tar.gz");
+    std::fs::write(&renamed, SDIST).unwrap();
+    let vs = run(&p, f.envelope_file(&env), &[renamed]);
+    assert_eq!(
+        vs[0].rejected,
+        vec!["no subject named mypkg-1.1.tar.gz in the statement"]
+    );
+}
+
+#[test]
+fn tampered_payload_type_and_untrusted_key() {
+    let f = fixture();
+    let p = f.one_of_alice();
+    let mut env = f.release(&[&f.alice]);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = String::from_utf8(b64.decode(&env.payload).unwrap()).unwrap();
+    env.payload = b64.encode(payload.replace("pkg:generic/mypkg@1.0", "pkg:generic/evil@6.6"));
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert!(!vs[0].verified);
+    assert!(
+        vs[0].rejected[0].starts_with("alice: signature does not verify"),
+        "{vs:?}"
+    );
+
+    let mut env = f.release(&[&f.alice]);
+    env.payload_type = "text/plain".into();
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert_eq!(
+        vs[1].rejected,
+        vec!["payloadType is text/plain, expected application/vnd.in-toto+json"]
+    );
+
+    let m = TestKey::p256("mallory", 9);
+    let vs = run(&p, f.envelope_file(&f.release(&[&m])), &f.artifacts);
+    assert!(
+        vs[0].rejected[0].starts_with("signature by unknown key"),
+        "{vs:?}"
+    );
+    assert_eq!(
+        vs[0].to_line(),
+        format!(
+            "FAIL {}  rule \"release\": 0 of 1 required signers; rejected: {}",
+            f.artifacts[0].display(),
+            vs[0].rejected[0]
+        )
+    );
+}
+
+#[test]
+fn revoked_and_outside_validity_window() {
+    let f = fixture();
+    let rule = "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\"]\n";
+    let env = f.release(&[&f.alice]);
+    let revoked = f.policy(
+        "[signer.revoked]\nreason = \"key lost\"\ntime = \"2026-02-01T00:00:00Z\"\n",
+        rule,
+    );
+    let vs = run(&revoked, f.envelope_file(&env), &f.artifacts);
+    assert!(!vs[0].verified);
+    assert_eq!(
+        vs[0].rejected,
+        vec!["alice: revoked 2026-02-01T00:00:00Z (key lost)"]
+    );
+
+    let expired = f.policy("valid_until = \"2026-02-01T00:00:00Z\"\n", rule);
+    let vs = run(&expired, f.envelope_file(&env), &f.artifacts);
+    assert_eq!(vs[0].rejected, vec!["alice: expired 2026-02-01T00:00:00Z"]);
+    let early = f.policy("valid_from = \"2026-04-01T00:00:00Z\"\n", rule);
+    let vs = run(&early, f.envelope_file(&env), &f.artifacts);
+    assert_eq!(
+        vs[0].rejected,
+        vec!["alice: not valid until 2026-04-01T00:00:00Z"]
+    );
+    let inside = f.policy(
+        "valid_from = \"2026-01-01T00:00:00Z\"\nvalid_until = \"2027-01-01T00:00:00Z\"\n",
+        rule,
+    );
+    assert!(all_verified(&run(
+        &inside,
+        f.envelope_file(&env),
+        &f.artifacts
+    )));
+}
+
+#[test]
+fn artifact_matching_no_rule() {
+    let f = fixture();
+    let p = f.policy(
+        "",
+        "[[rule]]\nartifacts = [\"*.whl\"]\nsigners = [\"alice\"]\n",
+    );
+    let vs = run(&p, f.envelope_file(&f.release(&[&f.alice])), &f.artifacts);
+    assert!(vs[0].verified);
+    assert!(!vs[1].verified && vs[1].rule.is_none());
+    assert_eq!(vs[1].rejected, vec!["artifact matches no rule"]);
+}
+
+#[test]
+fn malformed_and_empty_envelopes() {
+    let f = fixture();
+    let p = f.one_of_alice();
+    let broken = VerifyInput::Envelope(f.write("broken.json", "{\"payload\": "));
+    let vs = run(&p, broken, &f.artifacts);
+    assert!(
+        vs.iter()
+            .all(|v| !v.verified && v.rejected[0].contains("is malformed")),
+        "{vs:?}"
+    );
+    let mut env = f.release(&[&f.alice]);
+    env.signatures.clear();
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert_eq!(
+        vs[0].rejected,
+        vec!["the envelope has an empty signature list"]
+    );
+    let mut env = f.release(&[&f.alice, &f.bob]);
+    env.signatures[1].keyid = env.signatures[0].keyid.clone();
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert!(vs[0].rejected[0].contains("have keyid"), "{vs:?}");
+}
+
+#[test]
+fn two_of_three_threshold() {
+    let f = fixture();
+    let p = f.policy(
+        "",
+        "[[rule]]\nname = \"wheels\"\nartifacts = [\"*\"]\nsigners = [\"alice\", \"bob\", \"carol\"]\nthreshold = 2\n",
+    );
+    let vs = run(&p, f.envelope_file(&f.release(&[&f.alice])), &f.artifacts);
+    assert!(!vs[0].verified);
+    assert_eq!(
+        vs[0].to_line(),
+        format!(
+            "FAIL {}  rule \"wheels\": 1 of 2 required signers (alice)",
+            f.artifacts[0].display()
+        )
+    );
+    let vs = run(
+        &p,
+        f.envelope_file(&f.release(&[&f.carol, &f.alice])),
+        &f.artifacts,
+    );
+    assert!(all_verified(&vs), "{vs:?}");
+    assert_eq!(
+        vs[0].to_line(),
+        format!(
+            "OK   {}  rule \"wheels\" (2 of 3): alice, carol",
+            f.artifacts[0].display()
+        )
+    );
+}
+
+#[test]
+fn rule_restricts_formats_predicates_and_signers() {
+    let f = fixture();
+    let env = f.release(&[&f.alice, &f.bob]);
+    let p = f.policy(
+        "",
+        "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\"]\nformats = [\"sshsig\"]\n",
+    );
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert_eq!(
+        vs[0].rejected,
+        vec![
+            "alice: dsse signatures are not accepted by rule \"rule 1\"",
+            "bob: not a signer of rule \"rule 1\""
+        ]
+    );
+    let p = f.policy("", "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\"]\npredicate_types = [\"https://slsa.dev/provenance/v1\"]\n");
+    let vs = run(&p, f.envelope_file(&env), &f.artifacts);
+    assert!(
+        vs[0].rejected[0]
+            .contains("predicateType https://in-toto.io/attestation/release/v0.1 is not accepted")
+    );
+    let other = envelope_of(
+        crate::format::statement::PAYLOAD_TYPE,
+        &statement(&[("mypkg-1.0.whl", WHL)]),
+        &[&f.alice],
+    );
+    assert!(!run(&p, f.envelope_file(&other), &f.artifacts[..1])[0].verified);
+}
+
+#[test]
+fn signature_files_sshsig_and_raw() {
+    let f = fixture();
+    let p = f.policy(
+        "",
+        "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\", \"bob\"]\nthreshold = 2\n",
+    );
+    let whl_sig = f.write("mypkg-1.0.whl.sig", &f.alice.sshsig("file", WHL));
+    let whl_raw = f.write(
+        "mypkg-1.0.whl.rawsig",
+        &crate::format::raw::encode(&f.bob.sign(WHL)),
+    );
+    let sdist_sig = f.write("mypkg-1.0.tar.gz.sig", &f.bob.sshsig("other-ns", SDIST));
+    let sigs = vec![whl_sig.clone(), whl_raw, sdist_sig];
+    let vs = run(&p, VerifyInput::Signatures(sigs), &f.artifacts);
+    assert!(vs[0].verified, "{vs:?}");
+    assert_eq!(vs[0].signers, vec!["alice", "bob"]);
+    assert!(!vs[1].verified);
+    assert_eq!(
+        vs[1].rejected,
+        vec!["bob: SSHSIG namespace \"other-ns\", but rule \"rule 1\" wants \"file\""]
+    );
+    // One signature, one artifact: paired whatever the names; the tampered file fails.
+    std::fs::write(&f.artifacts[0], b"tampered").unwrap();
+    let vs = run(
+        &p,
+        VerifyInput::Signatures(vec![whl_sig]),
+        &f.artifacts[..1],
+    );
+    assert!(
+        vs[0].rejected[0].starts_with("mypkg-1.0.whl.sig: alice: signature does not verify"),
+        "{vs:?}"
+    );
+}
+
+#[test]
+fn signature_pairing() {
+    let f = fixture();
+    let p = f.one_of_alice();
+    let stray = f.write("other.bin.sig", &f.alice.sshsig("file", b"x"));
+    let whl_sig = f.write("mypkg-1.0.whl.sig", &f.alice.sshsig("file", WHL));
+    let vs = run(
+        &p,
+        VerifyInput::Signatures(vec![whl_sig.clone(), stray]),
+        &f.artifacts,
+    );
+    assert!(
+        vs.iter()
+            .all(|v| !v.verified && v.rejected[0].contains("not among the files to verify"))
+    );
+    let vs = run(&p, VerifyInput::Signatures(vec![whl_sig]), &f.artifacts);
+    assert!(vs[0].verified);
+    assert_eq!(vs[1].rejected, vec!["no signature file given for it"]);
+    assert!(pair_signatures(&[PathBuf::from("x.asc")], &f.artifacts).is_err());
+}

@@ -1,0 +1,355 @@
+//! The trust policy's TOML schema as serde reads it (unknown fields refused, values with their
+//! positions), and its conversion into a checked [`Policy`]: every error names the line and
+//! says what to write instead.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Format, Policy, PolicyError, Revocation, Rule, Signer, parse_public_key};
+use crate::verify::{glob, time};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    signer: Vec<RawSigner>,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigner {
+    name: Spanned<String>,
+    key: Option<Spanned<String>>,
+    key_file: Option<Spanned<String>>,
+    valid_from: Option<Spanned<toml::Value>>,
+    valid_until: Option<Spanned<toml::Value>>,
+    revoked: Option<RawRevoked>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRevoked {
+    reason: String,
+    time: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<String>>,
+    artifacts: Spanned<Vec<Spanned<String>>>,
+    signers: Spanned<Vec<Spanned<String>>>,
+    threshold: Option<Spanned<i64>>,
+    formats: Option<Spanned<Vec<Format>>>,
+    predicate_types: Option<Spanned<Vec<String>>>,
+    sshsig_namespace: Option<Spanned<String>>,
+}
+
+/// Builds errors that point at a line of the policy text.
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, message: String, hint: &str) -> PolicyError {
+        let end = span.start.min(self.text.len());
+        PolicyError::Invalid {
+            file: self.file.to_string(),
+            line: self.text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1,
+            message,
+            hint: hint.to_string(),
+        }
+    }
+
+    fn time(&self, what: &str, v: &Spanned<toml::Value>) -> Result<u64, PolicyError> {
+        let parsed = match v.get_ref() {
+            toml::Value::String(s) => time::parse_rfc3339(s),
+            toml::Value::Datetime(d) => time::parse_rfc3339(&d.to_string()),
+            other => Err(format!("{} is not a time", other.type_str())),
+        };
+        parsed.map_err(|e| {
+            self.err(
+                v.span(),
+                format!("{what}: {e}"),
+                "write an RFC 3339 time in UTC or with an offset, e.g. \"2026-01-01T00:00:00Z\"",
+            )
+        })
+    }
+}
+
+/// Parse and check policy text.
+pub(super) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Policy, PolicyError> {
+    let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Syntax {
+        file: file.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    let cx = Ctx { text, file };
+    if raw.signer.is_empty() || raw.rule.is_empty() {
+        return Err(cx.err(
+            0..0,
+            "the policy needs at least one [[signer]] and one [[rule]]".into(),
+            "add a [[signer]] with name and key, and a [[rule]] with artifacts and signers",
+        ));
+    }
+    let mut signers: Vec<Signer> = Vec::new();
+    for s in &raw.signer {
+        let signer = check_signer(&cx, s, base_dir)?;
+        let span = s.name.span();
+        if signers.iter().any(|o| o.name == signer.name) {
+            return Err(cx.err(
+                span,
+                format!("signer name {:?} is used twice", signer.name),
+                "give every [[signer]] its own name",
+            ));
+        }
+        if let Some(o) = signers.iter().find(|o| o.key == signer.key) {
+            return Err(cx.err(
+                span,
+                format!(
+                    "signer {:?} has the same key as signer {:?} (id {})",
+                    signer.name,
+                    o.name,
+                    signer.key.key_id()
+                ),
+                "a key belongs to one signer: remove one of them, or fix the key",
+            ));
+        }
+        signers.push(signer);
+    }
+    let mut rules: Vec<Rule> = Vec::new();
+    for (i, r) in raw.rule.iter().enumerate() {
+        let rule = check_rule(&cx, r, i + 1, &signers)?;
+        if rules.iter().any(|o| o.name == rule.name) {
+            let span = r.name.as_ref().map_or(r.artifacts.span(), Spanned::span);
+            return Err(cx.err(
+                span,
+                format!("rule name {:?} is used twice", rule.name),
+                "give every [[rule]] its own name",
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(Policy { signers, rules })
+}
+
+fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, PolicyError> {
+    let name = s.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(cx.err(
+            s.name.span(),
+            "empty signer name".into(),
+            "name = \"alice\"",
+        ));
+    }
+    let key_hint = "key = \"ssh-ed25519 AAAA…\" (an OpenSSH public key line or a PEM public key), or key_file = \"alice.pub\"";
+    let (text, span, origin) = match (&s.key, &s.key_file) {
+        (Some(k), None) => (k.get_ref().clone(), k.span(), "key".to_string()),
+        (None, Some(f)) => {
+            let path = base_dir.join(f.get_ref());
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                cx.err(
+                    f.span(),
+                    format!(
+                        "signer {name:?}: cannot read key_file {}: {e}",
+                        path.display()
+                    ),
+                    "key_file paths are relative to the policy file's directory",
+                )
+            })?;
+            (text, f.span(), format!("key_file {}", path.display()))
+        }
+        (Some(k), Some(_)) => {
+            return Err(cx.err(
+                k.span(),
+                format!("signer {name:?} has both key and key_file"),
+                "keep one of them",
+            ));
+        }
+        (None, None) => {
+            return Err(cx.err(
+                s.name.span(),
+                format!("signer {name:?} has no key"),
+                key_hint,
+            ));
+        }
+    };
+    let key = parse_public_key(&text)
+        .map_err(|e| cx.err(span, format!("signer {name:?}: {origin}: {e}"), key_hint))?;
+    let valid_from = s
+        .valid_from
+        .as_ref()
+        .map(|v| cx.time("valid_from", v))
+        .transpose()?;
+    let valid_until = s
+        .valid_until
+        .as_ref()
+        .map(|v| cx.time("valid_until", v))
+        .transpose()?;
+    match (valid_from, valid_until, &s.valid_until) {
+        (Some(from), Some(until), Some(v)) if until <= from => {
+            return Err(cx.err(
+                v.span(),
+                format!("signer {name:?}: valid_until is not after valid_from"),
+                "valid_until must be later than valid_from",
+            ));
+        }
+        _ => {}
+    }
+    let revoked = match &s.revoked {
+        None => None,
+        Some(r) => Some(Revocation {
+            reason: r.reason.trim().to_string(),
+            time: r
+                .time
+                .as_ref()
+                .map(|t| cx.time("revoked.time", t))
+                .transpose()?,
+        }),
+    };
+    Ok(Signer {
+        name,
+        key,
+        valid_from,
+        valid_until,
+        revoked,
+    })
+}
+
+fn check_rule(
+    cx: &Ctx<'_>,
+    r: &RawRule,
+    n: usize,
+    signers: &[Signer],
+) -> Result<Rule, PolicyError> {
+    let name = match &r.name {
+        Some(s) if s.get_ref().trim().is_empty() => {
+            return Err(cx.err(
+                s.span(),
+                "empty rule name".into(),
+                "name = \"wheels\", or leave name out",
+            ));
+        }
+        Some(s) => s.get_ref().trim().to_string(),
+        None => format!("rule {n}"),
+    };
+    if r.artifacts.get_ref().is_empty() {
+        return Err(cx.err(
+            r.artifacts.span(),
+            format!("rule {name:?} has no artifact globs"),
+            "artifacts = [\"mypkg-*.whl\"]",
+        ));
+    }
+    let mut artifacts = Vec::new();
+    for g in r.artifacts.get_ref() {
+        glob::check_pattern(g.get_ref()).map_err(|e| {
+            cx.err(
+                g.span(),
+                format!("rule {name:?}: {e}"),
+                "globs use * and ? on the file name",
+            )
+        })?;
+        artifacts.push(g.get_ref().clone());
+    }
+    let mut names: Vec<String> = Vec::new();
+    for s in r.signers.get_ref() {
+        let signer = s.get_ref();
+        if !signers.iter().any(|o| &o.name == signer) {
+            let known: Vec<&str> = signers.iter().map(|o| o.name.as_str()).collect();
+            return Err(cx.err(
+                s.span(),
+                format!("rule {name:?} names signer {signer:?}, which no [[signer]] defines"),
+                &format!("the signers are: {}", known.join(", ")),
+            ));
+        }
+        if names.contains(signer) {
+            return Err(cx.err(
+                s.span(),
+                format!("rule {name:?} lists signer {signer:?} twice"),
+                "list each signer once",
+            ));
+        }
+        names.push(signer.clone());
+    }
+    if names.is_empty() {
+        return Err(cx.err(
+            r.signers.span(),
+            format!("rule {name:?} has no signers"),
+            "signers = [\"alice\"]",
+        ));
+    }
+    let threshold = match &r.threshold {
+        None => 1,
+        Some(t) => usize::try_from(*t.get_ref())
+            .ok()
+            .filter(|k| (1..=names.len()).contains(k))
+            .ok_or_else(|| {
+                cx.err(
+                    t.span(),
+                    format!(
+                        "rule {name:?}: threshold {} is not between 1 and its {} signer(s)",
+                        t.get_ref(),
+                        names.len()
+                    ),
+                    "threshold is how many of the rule's signers must have signed",
+                )
+            })?,
+    };
+    let formats = match &r.formats {
+        None => Format::ALL.to_vec(),
+        Some(f) if f.get_ref().is_empty() => {
+            return Err(cx.err(
+                f.span(),
+                format!("rule {name:?} accepts no format"),
+                "formats = [\"dsse\", \"bundle\", \"sshsig\", \"raw\"], or leave formats out for all",
+            ));
+        }
+        Some(f) => {
+            let set: HashSet<Format> = f.get_ref().iter().copied().collect();
+            Format::ALL
+                .into_iter()
+                .filter(|x| set.contains(x))
+                .collect()
+        }
+    };
+    let predicate_types = match &r.predicate_types {
+        Some(p) if p.get_ref().is_empty() || p.get_ref().iter().any(|t| t.trim().is_empty()) => {
+            return Err(cx.err(
+                p.span(),
+                format!("rule {name:?}: empty predicate_types"),
+                "predicate_types = [\"https://in-toto.io/attestation/release/v0.1\"], or leave it out for any",
+            ));
+        }
+        p => p.as_ref().map(|p| p.get_ref().clone()),
+    };
+    let sshsig_namespace = match &r.sshsig_namespace {
+        Some(ns) if ns.get_ref().is_empty() => {
+            return Err(cx.err(
+                ns.span(),
+                format!("rule {name:?}: empty sshsig_namespace"),
+                "sshsig_namespace = \"file\"",
+            ));
+        }
+        Some(ns) => ns.get_ref().clone(),
+        None => "file".to_string(),
+    };
+    Ok(Rule {
+        name,
+        artifacts,
+        signers: names,
+        threshold,
+        formats,
+        predicate_types,
+        sshsig_namespace,
+    })
+}

@@ -1,0 +1,199 @@
+//! Tests of the trust policy: defaults, key forms, and an error for each mistake.
+
+use super::*;
+use crate::verify::testutil::{NOW, TestKey, policy};
+use crate::verify::time::parse_rfc3339;
+
+fn try_policy(text: &str) -> Result<Policy, PolicyError> {
+    Policy::from_toml(text, Path::new("."), "p.toml")
+}
+
+fn two_signers() -> String {
+    let a = TestKey::ed25519("alice", 1);
+    let b = TestKey::p256("bob", 2);
+    format!("{}{}", a.signer_toml(), b.signer_toml())
+}
+
+#[test]
+fn defaults_and_first_matching_rule() {
+    let p = policy(&format!(
+        "{}\n[[rule]]\nartifacts = [\"*.whl\"]\nsigners = [\"alice\", \"bob\"]\n\n\
+         [[rule]]\nname = \"all\"\nartifacts = [\"*\"]\nsigners = [\"bob\"]\nformats = [\"raw\", \"dsse\"]\n",
+        two_signers()
+    ));
+    let r = &p.rules[0];
+    assert_eq!(r.name, "rule 1");
+    assert_eq!(r.threshold, 1);
+    assert_eq!(r.formats, Format::ALL.to_vec());
+    assert_eq!(r.sshsig_namespace, "file");
+    assert!(r.predicate_types.is_none());
+    assert_eq!(p.rule_for("x.whl").unwrap().name, "rule 1");
+    assert_eq!(p.rule_for("x.tar.gz").unwrap().name, "all");
+    assert_eq!(p.rules[1].formats, vec![Format::Dsse, Format::Raw]);
+    assert_eq!(p.signer_index(&p.signers[1].key), Some(1));
+}
+
+#[test]
+fn pem_keys_key_files_and_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestKey::p256("alice", 3);
+    let b = TestKey::ed25519("bob", 4);
+    std::fs::write(
+        dir.path().join("bob.pub"),
+        format!("# bob\n{}\n", b.public.ssh_line("b")),
+    )
+    .unwrap();
+    let text = format!(
+        "[[signer]]\nname = \"alice\"\nkey = \"\"\"\n{}\"\"\"\nvalid_from = 2026-01-01T00:00:00Z\n\
+         valid_until = \"2027-01-01T01:00:00+01:00\"\n\
+         [signer.revoked]\nreason = \"key lost\"\ntime = \"2026-06-01T00:00:00Z\"\n\n\
+         [[signer]]\nname = \"bob\"\nkey_file = \"bob.pub\"\n\n\
+         [[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\", \"bob\"]\nthreshold = 2\n",
+        a.public.to_pem()
+    );
+    let p = Policy::from_toml(&text, dir.path(), "p.toml").unwrap();
+    let alice = &p.signers[0];
+    assert_eq!(alice.key, a.public);
+    assert_eq!(p.signers[1].key, b.public);
+    assert_eq!(
+        alice.valid_from,
+        Some(parse_rfc3339("2026-01-01T00:00:00Z").unwrap())
+    );
+    assert_eq!(
+        alice.valid_until,
+        Some(parse_rfc3339("2027-01-01T00:00:00Z").unwrap())
+    );
+    assert_eq!(
+        alice.unusable_at(NOW).unwrap(),
+        "alice: revoked 2026-06-01T00:00:00Z (key lost)"
+    );
+    assert_eq!(p.rules[0].threshold, 2);
+}
+
+#[test]
+fn validity_windows() {
+    let mut s = Signer {
+        name: "alice".into(),
+        key: TestKey::ed25519("alice", 1).public,
+        valid_from: Some(NOW + 10),
+        valid_until: None,
+        revoked: None,
+    };
+    assert_eq!(
+        s.unusable_at(NOW).unwrap(),
+        "alice: not valid until 2026-03-01T00:00:10Z"
+    );
+    assert!(s.unusable_at(NOW + 10).is_none());
+    s.valid_until = Some(NOW + 20);
+    assert_eq!(
+        s.unusable_at(NOW + 20).unwrap(),
+        "alice: expired 2026-03-01T00:00:20Z"
+    );
+    s.revoked = Some(Revocation {
+        reason: "stolen".into(),
+        time: None,
+    });
+    assert_eq!(s.unusable_at(NOW + 15).unwrap(), "alice: revoked (stolen)");
+}
+
+fn err(text: &str) -> String {
+    try_policy(text).unwrap_err().to_string()
+}
+
+#[test]
+fn mistakes_are_named_with_their_line() {
+    let signers = two_signers();
+    let rule = |body: &str| format!("{signers}\n[[rule]]\n{body}\n");
+    // Line numbers count from the start of the text; the rule starts after the signers.
+    let rule_line = signers.lines().count() + 2;
+
+    let e = err(&rule(
+        "artifacts = [\"*\"]\nsigners = [\"alice\", \"carol\"]",
+    ));
+    assert!(e.contains(&format!("p.toml:{}: ", rule_line + 2)), "{e}");
+    assert!(e.contains("\"carol\", which no [[signer]] defines"), "{e}");
+    assert!(e.contains("hint: the signers are: alice, bob"), "{e}");
+
+    let e = err(&rule(
+        "artifacts = [\"*\"]\nsigners = [\"alice\"]\nthreshold = 2",
+    ));
+    assert!(e.contains(&format!("p.toml:{}: ", rule_line + 3)), "{e}");
+    assert!(
+        e.contains("threshold 2 is not between 1 and its 1 signer(s)"),
+        "{e}"
+    );
+    assert!(
+        err(&rule(
+            "artifacts = [\"*\"]\nsigners = [\"alice\"]\nthreshold = 0"
+        ))
+        .contains("threshold 0")
+    );
+
+    let e = err(&rule(
+        "artifacts = [\"*\"]\nsigners = [\"alice\"]\nformat = [\"raw\"]",
+    ));
+    assert!(e.contains("unknown field `format`"), "{e}");
+    assert!(e.contains("line"), "{e}");
+    let e = err(&rule(
+        "artifacts = [\"*\"]\nsigners = [\"alice\"]\nformats = [\"pgp\"]",
+    ));
+    assert!(e.contains("unknown variant `pgp`"), "{e}");
+    let e = err(&rule("artifacts = [\"dist/*.whl\"]\nsigners = [\"alice\"]"));
+    assert!(e.contains("path separator"), "{e}");
+    let e = err(&rule(
+        "artifacts = [\"*\"]\nsigners = [\"alice\", \"alice\"]",
+    ));
+    assert!(e.contains("lists signer \"alice\" twice"), "{e}");
+    let e = err(&rule("artifacts = [\"*\"]\nsigners = []"));
+    assert!(e.contains("has no signers"), "{e}");
+    let e = err(&rule(
+        "artifacts = [\"*\"]\nsigners = [\"alice\"]\nsshsig_namespace = \"\"",
+    ));
+    assert!(e.contains("empty sshsig_namespace"), "{e}");
+}
+
+#[test]
+fn bad_signers_are_refused() {
+    let a = TestKey::ed25519("alice", 1);
+    let rule = "\n[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\"]\n";
+    let twice = format!("{}{}{rule}", a.signer_toml(), a.signer_toml());
+    assert!(err(&twice).contains("signer name \"alice\" is used twice"));
+    let same_key = twice.replacen("name = \"alice\"", "name = \"alias\"", 1);
+    let e = err(&same_key);
+    assert!(e.contains("has the same key as signer"), "{e}");
+    assert!(e.contains("p.toml:5:"), "{e}");
+
+    let e = err(&format!(
+        "[[signer]]\nname = \"alice\"\nkey = \"ssh-ed25519 AAAAnope\"\n{rule}"
+    ));
+    assert!(
+        e.contains("p.toml:3: signer \"alice\": key: invalid OpenSSH public key"),
+        "{e}"
+    );
+    let e = err(&format!("[[signer]]\nname = \"alice\"\n{rule}"));
+    assert!(e.contains("signer \"alice\" has no key"), "{e}");
+    let e = err(&format!(
+        "{}valid_from = \"2026-01-01\"\n{rule}",
+        a.signer_toml()
+    ));
+    assert!(
+        e.contains("valid_from: \"2026-01-01\" is not an RFC 3339 time"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}valid_from = \"2026-01-01T00:00:00Z\"\nvalid_until = \"2025-01-01T00:00:00Z\"\n{rule}",
+        a.signer_toml()
+    ));
+    assert!(e.contains("valid_until is not after valid_from"), "{e}");
+    let e = err(&format!(
+        "{}key_file = \"nope.pub\"\n{rule}",
+        a.signer_toml()
+    ));
+    assert!(e.contains("has both key and key_file"), "{e}");
+    let e = err(&format!(
+        "[[signer]]\nname = \"alice\"\nkey_file = \"/nonexistent/k.pub\"\n{rule}"
+    ));
+    assert!(e.contains("cannot read key_file /nonexistent/k.pub"), "{e}");
+    assert!(err("").contains("at least one [[signer]] and one [[rule]]"));
+    assert!(err("[[signer]\n").contains("p.toml: TOML parse error at line 1"));
+}

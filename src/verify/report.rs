@@ -1,0 +1,152 @@
+//! The verdicts of `hwsign verify`: one per artifact, with the rule that decided, the signers
+//! that counted and why anything was rejected; rendered for humans (one line per artifact) or
+//! as JSON for machines.
+
+use serde::Serialize;
+
+/// The verdict on one artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactVerdict {
+    /// The artifact as named on the command line.
+    pub artifact: String,
+    /// Whether enough trusted signers signed it.
+    pub verified: bool,
+    /// The rule that decided (none when no rule matches the artifact).
+    pub rule: Option<String>,
+    /// How many distinct signers the rule requires.
+    pub threshold: Option<usize>,
+    /// How many signers the rule allows.
+    pub allowed: Option<usize>,
+    /// The signers that counted, in policy order.
+    pub signers: Vec<String>,
+    /// Why signatures, signers or the artifact were rejected, for humans.
+    pub rejected: Vec<String>,
+}
+
+impl ArtifactVerdict {
+    /// A verdict that is not verified, with no rule, for `reason`.
+    pub fn failed(artifact: impl Into<String>, reason: impl Into<String>) -> Self {
+        ArtifactVerdict {
+            artifact: artifact.into(),
+            verified: false,
+            rule: None,
+            threshold: None,
+            allowed: None,
+            signers: Vec::new(),
+            rejected: vec![reason.into()],
+        }
+    }
+
+    /// One line: `OK   a.whl  rule "wheels" (2 of 3): alice, bob` or
+    /// `FAIL a.whl  rule "wheels": 1 of 2 required signers (alice); rejected: …`.
+    pub fn to_line(&self) -> String {
+        let status = if self.verified { "OK  " } else { "FAIL" };
+        let mut line = format!("{status} {}  ", self.artifact);
+        match (&self.rule, self.threshold, self.allowed) {
+            (Some(rule), Some(k), Some(n)) if self.verified => {
+                line.push_str(&format!(
+                    "rule {rule:?} ({k} of {n}): {}",
+                    self.signers.join(", ")
+                ));
+            }
+            (Some(rule), Some(k), _) => {
+                line.push_str(&format!(
+                    "rule {rule:?}: {} of {k} required signers",
+                    self.signers.len()
+                ));
+                if !self.signers.is_empty() {
+                    line.push_str(&format!(" ({})", self.signers.join(", ")));
+                }
+            }
+            _ => {}
+        }
+        if !self.rejected.is_empty() {
+            if self.rule.is_some() {
+                line.push_str("; rejected: ");
+            }
+            line.push_str(&self.rejected.join("; "));
+        }
+        line.trim_end().to_string()
+    }
+}
+
+/// Whether every artifact is verified (and there is at least one).
+pub fn all_verified(verdicts: &[ArtifactVerdict]) -> bool {
+    !verdicts.is_empty() && verdicts.iter().all(|v| v.verified)
+}
+
+/// The human report: one line per artifact and a summary line.
+pub fn render_human(verdicts: &[ArtifactVerdict]) -> String {
+    let mut out = String::new();
+    for v in verdicts {
+        out.push_str(&v.to_line());
+        out.push('\n');
+    }
+    let ok = verdicts.iter().filter(|v| v.verified).count();
+    out.push_str(&format!(
+        "{ok} of {} artifact(s) verified\n",
+        verdicts.len()
+    ));
+    out
+}
+
+/// The JSON report: `{"verified": bool, "artifacts": [verdict, …]}`.
+pub fn to_json(verdicts: &[ArtifactVerdict]) -> serde_json::Value {
+    serde_json::json!({
+        "verified": all_verified(verdicts),
+        "artifacts": verdicts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(verified: bool, signers: &[&str], rejected: &[&str]) -> ArtifactVerdict {
+        ArtifactVerdict {
+            artifact: "mypkg-1.0.whl".into(),
+            verified,
+            rule: Some("wheels".into()),
+            threshold: Some(2),
+            allowed: Some(3),
+            signers: signers.iter().map(|s| s.to_string()).collect(),
+            rejected: rejected.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn lines() {
+        assert_eq!(
+            verdict(true, &["alice", "bob"], &[]).to_line(),
+            "OK   mypkg-1.0.whl  rule \"wheels\" (2 of 3): alice, bob"
+        );
+        assert_eq!(
+            verdict(false, &["alice"], &["bob: revoked (key lost)"]).to_line(),
+            "FAIL mypkg-1.0.whl  rule \"wheels\": 1 of 2 required signers (alice); rejected: bob: revoked (key lost)"
+        );
+        assert_eq!(
+            verdict(false, &[], &[]).to_line(),
+            "FAIL mypkg-1.0.whl  rule \"wheels\": 0 of 2 required signers"
+        );
+        assert_eq!(
+            ArtifactVerdict::failed("x.bin", "artifact matches no rule").to_line(),
+            "FAIL x.bin  artifact matches no rule"
+        );
+    }
+
+    #[test]
+    fn summary_and_json() {
+        let vs = [
+            verdict(true, &["a", "b"], &[]),
+            ArtifactVerdict::failed("y", "no"),
+        ];
+        assert!(!all_verified(&vs));
+        assert!(all_verified(&vs[..1]));
+        assert!(!all_verified(&[]));
+        assert!(render_human(&vs).ends_with("1 of 2 artifact(s) verified\n"));
+        let j = to_json(&vs);
+        assert_eq!(j["verified"], false);
+        assert_eq!(j["artifacts"][0]["signers"][1], "b");
+        assert_eq!(j["artifacts"][1]["rule"], serde_json::Value::Null);
+    }
+}

@@ -195,3 +195,53 @@ fn certificate_of_another_key_is_refused() {
     let err = env.hwsign_err(&["keys", "export", "release-p256", "--format", "openpgp"]);
     assert!(err.contains("--userid"), "{err}");
 }
+
+#[test]
+fn expired_certificate_is_refused() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    // The key was created at midnight (CKA_START_DATE): one second of validity is long gone.
+    env.hwsign_ok(&[
+        "keys",
+        "export",
+        "release-p256",
+        "--format",
+        "openpgp",
+        "--userid",
+        USERID,
+        "--expires",
+        "1s",
+        "-o",
+        "old.asc",
+    ]);
+    write_file(&env.work, "a.txt", b"a\n");
+    let err = env.hwsign_err(&[
+        "sign",
+        "--key",
+        "release-p256",
+        "--format",
+        "openpgp",
+        "--cert",
+        "old.asc",
+        "a.txt",
+    ]);
+    assert!(err.contains("expired"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!env.path("a.txt.asc").exists());
+    // gpg agrees that it has expired.
+    let home = gnupg_home(&env);
+    let out = run_ok(
+        gpg(&home)
+            .args(["--with-colons", "--import-options", "show-only", "--import"])
+            .arg(env.path("old.asc")),
+    );
+    let pub_line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("pub:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        pub_line.starts_with("pub:e:"),
+        "gpg does not see it expired: {pub_line}"
+    );
+}

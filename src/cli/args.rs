@@ -71,6 +71,9 @@ pub struct ExportArgs {
     /// User ID for --format openpgp, e.g. "Jane Doe <jane@example.org>".
     #[arg(long, required_if_eq("format", "openpgp"))]
     pub userid: Option<String>,
+    /// OpenPGP: the certificate expires this long after the key's creation (e.g. 2y, 90d, 12h).
+    #[arg(long, value_parser = parse_duration)]
+    pub expires: Option<std::time::Duration>,
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -187,4 +190,45 @@ pub struct AgentCli {
     /// Stay in the foreground (the default: hwsign-agent never forks; use the systemd units).
     #[arg(long)]
     pub foreground: bool,
+}
+
+/// A duration like `90d`, `12h`, `2y`, `30m`, `45s` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90d, 12h or 2y"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "y" => 365 * 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use s, m, h, d, w or y)"
+            ));
+        }
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90d").unwrap().as_secs(), 90 * 86_400);
+        assert_eq!(parse_duration("5").unwrap().as_secs(), 5);
+        assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("d").is_err());
+    }
 }

@@ -81,14 +81,19 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
             if let Some(path) = &a.output {
                 output::check_free(std::slice::from_ref(path), a.force)?;
             }
-            openpgp_cert(client, key, userid)?
+            openpgp_cert(client, key, userid, a.expires)?
         }
     };
     emit(&text, a.output.as_deref(), a.force)
 }
 
 /// A certificate for `key`, self-signed by the token through the agent.
-fn openpgp_cert(client: &mut AgentClient, key: KeyEntry, userid: &str) -> Result<String> {
+fn openpgp_cert(
+    client: &mut AgentClient,
+    key: KeyEntry,
+    userid: &str,
+    expires: Option<std::time::Duration>,
+) -> Result<String> {
     use crate::format::openpgp;
     let created = openpgp::creation_time(key.created);
     let mut signer = Signer::new(client, key)?;
@@ -110,7 +115,7 @@ fn openpgp_cert(client: &mut AgentClient, key: KeyEntry, userid: &str) -> Result
                 })
         },
     );
-    let cert = openpgp::certificate(&mut pgp, userid, hash);
+    let cert = openpgp::certificate(&mut pgp, userid, hash, expires);
     drop(pgp);
     match (cert, failure) {
         (Ok(cert), _) => Ok(cert),

@@ -164,11 +164,13 @@ where
 }
 
 /// A certificate whose primary key is the signer's key, with `userid` bound to it by a
-/// positive certification made by the signer (the token). Armored.
+/// positive certification made by the signer (the token). Armored. With `expires`, the key
+/// (and so the certificate) expires that long after its creation.
 pub fn certificate(
     signer: &mut dyn Signer,
     userid: &str,
     hash: HashAlgorithm,
+    expires: Option<Duration>,
 ) -> Result<String, FormatError> {
     let primary: Key<PublicParts, PrimaryRole> = signer.public().clone().role_into_primary();
     let created = primary.creation_time();
@@ -182,6 +184,7 @@ pub fn certificate(
             b.set_preferred_hash_algorithms(vec![HashAlgorithm::SHA512, HashAlgorithm::SHA256])
         })
         .and_then(|b| b.set_primary_userid(true))
+        .and_then(|b| b.set_key_validity_period(expires))
         .map_err(pgp_err)?
         .sign_userid_binding(signer, Some(&primary), &uid)
         .map_err(pgp_err)?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use p256::ecdsa::signature::Signer;
 
+use super::engine::VerifyInput;
 use super::policy::Policy;
 use crate::format::dsse::{Envelope, EnvelopeSignature, pae};
 use crate::format::statement::{PAYLOAD_TYPE, Statement, Subject};
@@ -134,4 +135,73 @@ pub fn envelope_of(payload_type: &str, payload: &[u8], keys: &[&TestKey]) -> Env
 /// A release envelope over `subjects`, signed by `keys`.
 pub fn envelope(subjects: &[(&str, &[u8])], keys: &[&TestKey]) -> Envelope {
     envelope_of(PAYLOAD_TYPE, &statement(subjects), keys)
+}
+
+/// The wheel of the fixture release.
+pub const WHL: &[u8] = b"wheel bytes";
+/// The sdist of the fixture release.
+pub const SDIST: &[u8] = b"sdist bytes";
+
+/// A release of two files in a temporary directory and three signers' keys.
+pub struct Fixture {
+    /// The directory.
+    pub dir: tempfile::TempDir,
+    /// The wheel and the sdist.
+    pub artifacts: Vec<PathBuf>,
+    /// P-256.
+    pub alice: TestKey,
+    /// Ed25519.
+    pub bob: TestKey,
+    /// P-256.
+    pub carol: TestKey,
+}
+
+/// The fixture.
+pub fn fixture() -> Fixture {
+    let (dir, artifacts) = files(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)]);
+    Fixture {
+        dir,
+        artifacts,
+        alice: TestKey::p256("alice", 1),
+        bob: TestKey::ed25519("bob", 2),
+        carol: TestKey::p256("carol", 3),
+    }
+}
+
+impl Fixture {
+    /// A policy with the three signers (plus `alice_extra` in alice's table) and `rules`.
+    pub fn policy(&self, alice_extra: &str, rules: &str) -> Policy {
+        let text = format!(
+            "{}{alice_extra}\n{}{}{rules}",
+            self.alice.signer_toml(),
+            self.bob.signer_toml(),
+            self.carol.signer_toml()
+        );
+        policy_in(self.dir.path(), &text)
+    }
+
+    /// A rule `release` over `mypkg-*` that alice alone satisfies.
+    pub fn one_of_alice(&self) -> Policy {
+        self.policy(
+            "",
+            "[[rule]]\nname = \"release\"\nartifacts = [\"mypkg-*\"]\nsigners = [\"alice\"]\n",
+        )
+    }
+
+    /// Write a file into the directory.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// Write `env` as the envelope to verify with.
+    pub fn envelope_file(&self, env: &Envelope) -> VerifyInput {
+        VerifyInput::Envelope(self.write("release.intoto.json", &env.to_json().unwrap()))
+    }
+
+    /// The release envelope signed by `keys`.
+    pub fn release(&self, keys: &[&TestKey]) -> Envelope {
+        envelope(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)], keys)
+    }
 }

@@ -1,68 +1,11 @@
-//! End-to-end tests of the engine: files on disk, envelopes, bundles and signature files made
-//! in the test, and the rule's verdict for each case the issue lists.
+//! End-to-end tests of the engine with envelopes and bundles: files on disk, envelopes made in
+//! the test, and the rule's verdict for each case the issue lists.
 
 use base64::Engine;
 
 use super::*;
-use crate::format::dsse::Envelope;
 use crate::verify::report::all_verified;
-use crate::verify::testutil::{NOW, TestKey, envelope, envelope_of, files, policy_in, statement};
-
-const WHL: &[u8] = b"wheel bytes";
-const SDIST: &[u8] = b"sdist bytes";
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    artifacts: Vec<PathBuf>,
-    alice: TestKey,
-    bob: TestKey,
-    carol: TestKey,
-}
-
-fn fixture() -> Fixture {
-    let (dir, artifacts) = files(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)]);
-    Fixture {
-        dir,
-        artifacts,
-        alice: TestKey::p256("alice", 1),
-        bob: TestKey::ed25519("bob", 2),
-        carol: TestKey::p256("carol", 3),
-    }
-}
-
-impl Fixture {
-    /// A policy with the three signers (plus `extra` in alice's table) and `rules`.
-    fn policy(&self, alice_extra: &str, rules: &str) -> Policy {
-        let text = format!(
-            "{}{alice_extra}\n{}{}{rules}",
-            self.alice.signer_toml(),
-            self.bob.signer_toml(),
-            self.carol.signer_toml()
-        );
-        policy_in(self.dir.path(), &text)
-    }
-
-    fn one_of_alice(&self) -> Policy {
-        self.policy(
-            "",
-            "[[rule]]\nname = \"release\"\nartifacts = [\"mypkg-*\"]\nsigners = [\"alice\"]\n",
-        )
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, contents).unwrap();
-        p
-    }
-
-    fn envelope_file(&self, env: &Envelope) -> VerifyInput {
-        VerifyInput::Envelope(self.write("release.intoto.json", &env.to_json().unwrap()))
-    }
-
-    fn release(&self, keys: &[&TestKey]) -> Envelope {
-        envelope(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)], keys)
-    }
-}
+use crate::verify::testutil::{NOW, SDIST, TestKey, WHL, envelope_of, fixture, statement};
 
 fn run(p: &Policy, input: VerifyInput, artifacts: &[PathBuf]) -> Vec<ArtifactVerdict> {
     verify(p, input, artifacts, NOW)
@@ -279,60 +222,4 @@ fn rule_restricts_formats_predicates_and_signers() {
         &[&f.alice],
     );
     assert!(!run(&p, f.envelope_file(&other), &f.artifacts[..1])[0].verified);
-}
-
-#[test]
-fn signature_files_sshsig_and_raw() {
-    let f = fixture();
-    let p = f.policy(
-        "",
-        "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\", \"bob\"]\nthreshold = 2\n",
-    );
-    let whl_sig = f.write("mypkg-1.0.whl.sig", &f.alice.sshsig("file", WHL));
-    let whl_raw = f.write(
-        "mypkg-1.0.whl.rawsig",
-        &crate::format::raw::encode(&f.bob.sign(WHL)),
-    );
-    let sdist_sig = f.write("mypkg-1.0.tar.gz.sig", &f.bob.sshsig("other-ns", SDIST));
-    let sigs = vec![whl_sig.clone(), whl_raw, sdist_sig];
-    let vs = run(&p, VerifyInput::Signatures(sigs), &f.artifacts);
-    assert!(vs[0].verified, "{vs:?}");
-    assert_eq!(vs[0].signers, vec!["alice", "bob"]);
-    assert!(!vs[1].verified);
-    assert_eq!(
-        vs[1].rejected,
-        vec!["bob: SSHSIG namespace \"other-ns\", but rule \"rule 1\" wants \"file\""]
-    );
-    // One signature, one artifact: paired whatever the names; the tampered file fails.
-    std::fs::write(&f.artifacts[0], b"tampered").unwrap();
-    let vs = run(
-        &p,
-        VerifyInput::Signatures(vec![whl_sig]),
-        &f.artifacts[..1],
-    );
-    assert!(
-        vs[0].rejected[0].starts_with("mypkg-1.0.whl.sig: alice: signature does not verify"),
-        "{vs:?}"
-    );
-}
-
-#[test]
-fn signature_pairing() {
-    let f = fixture();
-    let p = f.one_of_alice();
-    let stray = f.write("other.bin.sig", &f.alice.sshsig("file", b"x"));
-    let whl_sig = f.write("mypkg-1.0.whl.sig", &f.alice.sshsig("file", WHL));
-    let vs = run(
-        &p,
-        VerifyInput::Signatures(vec![whl_sig.clone(), stray]),
-        &f.artifacts,
-    );
-    assert!(
-        vs.iter()
-            .all(|v| !v.verified && v.rejected[0].contains("not among the files to verify"))
-    );
-    let vs = run(&p, VerifyInput::Signatures(vec![whl_sig]), &f.artifacts);
-    assert!(vs[0].verified);
-    assert_eq!(vs[1].rejected, vec!["no signature file given for it"]);
-    assert!(pair_signatures(&[PathBuf::from("x.asc")], &f.artifacts).is_err());
 }

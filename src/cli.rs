@@ -7,6 +7,7 @@ pub mod attest;
 pub mod keys;
 pub mod sign;
 pub mod status;
+pub mod verify;
 
 use crate::client::AgentClient;
 use crate::config::Config;
@@ -16,11 +17,20 @@ use crate::error::Result;
 pub fn run(cli: args::Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())
         .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
+    // Verification needs no agent.
+    if let args::Command::Verify(a) = cli.command {
+        return if verify::run(a)? {
+            Ok(())
+        } else {
+            Err(crate::error::Error::NotVerified)
+        };
+    }
     let mut client = AgentClient::connect_default()?;
     match cli.command {
         args::Command::Keys(a) => keys::run(&mut client, &config, a),
         args::Command::Sign(a) => sign::run(&mut client, &config, a),
         args::Command::Attest(a) => attest::run(&mut client, &config, a),
         args::Command::Status(a) => status::run(&mut client, a),
+        args::Command::Verify(_) => Ok(()),
     }
 }

@@ -172,6 +172,9 @@ pub enum Error {
     /// The user asked for something that cannot work.
     #[error("{0}")]
     Usage(String),
+    /// `hwsign verify` did not verify every file (the report says why).
+    #[error("not every file is verified (see the report above)")]
+    NotVerified,
     /// A format could not be built.
     #[error(transparent)]
     Format(#[from] crate::format::FormatError),

@@ -2,6 +2,7 @@
 //! raw signatures, OpenPGP certificates and signatures, and the signature encodings they need (ECDSA DER, SSH). No sockets, no
 //! tokens: a format gets its signature from a [`Signer`](crate::client::signer) adapter.
 
+pub mod bundle;
 pub mod dsse;
 pub mod ecdsa;
 pub mod openpgp;

@@ -11,11 +11,13 @@
 //! - [`format`]: output formats, bytes in and bytes out: DSSE envelopes with in-toto
 //!   statements, SSHSIG, raw signatures, and the signature encodings they need.
 //! - [`client`]: finding and talking to an agent, hashing files, key selection, writing outputs.
+//! - [`verify`]: `hwsign verify`: every format checked against a trust policy (pinned keys per
+//!   artifact, validity windows, revocation, k-of-n). Needs no agent and no token.
 //! - [`cli`]: the clap definitions and the command implementations behind the thin `bin/` mains.
 //!
 //! Shared ground: [`error`] (typed errors and wire error codes), [`config`] (the TOML
 //! config), [`dirs`] (XDG paths made 0700), [`secret`] (PIN types), [`pubkey`] (public keys,
-//! SPKI, SSH encodings and key ids), [`pkcs11_uri`] (RFC 7512 URIs) and [`sys`] (the only module allowed `unsafe`).
+//! SPKI, SSH encodings and key ids), [`pkcs11_uri`] (RFC 7512 URIs), [`keyspec`] (the KEY forms) and [`sys`] (the only module allowed `unsafe`).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -27,9 +29,11 @@ pub mod config;
 pub mod dirs;
 pub mod error;
 pub mod format;
+pub mod keyspec;
 pub mod pkcs11_uri;
 pub mod proto;
 pub mod pubkey;
 pub mod secret;
 pub mod sys;
 pub mod token;
+pub mod verify;

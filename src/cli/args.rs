@@ -27,6 +27,8 @@ pub enum Command {
     Attest(AttestArgs),
     /// Show the agent's tokens and state.
     Status(StatusArgs),
+    /// Verify files against a trust policy (no agent needed).
+    Verify(super::verify::VerifyArgs),
 }
 
 /// `hwsign keys`.

@@ -2,6 +2,7 @@
 //! string tried as an id prefix, then as a label; none when the agent has exactly one key.
 
 use crate::error::{Error, Result};
+use crate::keyspec::{self, Form};
 use crate::proto::keys::KeyEntry;
 
 fn list(keys: &[&KeyEntry]) -> String {
@@ -48,37 +49,24 @@ pub fn select<'a>(
             ))),
         };
     };
-    let by_id = |prefix: &str| {
-        let p = prefix.to_ascii_lowercase();
-        keys.iter()
-            .filter(|k| k.id.starts_with(&p))
-            .collect::<Vec<_>>()
-    };
-    let by_label = |label: &str| keys.iter().filter(|k| k.label == label).collect::<Vec<_>>();
-    let found = if let Some(p) = spec.strip_prefix("id:") {
-        one(spec, by_id(p))?
-    } else if let Some(l) = spec.strip_prefix("label:") {
-        one(spec, by_label(l))?
-    } else if spec.starts_with("pkcs11:") {
-        let mut hits = Vec::new();
-        for k in keys {
-            if !k.pkcs11_uri.is_empty()
-                && crate::pkcs11_uri::matches(spec, &k.pkcs11_uri).map_err(Error::KeySelection)?
-            {
-                hits.push(k);
-            }
+    let pick =
+        |pred: &dyn Fn(&KeyEntry) -> bool| keys.iter().filter(|k| pred(k)).collect::<Vec<_>>();
+    let found = match keyspec::parse(spec) {
+        Form::IdPrefix(p) => one(spec, pick(&|k| keyspec::id_matches(p, k)))?,
+        Form::Label(l) => one(spec, pick(&|k| k.label == l))?,
+        Form::Pkcs11Uri(u) => {
+            crate::pkcs11_uri::parse(u).map_err(Error::KeySelection)?;
+            one(spec, pick(&|k| keyspec::uri_matches(u, k)))?
         }
-        one(spec, hits)?
-    } else {
-        let hexlike = spec.len() >= 4 && spec.bytes().all(|b| b.is_ascii_hexdigit());
-        match if hexlike {
-            one(spec, by_id(spec))?
+        // A bare string: an id prefix first, then a label.
+        Form::Bare(s) => match if keyspec::looks_like_id(s) {
+            one(spec, pick(&|k| keyspec::id_matches(s, k)))?
         } else {
             None
         } {
             Some(k) => Some(k),
-            None => one(spec, by_label(spec))?,
-        }
+            None => one(spec, pick(&|k| k.label == s))?,
+        },
     };
     found.ok_or_else(|| {
         let all: Vec<&KeyEntry> = keys.iter().collect();

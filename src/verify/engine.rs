@@ -197,13 +197,15 @@ fn decide(policy: &Policy, artifact: &Path, found: Findings, now: u64) -> Artifa
             Some(format!(
                 "{who}: predicateType {t} is not accepted by rule {rule_name:?}"
             ))
-        } else if let Some(ns) = ev.namespace.filter(|ns| *ns != rule.sshsig_namespace) {
-            Some(format!(
-                "{who}: SSHSIG namespace {ns:?}, but rule {rule_name:?} wants {:?}",
-                rule.sshsig_namespace
-            ))
         } else {
-            None
+            ev.namespace
+                .filter(|ns| *ns != rule.sshsig_namespace)
+                .map(|ns| {
+                    format!(
+                        "{who}: SSHSIG namespace {ns:?}, but rule {rule_name:?} wants {:?}",
+                        rule.sshsig_namespace
+                    )
+                })
         };
         match reason {
             Some(r) if !rejected.contains(&r) => rejected.push(r),

@@ -56,7 +56,13 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
     let bad = |what: &str| {
         format!("{s:?} is not an RFC 3339 time ({what}); write e.g. \"2026-01-01T00:00:00Z\"")
     };
-    if !s.is_ascii() || s.len() < 20 {
+    if !s.is_ascii() {
+        return Err(bad("not ASCII"));
+    }
+    if s.len() == 19 {
+        return Err(bad("no time zone: add Z for UTC"));
+    }
+    if s.len() < 20 {
         return Err(bad("too short"));
     }
     let b = s.as_bytes();

@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod dsse;
 pub mod engine;
 pub mod glob;
+pub mod openpgp;
 pub mod policy;
 pub mod raw;
 pub mod report;

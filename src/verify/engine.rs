@@ -34,6 +34,8 @@ pub enum VerifyInput {
 struct Evidence {
     format: Format,
     signer: usize,
+    /// When the signature was made, if the format carries a time (OpenPGP).
+    time: Option<u64>,
     predicate_type: Option<String>,
     namespace: Option<String>,
 }
@@ -157,6 +159,7 @@ fn envelope_findings(
                             signer,
                             predicate_type: Some(st.predicate_type.clone()),
                             namespace: None,
+                            time: None,
                         })
                         .collect();
                 }
@@ -184,7 +187,7 @@ fn decide(policy: &Policy, artifact: &Path, found: Findings, now: u64) -> Artifa
         let signer = &policy.signers[ev.signer];
         let who = &signer.name;
         let rule_name = &rule.name;
-        let reason = if let Some(why) = signer.unusable_at(now) {
+        let reason = if let Some(why) = signer.unusable_at(ev.time.unwrap_or(now)) {
             Some(why)
         } else if !rule.allows(who) {
             Some(format!("{who}: not a signer of rule {rule_name:?}"))

@@ -25,11 +25,19 @@ pub enum Format {
     Sshsig,
     /// A raw signature (`FILE.rawsig`).
     Raw,
+    /// An OpenPGP detached signature (`FILE.asc`).
+    Openpgp,
 }
 
 impl Format {
     /// Every format, the default of a rule.
-    pub const ALL: [Format; 4] = [Format::Dsse, Format::Bundle, Format::Sshsig, Format::Raw];
+    pub const ALL: [Format; 5] = [
+        Format::Dsse,
+        Format::Bundle,
+        Format::Sshsig,
+        Format::Raw,
+        Format::Openpgp,
+    ];
 
     /// The name used in policies (`dsse`).
     pub fn name(self) -> &'static str {
@@ -38,6 +46,7 @@ impl Format {
             Format::Bundle => "bundle",
             Format::Sshsig => "sshsig",
             Format::Raw => "raw",
+            Format::Openpgp => "openpgp",
         }
     }
 }
@@ -70,6 +79,8 @@ pub struct Signer {
     pub valid_until: Option<u64>,
     /// Set when the key is revoked: it then verifies nothing.
     pub revoked: Option<Revocation>,
+    /// The signer's OpenPGP certificate (armored or binary), when given.
+    pub openpgp_cert: Option<Vec<u8>>,
 }
 
 impl Signer {

@@ -23,10 +23,14 @@ pub fn pair_signatures(
     for sig in sigs {
         let shown = sig.display();
         let stem = file_name(sig)
-            .and_then(|n| n.strip_suffix(".sig").or_else(|| n.strip_suffix(".rawsig")))
+            .and_then(|n| {
+                n.strip_suffix(".sig")
+                    .or_else(|| n.strip_suffix(".rawsig"))
+                    .or_else(|| n.strip_suffix(".asc"))
+            })
             .ok_or_else(|| {
                 VerifyError::Refused(format!(
-                    "{shown}: cannot tell which artifact it is for: name it FILE.sig or FILE.rawsig"
+                    "{shown}: cannot tell which artifact it is for: name it FILE.sig, FILE.rawsig or FILE.asc"
                 ))
             })?;
         let matching: Vec<usize> = (0..artifacts.len())
@@ -109,11 +113,22 @@ fn check_signature_file(
             signer: check.signer,
             predicate_type: None,
             namespace: Some(check.namespace),
+            time: None,
+        });
+    }
+    if trimmed.starts_with(crate::verify::openpgp::ARMOR_BEGIN) {
+        let (signer, time) = crate::verify::openpgp::verify(policy, trimmed.as_bytes(), artifact)?;
+        return Ok(Evidence {
+            format: Format::Openpgp,
+            signer,
+            predicate_type: None,
+            namespace: None,
+            time: Some(time),
         });
     }
     if trimmed.starts_with("-----BEGIN") {
         return Err(VerifyError::Refused(
-            "armored, but not an SSH signature; signature files are SSHSIG or raw base64".into(),
+            "armored, but neither an SSH nor an OpenPGP signature; signature files are SSHSIG, OpenPGP or raw base64".into(),
         ));
     }
     let raw_sig = raw::decode(&text, "the raw signature")?;
@@ -123,6 +138,7 @@ fn check_signature_file(
         signer,
         predicate_type: None,
         namespace: None,
+        time: None,
     })
 }
 

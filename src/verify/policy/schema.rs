@@ -28,6 +28,7 @@ struct RawSigner {
     name: Spanned<String>,
     key: Option<Spanned<String>>,
     key_file: Option<Spanned<String>>,
+    openpgp_cert: Option<Spanned<String>>,
     valid_from: Option<Spanned<toml::Value>>,
     valid_until: Option<Spanned<toml::Value>>,
     revoked: Option<RawRevoked>,
@@ -153,8 +154,35 @@ fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, 
             "name = \"alice\"",
         ));
     }
-    let key_hint = "key = \"ssh-ed25519 AAAA…\" (an OpenSSH public key line or a PEM public key), or key_file = \"alice.pub\"";
+    let key_hint = "key = \"ssh-ed25519 AAAA…\" (an OpenSSH public key line or a PEM public key), key_file = \"alice.pub\", or openpgp_cert = \"alice.asc\"";
+    let openpgp_cert = match &s.openpgp_cert {
+        None => None,
+        Some(f) => {
+            let path = base_dir.join(f.get_ref());
+            let bytes = std::fs::read(&path).map_err(|e| {
+                cx.err(
+                    f.span(),
+                    format!(
+                        "signer {name:?}: cannot read openpgp_cert {}: {e}",
+                        path.display()
+                    ),
+                    "openpgp_cert paths are relative to the policy file's directory",
+                )
+            })?;
+            let key = crate::verify::openpgp::cert_primary_key(&bytes).map_err(|e| {
+                cx.err(
+                    f.span(),
+                    format!("signer {name:?}: openpgp_cert {}: {e}", path.display()),
+                    key_hint,
+                )
+            })?;
+            Some((bytes, key, f.span()))
+        }
+    };
     let (text, span, origin) = match (&s.key, &s.key_file) {
+        (None, None) if openpgp_cert.is_some() => {
+            (String::new(), s.name.span(), "openpgp_cert".to_string())
+        }
         (Some(k), None) => (k.get_ref().clone(), k.span(), "key".to_string()),
         (None, Some(f)) => {
             let path = base_dir.join(f.get_ref());
@@ -185,8 +213,30 @@ fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, 
             ));
         }
     };
-    let key = parse_public_key(&text)
-        .map_err(|e| cx.err(span, format!("signer {name:?}: {origin}: {e}"), key_hint))?;
+    let key = match &openpgp_cert {
+        Some((_, cert_key, _)) if text.is_empty() => cert_key.clone(),
+        Some((_, cert_key, cert_span)) => {
+            let key = parse_public_key(&text).map_err(|e| {
+                cx.err(
+                    span.clone(),
+                    format!("signer {name:?}: {origin}: {e}"),
+                    key_hint,
+                )
+            })?;
+            if key != *cert_key {
+                return Err(cx.err(
+                    cert_span.clone(),
+                    format!(
+                        "signer {name:?}: the primary key of openpgp_cert is not the signer's key"
+                    ),
+                    "give the certificate of the same key, or only one of them",
+                ));
+            }
+            key
+        }
+        None => parse_public_key(&text)
+            .map_err(|e| cx.err(span, format!("signer {name:?}: {origin}: {e}"), key_hint))?,
+    };
     let valid_from = s
         .valid_from
         .as_ref()
@@ -224,5 +274,6 @@ fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, 
         valid_from,
         valid_until,
         revoked,
+        openpgp_cert: openpgp_cert.map(|(bytes, _, _)| bytes),
     })
 }

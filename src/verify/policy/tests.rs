@@ -78,6 +78,7 @@ fn validity_windows() {
         valid_from: Some(NOW + 10),
         valid_until: None,
         revoked: None,
+        openpgp_cert: None,
     };
     assert_eq!(
         s.unusable_at(NOW).unwrap(),

@@ -5,6 +5,7 @@ pub mod agent_main;
 pub mod args;
 pub mod attest;
 pub mod keys;
+pub mod material;
 pub mod sign;
 pub mod status;
 pub mod verify;

@@ -10,6 +10,7 @@ pub mod raw;
 pub mod ssh_signature;
 pub mod sshsig;
 pub mod statement;
+pub mod verifier_material;
 
 /// A format that cannot be built or read.
 #[derive(Debug, thiserror::Error)]

@@ -184,6 +184,7 @@ fn sign_request_for_an_unknown_key() {
         context: SignContext {
             format: "raw".into(),
             names: vec!["a.tar".into()],
+            note: String::new(),
         },
     };
     let r = send_message(&mut s, &extension("sign@hwsign", &req.to_bytes()));

@@ -60,6 +60,10 @@ pub enum ExportFormat {
     Pem,
     /// OpenPGP v4 certificate (armored), self-signed by the token; needs --userid.
     Openpgp,
+    /// A line for ssh-keygen's allowed_signers file; needs --principal.
+    AllowedSigners,
+    /// A [[signer]] entry for hwsign's trust policy (--name, default the key's label).
+    Policy,
 }
 
 /// `hwsign keys export`.
@@ -73,6 +77,12 @@ pub struct ExportArgs {
     /// User ID for --format openpgp, e.g. "Jane Doe <jane@example.org>".
     #[arg(long, required_if_eq("format", "openpgp"))]
     pub userid: Option<String>,
+    /// allowed-signers: the principal (e.g. release@example.org).
+    #[arg(long, required_if_eq("format", "allowed-signers"))]
+    pub principal: Option<String>,
+    /// policy: the signer's name (default: the key's label).
+    #[arg(long)]
+    pub name: Option<String>,
     /// OpenPGP: the certificate expires this long after the key's creation (e.g. 2y, 90d, 12h).
     #[arg(long, value_parser = parse_duration)]
     pub expires: Option<std::time::Duration>,
@@ -127,6 +137,10 @@ pub struct SignArgs {
     /// RSA keys: sign raw signatures with PSS instead of PKCS#1 v1.5.
     #[arg(long)]
     pub rsa_pss: bool,
+    /// Also write the verifier material (public key, allowed_signers line, trust-policy entry)
+    /// next to the signatures.
+    #[arg(long)]
+    pub emit_verifier_material: bool,
     /// OpenPGP: sign as this existing certificate (its primary key or signing subkey must be a
     /// key of the agent); default: the certificate `keys export --format openpgp` makes.
     #[arg(long)]
@@ -145,9 +159,20 @@ pub struct AttestArgs {
     /// The key (default: the config's default_key or the agent's only key).
     #[arg(long)]
     pub key: Option<String>,
-    /// The envelope to write.
-    #[arg(short, long, default_value = "release.intoto.json")]
-    pub output: PathBuf,
+    /// The envelope to write (default release.intoto.json; with --append: ENVELOPE itself).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Co-sign: add a signature by --key to this existing envelope.
+    #[arg(long, value_name = "ENVELOPE", conflicts_with_all = ["purl", "predicate_type", "predicate", "files", "bundle"])]
+    pub append: Option<PathBuf>,
+    /// Also write a Sigstore bundle v0.3 (public-key form) beside the envelope
+    /// (release.intoto.json → release.intoto.sigstore.json).
+    #[arg(long)]
+    pub bundle: bool,
+    /// Also write the verifier material (public key, allowed_signers line, trust-policy entry)
+    /// next to the envelope.
+    #[arg(long)]
+    pub emit_verifier_material: bool,
     /// Package URL with version for the in-toto Release predicate (pkg:pypi/name@1.2.3).
     #[arg(long, conflicts_with_all = ["predicate_type", "predicate"])]
     pub purl: Option<String>,
@@ -164,7 +189,7 @@ pub struct AttestArgs {
     #[arg(long)]
     pub force: bool,
     /// The release's files (one subject each).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "append")]
     pub files: Vec<PathBuf>,
 }
 

@@ -3,8 +3,10 @@
 //! subjects it signs.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use super::args::AttestArgs;
+use super::material;
 use crate::client::{AgentClient, Signer, hash, output, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -33,10 +35,26 @@ fn check_purl(purl: &str) -> Result<()> {
     }
 }
 
+/// Where the Sigstore bundle goes: `release.intoto.json` → `release.intoto.sigstore.json`.
+pub fn bundle_path(envelope: &Path) -> PathBuf {
+    let name = envelope
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".json").unwrap_or(&name);
+    envelope.with_file_name(format!("{stem}.sigstore.json"))
+}
+
 /// Run it.
 pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Result<()> {
-    // Everything that can be wrong with the command line is checked before hashing.
-    let (predicate_type, predicate) = match (&args.predicate_type, &args.predicate) {
+    match args.append.clone() {
+        Some(envelope) => append(client, config, &args, &envelope),
+        None => attest(client, config, &args),
+    }
+}
+
+fn predicate(config: &Config, args: &AttestArgs) -> Result<(String, serde_json::Value)> {
+    match (&args.predicate_type, &args.predicate) {
         (Some(t), Some(f)) => {
             let text = std::fs::read(f).map_err(|source| Error::File {
                 path: f.clone(),
@@ -50,7 +68,7 @@ pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Resul
                     f.display()
                 )));
             }
-            (t.clone(), value)
+            Ok((t.clone(), value))
         }
         _ => {
             let purl = args.purl.clone().or_else(|| config.purl.clone()).ok_or_else(|| {
@@ -60,15 +78,18 @@ pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Resul
                 )
             })?;
             check_purl(&purl)?;
-            (
+            Ok((
                 crate::format::statement::RELEASE_PREDICATE.to_string(),
                 serde_json::json!({ "purl": purl }),
-            )
+            ))
         }
-    };
+    }
+}
+
+fn subject_names(files: &[PathBuf]) -> Result<Vec<String>> {
     let mut names = Vec::new();
     let mut seen = HashSet::new();
-    for f in &args.files {
+    for f in files {
         let name = f
             .file_name()
             .and_then(|n| n.to_str())
@@ -86,7 +107,33 @@ pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Resul
         }
         names.push(name);
     }
-    output::check_free(std::slice::from_ref(&args.output), args.force)?;
+    Ok(names)
+}
+
+fn check_size(pae: &[u8], payload: &[u8]) -> Result<()> {
+    if pae.len() + 1024 > crate::proto::MAX_FRAME {
+        return Err(Error::Usage(format!(
+            "the statement has {} bytes, more than the agent accepts in one request ({} bytes)\n  hint: split the release into several attestations",
+            payload.len(),
+            crate::proto::MAX_FRAME
+        )));
+    }
+    Ok(())
+}
+
+fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Result<()> {
+    // Everything that can be wrong with the command line is checked before hashing.
+    let (predicate_type, predicate) = predicate(config, args)?;
+    let names = subject_names(&args.files)?;
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("release.intoto.json"));
+    let mut outputs = vec![out.clone()];
+    if args.bundle {
+        outputs.push(bundle_path(&out));
+    }
+    output::check_free(&outputs, args.force)?;
 
     let keys = client.keys()?;
     let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())?.clone();
@@ -102,23 +149,125 @@ pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Resul
     let statement = Statement::new(subjects, &predicate_type, predicate);
     let payload = serde_json::to_vec(&statement).map_err(crate::format::FormatError::from)?;
     let pae = pae(PAYLOAD_TYPE, &payload);
-    if pae.len() + 1024 > crate::proto::MAX_FRAME {
-        return Err(Error::Usage(format!(
-            "the statement has {} bytes, more than the agent accepts in one request ({} bytes)\n  hint: split the release into several attestations",
-            payload.len(),
-            crate::proto::MAX_FRAME
-        )));
-    }
+    check_size(&pae, &payload)?;
     let sig = signer.sign_message(scheme, pae, "dsse", &names)?;
     let envelope = Envelope::new(PAYLOAD_TYPE, &payload, &signer.key.id, &sig);
-    output::write_new(&args.output, envelope.to_json()?.as_bytes(), args.force)?;
+    output::write_new(&out, envelope.to_json()?.as_bytes(), args.force)?;
     eprintln!(
         "wrote {} ({} subject(s), predicate {}, {scheme} by {} id {})",
-        args.output.display(),
+        out.display(),
         names.len(),
         predicate_type,
         signer.key.label,
         &signer.key.id[..16]
     );
+    if args.bundle {
+        let path = bundle_path(&out);
+        output::write_new(
+            &path,
+            crate::format::bundle::to_json(&envelope)?.as_bytes(),
+            args.force,
+        )?;
+        eprintln!(
+            "wrote {} (Sigstore bundle v0.3, public key {})",
+            path.display(),
+            &signer.key.id[..16]
+        );
+    }
+    if args.emit_verifier_material {
+        for p in material::emit(
+            &material::dir_of(&out),
+            &signer.key,
+            &signer.public,
+            args.force,
+        )? {
+            eprintln!("wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// Co-sign: one more signature over the same PAE, by a key not yet on the envelope.
+fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut envelope: Envelope = serde_json::from_slice(&text)
+        .map_err(|e| Error::Usage(format!("{}: not a DSSE envelope: {e}", path.display())))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = base64::Engine::decode(&b64, &envelope.payload).map_err(|e| {
+        Error::Usage(format!(
+            "{}: the payload is not base64: {e}",
+            path.display()
+        ))
+    })?;
+    if envelope.payload_type != PAYLOAD_TYPE {
+        return Err(Error::Usage(format!(
+            "{}: payloadType is {:?}; hwsign co-signs in-toto statements ({PAYLOAD_TYPE})",
+            path.display(),
+            envelope.payload_type
+        )));
+    }
+    let statement: Statement = serde_json::from_slice(&payload).map_err(|e| {
+        Error::Usage(format!(
+            "{}: the payload is not an in-toto statement: {e}",
+            path.display()
+        ))
+    })?;
+    let out = args.output.clone().unwrap_or_else(|| path.to_path_buf());
+    if out != path {
+        output::check_free(std::slice::from_ref(&out), args.force)?;
+    }
+    let keys = client.keys()?;
+    let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())?.clone();
+    if envelope.signatures.iter().any(|s| s.keyid == key.id) {
+        return Err(Error::Usage(format!(
+            "{} is already signed by {} (id {})\n  hint: co-sign with another key (--key); verifiers count each signer once",
+            path.display(),
+            key.label,
+            &key.id[..16]
+        )));
+    }
+    let existing: Vec<String> = envelope
+        .signatures
+        .iter()
+        .map(|s| s.keyid.chars().take(16).collect())
+        .collect();
+    let mut signer = Signer::new(client, key)?;
+    signer.note = format!(
+        "co-signing an envelope already signed by {}",
+        existing.join(", ")
+    );
+    let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
+    let names: Vec<String> = statement.subject.iter().map(|s| s.name.clone()).collect();
+    let pae = pae(&envelope.payload_type, &payload);
+    check_size(&pae, &payload)?;
+    let sig = signer.sign_message(scheme, pae, "dsse", &names)?;
+    envelope
+        .signatures
+        .push(crate::format::dsse::EnvelopeSignature {
+            keyid: signer.key.id.clone(),
+            sig: base64::Engine::encode(&b64, &sig),
+        });
+    // In place is the point of --append: replace the file atomically.
+    output::write_new(&out, envelope.to_json()?.as_bytes(), true)?;
+    eprintln!(
+        "wrote {} ({} signatures; added {scheme} by {} id {})",
+        out.display(),
+        envelope.signatures.len(),
+        signer.key.label,
+        &signer.key.id[..16]
+    );
+    if args.emit_verifier_material {
+        for p in material::emit(
+            &material::dir_of(&out),
+            &signer.key,
+            &signer.public,
+            args.force,
+        )? {
+            eprintln!("wrote {}", p.display());
+        }
+    }
     Ok(())
 }

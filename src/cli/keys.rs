@@ -83,6 +83,19 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
             }
             openpgp_cert(client, key, userid, a.expires)?
         }
+        ExportFormat::AllowedSigners => {
+            let principal = a.principal.as_deref().ok_or_else(|| {
+                Error::Usage(
+                    "--format allowed-signers needs --principal (e.g. release@example.org)".into(),
+                )
+            })?;
+            crate::format::verifier_material::allowed_signers_line(principal, &public)
+        }
+        ExportFormat::Policy => crate::format::verifier_material::policy_entry(
+            a.name.as_deref().unwrap_or(&key.label),
+            &public,
+            &key.label,
+        ),
     };
     emit(&text, a.output.as_deref(), a.force)
 }

@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::format::{raw, sshsig};
 use crate::proto::scheme::{HashAlg, Scheme};
 
+/// The key that signed, for `--emit-verifier-material`.
+type Material = (crate::proto::keys::KeyEntry, crate::pubkey::PublicKey);
+
 fn display_name(path: &std::path::Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -33,11 +36,21 @@ pub fn run(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<
         .map(|f| output::with_suffix(f, suffix))
         .collect();
     output::check_free(&outputs, args.force)?;
-    match args.format {
-        SignFormat::Sshsig => sshsig_files(client, config, &args, &outputs),
-        SignFormat::Raw => raw_files(client, config, &args, &outputs),
-        SignFormat::Openpgp => openpgp(client, config, &args, &outputs),
+    let (key, public) = match args.format {
+        SignFormat::Sshsig => sshsig_files(client, config, &args, &outputs)?,
+        SignFormat::Raw => raw_files(client, config, &args, &outputs)?,
+        SignFormat::Openpgp => openpgp(client, config, &args, &outputs)?,
+    };
+    if args.emit_verifier_material {
+        let dir = outputs
+            .first()
+            .map(|o| super::material::dir_of(o))
+            .unwrap_or_default();
+        for p in super::material::emit(&dir, &key, &public, args.force)? {
+            eprintln!("wrote {}", p.display());
+        }
     }
+    Ok(())
 }
 
 fn signer_for<'a>(
@@ -56,7 +69,7 @@ fn sshsig_files(
     config: &Config,
     args: &SignArgs,
     outputs: &[PathBuf],
-) -> Result<()> {
+) -> Result<Material> {
     let mut signer = signer_for(client, config, args)?;
     let scheme = sshsig::scheme_for(signer.public.algorithm());
     let digests = hash::hash_files(&args.files, &[sshsig::MESSAGE_HASH])?;
@@ -72,7 +85,7 @@ fn sshsig_files(
             signer.key.label
         );
     }
-    Ok(())
+    Ok((signer.key.clone(), signer.public.clone()))
 }
 
 /// Raw: a SHA-256 prehash (ECDSA, RSA) or the small file itself (Ed25519).
@@ -81,7 +94,7 @@ fn raw_files(
     config: &Config,
     args: &SignArgs,
     outputs: &[PathBuf],
-) -> Result<()> {
+) -> Result<Material> {
     let mut signer = signer_for(client, config, args)?;
     let scheme = raw::scheme_for(signer.public.algorithm(), args.rsa_pss);
     let file_err = |path: &PathBuf| {
@@ -122,7 +135,7 @@ fn raw_files(
             signer.key.label
         );
     }
-    Ok(())
+    Ok((signer.key.clone(), signer.public.clone()))
 }
 
 /// OpenPGP detached signatures: each file streamed into an OpenPGP hash context here; the
@@ -133,7 +146,7 @@ pub fn openpgp(
     config: &Config,
     args: &SignArgs,
     outputs: &[PathBuf],
-) -> Result<()> {
+) -> Result<Material> {
     use crate::format::openpgp as pgp;
     let keys = client.keys()?;
     let cert = match &args.cert {
@@ -223,5 +236,5 @@ pub fn openpgp(
             signer.key.label
         );
     }
-    Ok(())
+    Ok((signer.key.clone(), signer.public.clone()))
 }

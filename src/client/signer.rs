@@ -15,6 +15,8 @@ pub struct Signer<'a> {
     pub key: KeyEntry,
     /// Its public key.
     pub public: PublicKey,
+    /// Shown with every request (e.g. the existing signers when co-signing).
+    pub note: String,
 }
 
 impl<'a> Signer<'a> {
@@ -32,6 +34,7 @@ impl<'a> Signer<'a> {
             client,
             key,
             public,
+            note: String::new(),
         })
     }
 
@@ -51,6 +54,7 @@ impl<'a> Signer<'a> {
             context: SignContext {
                 format: format.into(),
                 names: names.to_vec(),
+                note: self.note.clone(),
             },
         };
         let reply = self.client.sign(&req)?;

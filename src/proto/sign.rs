@@ -12,6 +12,9 @@ pub struct SignContext {
     pub format: String,
     /// The artifact names (unverified, as the client gave them).
     pub names: Vec<String>,
+    /// Anything else the user should see (unverified), e.g. the existing signers of an
+    /// envelope being co-signed.
+    pub note: String,
 }
 
 /// A sign request.
@@ -37,7 +40,8 @@ impl HwsignMessage for SignRequest {
             .u8(self.input.to_u8())
             .bytes(&self.data)
             .str(&self.context.format)
-            .strs(&self.context.names);
+            .strs(&self.context.names)
+            .str(&self.context.note);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         Ok(SignRequest {
@@ -48,6 +52,7 @@ impl HwsignMessage for SignRequest {
             context: SignContext {
                 format: d.str()?,
                 names: d.strs()?,
+                note: d.str()?,
             },
         })
     }
@@ -95,6 +100,7 @@ mod tests {
             context: SignContext {
                 format: "raw".into(),
                 names: vec!["a.tar".into()],
+                note: "co-signing".into(),
             },
         };
         assert_eq!(SignRequest::from_bytes(&r.to_bytes()).unwrap(), r);

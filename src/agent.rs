@@ -1,15 +1,26 @@
 //! The agent daemon: socket setup and peer checks ([`socket`]), framing with a size limit
 //! ([`framing`]), the accept loop with a connection limit and graceful shutdown ([`server`]),
-//! per-connection request handling ([`session`], [`dispatch`]), the key inventory over the
+//! per-connection request handling ([`session`], [`context`], [`dispatch`]), the signing path
+//! ([`signing`]) with the kind of what is signed ([`kind`]), the forwarding policy
+//! ([`policy`], [`session_bind`]) and the audit log ([`audit`], [`record`]), systemd
+//! notification ([`notify`]), the key inventory over the
 //! token workers ([`inventory`]) with creation times the tokens do not record ([`created`]) and start-up from the config or the SoftHSM test mode
 //! ([`startup`]).
 
+pub mod audit;
+pub mod context;
 pub mod created;
 pub mod dispatch;
 pub mod framing;
 pub mod inventory;
+pub mod kind;
+pub mod notify;
+pub mod policy;
+pub mod record;
 pub mod server;
 pub mod session;
+pub mod session_bind;
+pub mod signing;
 pub mod socket;
 pub mod startup;
 

@@ -4,6 +4,7 @@
 pub mod agent_main;
 pub mod args;
 pub mod attest;
+pub mod audit;
 pub mod keys;
 pub mod material;
 pub mod sign;
@@ -16,22 +17,26 @@ use crate::error::Result;
 
 /// Run a `hwsign` command.
 pub fn run(cli: args::Cli) -> Result<()> {
+    // Verification and the audit check need no agent (and no config).
+    let command = match cli.command {
+        args::Command::Verify(a) => {
+            return if verify::run(a)? {
+                Ok(())
+            } else {
+                Err(crate::error::Error::NotVerified)
+            };
+        }
+        args::Command::Audit(a) => return audit::run(a),
+        other => other,
+    };
     let config = Config::load(cli.config.as_deref())
         .map_err(|e| crate::error::Error::Usage(e.to_string()))?;
-    // Verification needs no agent.
-    if let args::Command::Verify(a) = cli.command {
-        return if verify::run(a)? {
-            Ok(())
-        } else {
-            Err(crate::error::Error::NotVerified)
-        };
-    }
     let mut client = AgentClient::connect_default()?;
-    match cli.command {
+    match command {
         args::Command::Keys(a) => keys::run(&mut client, &config, a),
         args::Command::Sign(a) => sign::run(&mut client, &config, a),
         args::Command::Attest(a) => attest::run(&mut client, &config, a),
         args::Command::Status(a) => status::run(&mut client, a),
-        args::Command::Verify(_) => Ok(()),
+        args::Command::Verify(_) | args::Command::Audit(_) => Ok(()),
     }
 }

@@ -39,6 +39,93 @@ pub struct Config {
     /// Default package URL for `hwsign attest`'s release predicate.
     #[serde(default)]
     pub purl: Option<String>,
+    /// Rotate the audit log when it would grow past this size (`"64MiB"`, or bytes).
+    #[serde(default)]
+    pub audit_max_bytes: Option<ByteSize>,
+    /// Per-key policy: the first rule whose `match` selects a key applies to it.
+    #[serde(default, rename = "key")]
+    pub keys: Vec<KeyRule>,
+}
+
+/// A size in bytes, written as a number or as `"64MiB"`, `"512KiB"`, `"1GiB"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `"64MiB"` → bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like \"64MiB\""))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "KB" => 1 << 10,
+        "MiB" | "M" | "MB" => 1 << 20,
+        "GiB" | "G" | "GB" => 1 << 30,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} in {s:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// What a key may be used for, and from where.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRule {
+    /// Which keys: a KEY form (`label:…`, `id:…`, `pkcs11:…`, or a bare id prefix or label).
+    #[serde(rename = "match")]
+    pub matches: String,
+    /// Usable through the forwarded socket (`agent.extra.sock`). Default: no.
+    #[serde(default)]
+    pub remote: bool,
+    /// What a remote may have signed: `ssh-login`, `sshsig` or `sshsig:<namespace>`, `dsse` or
+    /// `dsse:<payloadType>`, `digest` (raw and OpenPGP digests: signs anything). Default when
+    /// `remote = true`: `["dsse", "sshsig:file"]`.
+    #[serde(default)]
+    pub remote_kinds: Option<Vec<String>>,
+    /// Only when forwarded through one of these host keys (`SHA256:…` fingerprints, from
+    /// OpenSSH's session-bind; `ssh -R` sends none, so such keys are refused there).
+    #[serde(default)]
+    pub from_hosts: Vec<String>,
+}
+
+impl KeyRule {
+    /// The kinds a remote may ask for.
+    pub fn remote_kinds(&self) -> Vec<String> {
+        self.remote_kinds
+            .clone()
+            .unwrap_or_else(|| vec!["dsse".into(), "sshsig:file".into()])
+    }
+}
+
+/// Whether a `remote_kinds` entry is one hwsign knows.
+pub fn valid_kind_pattern(k: &str) -> bool {
+    matches!(k, "ssh-login" | "sshsig" | "dsse" | "digest")
+        || k.strip_prefix("sshsig:").is_some_and(|ns| !ns.is_empty())
+        || k.strip_prefix("dsse:").is_some_and(|t| !t.is_empty())
 }
 
 /// One PKCS#11 module (and optionally one token of it).
@@ -77,9 +164,36 @@ impl Config {
         Self::parse(&text).map_err(|detail| ConfigError::Parse { path, detail })
     }
 
-    /// Parse config text.
+    /// Parse config text (and check what serde cannot).
     pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        for rule in &config.keys {
+            if rule.matches.trim().is_empty() {
+                return Err("a [[key]] rule has an empty match".into());
+            }
+            if let Some(bad) = rule.remote_kinds().iter().find(|k| !valid_kind_pattern(k)) {
+                return Err(format!(
+                    "[[key]] match = {:?}: unknown remote kind {bad:?} (use ssh-login, sshsig, sshsig:<namespace>, dsse, dsse:<payloadType> or digest)",
+                    rule.matches
+                ));
+            }
+            if let Some(bad) = rule.from_hosts.iter().find(|h| !h.starts_with("SHA256:")) {
+                return Err(format!(
+                    "[[key]] match = {:?}: from_hosts entry {bad:?} is not a SHA256:… host key fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
+                    rule.matches
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The first `[[key]]` rule that selects `key`, with its position (1-based).
+    pub fn rule_for(&self, key: &crate::proto::keys::KeyEntry) -> Option<(usize, &KeyRule)> {
+        self.keys
+            .iter()
+            .enumerate()
+            .find(|(_, r)| crate::keyspec::matches(&r.matches, key))
+            .map(|(i, r)| (i + 1, r))
     }
 }
 
@@ -97,5 +211,15 @@ mod tests {
         assert_eq!(c.purl.as_deref(), Some("pkg:generic/x@1"));
         let err = Config::parse("[[token]]\npkcs11_modul = \"/m.so\"\n").unwrap_err();
         assert!(err.contains("pkcs11_modul"), "{err}");
+        let c = Config::parse(
+            "audit_max_bytes = \"1MiB\"\n[[key]]\nmatch = \"label:a\"\nremote = true\nremote_kinds = [\"ssh-login\", \"dsse:application/vnd.in-toto+json\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.audit_max_bytes, Some(ByteSize(1 << 20)));
+        assert_eq!(c.keys[0].remote_kinds().len(), 2);
+        assert!(
+            Config::parse("[[key]]\nmatch = \"a\"\nremote_kinds = [\"everything\"]\n").is_err()
+        );
+        assert!(Config::parse("[[key]]\nmatch = \"a\"\nfrom_hosts = [\"MD5:x\"]\n").is_err());
     }
 }

@@ -86,6 +86,11 @@ pub fn main_socket(dir: &Path) -> PathBuf {
     dir.join("agent.sock")
 }
 
+/// The forwarding (extra) socket in `dir`.
+pub fn extra_socket(dir: &Path) -> PathBuf {
+    dir.join("agent.extra.sock")
+}
+
 /// Create `path` (and missing parents) with mode 0700, or check that an existing directory is
 /// owned by us and not accessible to group or others.
 pub fn ensure_private_dir(path: &Path) -> Result<(), DirError> {

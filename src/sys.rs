@@ -40,3 +40,53 @@ pub fn kill(pid: i32, signal: i32) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// This process's id.
+pub fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// Sockets passed by systemd socket activation (`LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`),
+/// as (name, listener) pairs; the variables are removed so children do not inherit them. Call
+/// only before any thread is started.
+pub fn take_activated_listeners() -> std::io::Result<Vec<(String, std::os::unix::net::UnixListener)>>
+{
+    use std::os::fd::FromRawFd;
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(current_pid());
+    let count: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
+        .map(|n| n.split(':').map(str::to_string).collect())
+        .unwrap_or_default();
+    for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+        // SAFETY: the caller guarantees no other thread is running.
+        unsafe { std::env::remove_var(var) };
+    }
+    if !pid_ok || count <= 0 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for i in 0..count {
+        let fd = 3 + i;
+        // Close-on-exec, so the agent's children (pinentry, confirm commands) do not inherit it.
+        // SAFETY: fcntl on an fd number has no memory-safety preconditions.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+        // SAFETY: systemd passes these fds to us and nothing else in this process owns them;
+        // LISTEN_PID matched our pid, so they are ours.
+        let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+        listener.set_nonblocking(true)?;
+        let name = names
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("fd{fd}"));
+        out.push((name, listener));
+    }
+    Ok(out)
+}

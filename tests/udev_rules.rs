@@ -43,7 +43,7 @@ impl Rule {
 
     fn one(&self, key: &str, op: &str) -> &str {
         match self.get(key, op).as_slice() {
-            [v] => *v,
+            [v] => v,
             other => panic!(
                 "{RULES}:{}: expected exactly one {key}{op}\"…\", found {}: {}",
                 self.line,

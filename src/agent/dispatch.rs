@@ -1,78 +1,70 @@
 //! From a decoded request to a response: the SSH agent requests, `query`, `session-bind` and
-//! the `@hwsign` extensions. Every failure becomes `SSH_AGENT_FAILURE` for standard requests
-//! (what ssh expects) or an `error@hwsign` reply with a code and a hint for extensions.
+//! the `@hwsign` extensions, each within what the socket allows (the forwarded socket sees
+//! only keys its policy lets out, gets a reduced status and no key management). Failures are
+//! `SSH_AGENT_FAILURE` for standard requests (what ssh expects) and an `error@hwsign` reply with
+//! a code and a hint for extensions.
 
 use ssh_agent_lib::proto::{
     Identity, PublicCredential, Request, Response, SignRequest as SshSignRequest,
 };
 
-use super::Inventory;
+use super::context::{Context, Peer, Socket};
 use super::inventory::KeyRef;
+use super::signing::{self, Job};
+use super::{policy, session_bind};
 use crate::error::{ErrorCode, WireError};
-use crate::format::{dsse, ssh_signature, sshsig};
+use crate::format::ssh_signature;
 use crate::proto::generate::{GenerateReply, GenerateRequest};
-use crate::proto::keys::{KeysReply, KeysRequest};
+use crate::proto::keys::{KeyEntry, KeysReply, KeysRequest};
 use crate::proto::query::QueryReply;
-use crate::proto::scheme::{Scheme, SignInput};
+use crate::proto::scheme::SignInput;
 use crate::proto::sign::{SignReply, SignRequest};
 use crate::proto::status::{StatusReply, StatusRequest};
 use crate::proto::{EXT_QUERY, EXT_SESSION_BIND, Extension, HwsignMessage};
 use crate::pubkey::PublicKey;
-
-/// What a connection's requests are served with.
-#[derive(Debug, Clone)]
-pub struct Context {
-    /// The keys.
-    pub inventory: Inventory,
-    /// `main` (later also `extra`).
-    pub socket: &'static str,
-    /// Whether the agent runs the SoftHSM test mode.
-    pub test_mode: bool,
-    /// The host name shown to clients.
-    pub host: String,
-}
 
 /// An `error@hwsign` reply.
 pub fn error_response(err: &WireError) -> Response {
     Response::ExtensionResponse(err.to_extension())
 }
 
-/// What the bytes of a signature request are, decided from the bytes themselves.
-pub fn kind_of(data: &[u8], input: SignInput) -> String {
-    if input == SignInput::Prehash {
-        return "digest".into();
-    }
-    if let Some(ns) = sshsig::parse_namespace(data) {
-        return format!("sshsig:{ns}");
-    }
-    if let Some((payload_type, _)) = dsse::parse_pae(data) {
-        return format!("dsse:{payload_type}");
-    }
-    "digest".into()
+/// The keys this socket may see, with their `remote` flag from the policy.
+async fn visible_keys(ctx: &Context) -> Vec<(KeyRef, KeyEntry)> {
+    let config = ctx.config();
+    ctx.inventory
+        .refresh()
+        .await
+        .into_iter()
+        .map(|k| {
+            let mut e = k.entry();
+            e.remote = policy::usable_through(&config, Socket::Extra, &e);
+            (k, e)
+        })
+        .filter(|(_, e)| policy::usable_through(&config, ctx.socket, e))
+        .collect()
 }
 
 /// Serve one request.
-pub async fn handle(ctx: &Context, request: Request) -> Response {
+pub async fn handle(ctx: &Context, peer: &mut Peer, request: Request) -> Response {
     match request {
-        Request::RequestIdentities => {
-            let keys = ctx.inventory.refresh().await;
-            Response::IdentitiesAnswer(
-                keys.into_iter()
-                    .map(|k| Identity {
-                        credential: PublicCredential::Key(k.info.public.ssh_key_data()),
-                        comment: k.info.label.clone(),
-                    })
-                    .collect(),
-            )
-        }
-        Request::SignRequest(req) => match ssh_sign(ctx, req).await {
+        Request::RequestIdentities => Response::IdentitiesAnswer(
+            visible_keys(ctx)
+                .await
+                .into_iter()
+                .map(|(k, _)| Identity {
+                    credential: PublicCredential::Key(k.info.public.ssh_key_data()),
+                    comment: k.info.label.clone(),
+                })
+                .collect(),
+        ),
+        Request::SignRequest(req) => match ssh_sign(ctx, peer, req).await {
             Ok(sig) => Response::SignResponse(sig),
             Err(e) => {
-                tracing::warn!(error = %e, "SSH sign request refused");
+                tracing::warn!(error = %e, socket = ctx.socket.name(), "SSH sign request refused");
                 Response::Failure
             }
         },
-        Request::Extension(ext) => extension(ctx, ext).await,
+        Request::Extension(ext) => extension(ctx, peer, ext).await,
         other => {
             tracing::info!(
                 request = other.message_id(),
@@ -83,7 +75,31 @@ pub async fn handle(ctx: &Context, request: Request) -> Response {
     }
 }
 
-async fn ssh_sign(ctx: &Context, req: SshSignRequest) -> Result<ssh_key::Signature, WireError> {
+async fn find_visible(
+    ctx: &Context,
+    key: Option<KeyRef>,
+    shown: &str,
+) -> Result<KeyRef, WireError> {
+    let unknown = || {
+        WireError::new(
+            ErrorCode::UnknownKey,
+            format!("no key {shown} in this agent"),
+            "run `hwsign keys` to list the keys",
+        )
+    };
+    let key = key.ok_or_else(unknown)?;
+    // On the forwarded socket a key the policy hides does not exist.
+    if !policy::usable_through(&ctx.config(), ctx.socket, &key.entry()) {
+        return Err(unknown());
+    }
+    Ok(key)
+}
+
+async fn ssh_sign(
+    ctx: &Context,
+    peer: &Peer,
+    req: SshSignRequest,
+) -> Result<ssh_key::Signature, WireError> {
     let PublicCredential::Key(key_data) = &req.credential else {
         return Err(WireError::new(
             ErrorCode::UnknownKey,
@@ -93,13 +109,12 @@ async fn ssh_sign(ctx: &Context, req: SshSignRequest) -> Result<ssh_key::Signatu
     };
     let public = PublicKey::from_ssh(key_data)
         .map_err(|e| WireError::new(ErrorCode::UnknownKey, e.to_string(), ""))?;
-    let key = ctx.inventory.find_public(&public).await.ok_or_else(|| {
-        WireError::new(
-            ErrorCode::UnknownKey,
-            format!("no key {} in this agent", public.key_id()),
-            "",
-        )
-    })?;
+    let key = find_visible(
+        ctx,
+        ctx.inventory.find_public(&public).await,
+        &public.key_id(),
+    )
+    .await?;
     let alg = key.info.algorithm();
     let scheme = ssh_signature::scheme_for(alg, req.flags).ok_or_else(|| {
         WireError::new(
@@ -108,73 +123,17 @@ async fn ssh_sign(ctx: &Context, req: SshSignRequest) -> Result<ssh_key::Signatu
             "",
         )
     })?;
-    let kind = kind_of(&req.data, SignInput::Message);
-    let sig = sign_with(
-        &key,
+    let job = Job {
+        key: &key,
         scheme,
-        SignInput::Message,
-        req.data,
-        &kind,
-        "ssh",
-        &[],
-    )
-    .await?;
+        input: SignInput::Message,
+        data: req.data,
+        request: "ssh-sign",
+        client: None,
+    };
+    let sig = signing::sign(ctx, peer, job).await?;
     ssh_signature::to_ssh(alg, scheme, &sig)
         .map_err(|e| WireError::new(ErrorCode::Internal, e.to_string(), ""))
-}
-
-/// Hash if needed, send to the token, log.
-async fn sign_with(
-    key: &KeyRef,
-    scheme: Scheme,
-    input: SignInput,
-    data: Vec<u8>,
-    kind: &str,
-    format: &str,
-    names: &[String],
-) -> Result<Vec<u8>, WireError> {
-    let alg = key.info.algorithm();
-    if !alg.supports(scheme) {
-        return Err(WireError::new(
-            ErrorCode::Unsupported,
-            format!("key {} ({alg}) cannot sign with {scheme}", key.info.label),
-            format!("use {}", alg.default_scheme()),
-        ));
-    }
-    let to_token = match (scheme.hash(), input) {
-        (None, SignInput::Prehash) => {
-            return Err(WireError::new(
-                ErrorCode::Unsupported,
-                "Ed25519 signs the message itself, not a digest",
-                "send the message (hwsign sign --format sshsig or attest do this for large files)",
-            ));
-        }
-        (None, SignInput::Message) => data,
-        (Some(h), SignInput::Message) => h.digest(&data),
-        (Some(h), SignInput::Prehash) if data.len() == h.output_len() => data,
-        (Some(h), SignInput::Prehash) => {
-            return Err(WireError::new(
-                ErrorCode::Malformed,
-                format!(
-                    "a {} digest has {} bytes, got {}",
-                    h.name(),
-                    h.output_len(),
-                    data.len()
-                ),
-                "",
-            ));
-        }
-    };
-    let result = key.token.sign(&key.id, scheme, to_token).await;
-    match &result {
-        Ok(_) => {
-            tracing::info!(key = %key.info.label, id = %&key.id[..16], %scheme, kind, format, artifacts = names.len(), "signed")
-        }
-        Err(e) => {
-            tracing::warn!(key = %key.info.label, %scheme, kind, error = %e, "signing failed")
-        }
-    }
-    result.map_err(|e| e.to_wire())
 }
 
 fn ok_ext<T: HwsignMessage>(msg: &T) -> Response {
@@ -196,7 +155,7 @@ pub fn supported_extensions() -> Vec<String> {
     .collect()
 }
 
-async fn extension(ctx: &Context, ext: Extension) -> Response {
+async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
     let malformed = |e: crate::proto::ProtoError| {
         let code = match e {
             crate::proto::ProtoError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
@@ -215,34 +174,59 @@ async fn extension(ctx: &Context, ext: Extension) -> Response {
             }
             .to_extension(),
         ),
-        // Recorded per connection in a later step (forwarding policy); acknowledged so ssh -A works.
-        EXT_SESSION_BIND => Response::Success,
+        EXT_SESSION_BIND => match session_bind::parse(ext.details.as_ref()) {
+            Ok(host) => {
+                tracing::info!(host_key = %host.host_key, forwarding = host.forwarding, socket = ctx.socket.name(), "session-bind");
+                peer.hosts.push(host);
+                Response::Success
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "invalid session-bind");
+                Response::Failure
+            }
+        },
         KeysRequest::NAME => match KeysRequest::from_extension(&ext) {
+            Ok(_) => ok_ext(&KeysReply {
+                keys: visible_keys(ctx)
+                    .await
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .collect(),
+            }),
+            Err(e) => malformed(e),
+        },
+        StatusRequest::NAME => match StatusRequest::from_extension(&ext) {
             Ok(_) => {
-                let keys = ctx.inventory.refresh().await;
-                ok_ext(&KeysReply {
-                    keys: keys.iter().map(KeyRef::entry).collect(),
+                let mut tokens = ctx.inventory.token_status().await;
+                if ctx.socket == Socket::Extra {
+                    // Reduced: no PIN state, no problem details for a remote.
+                    for t in &mut tokens {
+                        t.logged_in = false;
+                        t.problem.clear();
+                    }
+                }
+                ok_ext(&StatusReply {
+                    agent_version: env!("CARGO_PKG_VERSION").into(),
+                    host: ctx.host.clone(),
+                    socket: ctx.socket.name().into(),
+                    test_mode: ctx.test_mode,
+                    tokens,
                 })
             }
             Err(e) => malformed(e),
         },
-        StatusRequest::NAME => match StatusRequest::from_extension(&ext) {
-            Ok(_) => ok_ext(&StatusReply {
-                agent_version: env!("CARGO_PKG_VERSION").into(),
-                host: ctx.host.clone(),
-                socket: ctx.socket.into(),
-                test_mode: ctx.test_mode,
-                tokens: ctx.inventory.token_status().await,
-            }),
-            Err(e) => malformed(e),
-        },
         SignRequest::NAME => match SignRequest::from_extension(&ext) {
-            Ok(req) => match hwsign_sign(ctx, req).await {
+            Ok(req) => match hwsign_sign(ctx, peer, req).await {
                 Ok(reply) => ok_ext(&reply),
                 Err(e) => error_response(&e),
             },
             Err(e) => malformed(e),
         },
+        GenerateRequest::NAME if ctx.socket == Socket::Extra => error_response(&WireError::new(
+            ErrorCode::PolicyRefused,
+            "key generation is not allowed through the forwarded socket (agent.extra.sock)",
+            "run `hwsign keys generate` on the agent's machine",
+        )),
         GenerateRequest::NAME => match GenerateRequest::from_extension(&ext) {
             Ok(req) => match generate(ctx, req).await {
                 Ok(reply) => ok_ext(&reply),
@@ -262,27 +246,19 @@ async fn extension(ctx: &Context, ext: Extension) -> Response {
     }
 }
 
-async fn hwsign_sign(ctx: &Context, req: SignRequest) -> Result<SignReply, WireError> {
-    let key = ctx.inventory.find(&req.key_id).await.ok_or_else(|| {
-        WireError::new(
-            ErrorCode::UnknownKey,
-            format!("no key {} in this agent", req.key_id),
-            "run `hwsign keys` to list the keys",
-        )
-    })?;
-    let kind = kind_of(&req.data, req.input);
-    let sig = sign_with(
-        &key,
-        req.scheme,
-        req.input,
-        req.data,
-        &kind,
-        &req.context.format,
-        &req.context.names,
-    )
-    .await?;
+async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<SignReply, WireError> {
+    let key = find_visible(ctx, ctx.inventory.find(&req.key_id).await, &req.key_id).await?;
+    let job = Job {
+        key: &key,
+        scheme: req.scheme,
+        input: req.input,
+        data: req.data,
+        request: "sign@hwsign",
+        client: Some(&req.context),
+    };
+    let sig = signing::sign(ctx, peer, job).await?;
     Ok(SignReply {
-        key_id: key.id,
+        key_id: key.id.clone(),
         scheme: req.scheme,
         signature: sig,
     })
@@ -325,22 +301,4 @@ async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, 
         )
     })?;
     Ok(GenerateReply { key: key.entry() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_come_from_the_bytes() {
-        let blob = sshsig::signed_data("file", &[0u8; 64]).unwrap();
-        assert_eq!(kind_of(&blob, SignInput::Message), "sshsig:file");
-        assert_eq!(kind_of(&blob, SignInput::Prehash), "digest");
-        let pae = dsse::pae("application/vnd.in-toto+json", b"{}");
-        assert_eq!(
-            kind_of(&pae, SignInput::Message),
-            "dsse:application/vnd.in-toto+json"
-        );
-        assert_eq!(kind_of(b"anything", SignInput::Message), "digest");
-    }
 }

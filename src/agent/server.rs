@@ -9,7 +9,7 @@ use tokio::net::UnixListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::dispatch::Context;
+use super::context::Context;
 use super::session;
 
 /// Limits of a listener.
@@ -71,7 +71,7 @@ impl Server {
             while tasks.try_join_next().is_some() {}
         }
         tracing::info!(
-            socket = self.context.socket,
+            socket = self.context.socket.name(),
             in_flight = tasks.len(),
             "stopped accepting; finishing in-flight requests"
         );

@@ -7,7 +7,8 @@ use ssh_encoding::{Decode, Encode};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
-use super::dispatch::{self, Context};
+use super::context::{Context, Peer};
+use super::dispatch;
 use super::framing::{Incoming, read_frame, write_frame};
 use crate::error::{ErrorCode, WireError};
 use crate::proto::MAX_FRAME;
@@ -43,14 +44,15 @@ mod dispatch_response {
 
 /// Serve a connection until it closes or `shutdown` turns true (checked between requests).
 pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Receiver<bool>) {
-    let pid = match peer_allowed(&stream) {
-        Ok((_, pid)) => pid,
+    let mut peer = match peer_allowed(&stream) {
+        Ok((uid, pid)) => Peer::new(pid, uid),
         Err(why) => {
-            tracing::warn!(%why, "refusing connection");
+            tracing::warn!(%why, socket = ctx.socket.name(), "refusing connection");
             return;
         }
     };
-    tracing::debug!(?pid, socket = ctx.socket, "client connected");
+    let pid = peer.pid;
+    tracing::debug!(?pid, process = %peer.process, socket = ctx.socket.name(), "client connected");
     loop {
         let incoming = tokio::select! {
             r = read_frame(&mut stream) => r,
@@ -58,7 +60,7 @@ pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Re
         };
         let (reply, close) = match incoming {
             Ok(Incoming::Message(msg)) => match Request::decode(&mut &msg[..]) {
-                Ok(request) => (dispatch::handle(&ctx, request).await, false),
+                Ok(request) => (dispatch::handle(&ctx, &mut peer, request).await, false),
                 Err(e)
                     if msg.first() == Some(&27)
                         || !matches!(e, ssh_agent_lib::proto::Error::UnsupportedCommand { .. }) =>

@@ -3,11 +3,15 @@
 
 use std::io::Write;
 
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use super::args::AgentCli;
-use crate::agent::dispatch::Context;
-use crate::agent::{Inventory, Server, ServerOptions, socket, startup};
+use crate::agent::context::{Context, Socket};
+use crate::agent::{Inventory, Server, ServerOptions, audit, notify, socket, startup};
 use crate::config::Config;
 use crate::token::softhsm::TestToken;
 
@@ -35,12 +39,14 @@ pub struct Prepared {
     args: AgentCli,
     config: Config,
     test_token: Option<TestToken>,
+    activated: Vec<(String, std::os::unix::net::UnixListener)>,
 }
 
 /// Single-threaded preparation.
 pub fn prepare(args: AgentCli) -> Result<Prepared, StartError> {
     crate::sys::make_non_dumpable();
     crate::sys::set_umask(0o077);
+    let activated = crate::sys::take_activated_listeners()?;
     let config = Config::load(args.config.as_deref())?;
     let test_token = if args.softhsm {
         let state = crate::dirs::state_dir();
@@ -56,6 +62,7 @@ pub fn prepare(args: AgentCli) -> Result<Prepared, StartError> {
         args,
         config,
         test_token,
+        activated,
     })
 }
 
@@ -67,15 +74,61 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// A listener: handed over by systemd, or bound here (and removed on stop).
+struct Listener {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+    _bound: Option<socket::BoundSocket>,
+}
+
+fn listener(
+    activated: &mut Vec<(String, std::os::unix::net::UnixListener)>,
+    name: &str,
+    path: &std::path::Path,
+) -> Result<Option<Listener>, StartError> {
+    let Some(pos) = activated.iter().position(|(n, _)| n == name) else {
+        return Ok(None);
+    };
+    let (_, std_listener) = activated.remove(pos);
+    let path = std_listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(PathBuf::from))
+        .unwrap_or_else(|| path.to_path_buf());
+    Ok(Some(Listener {
+        listener: tokio::net::UnixListener::from_std(std_listener)?,
+        path,
+        _bound: None,
+    }))
+}
+
 /// Run the agent until SIGTERM/SIGINT.
-pub async fn run(p: Prepared) -> Result<(), StartError> {
+pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     let dir = p
         .args
         .socket_dir
         .clone()
         .unwrap_or_else(crate::dirs::runtime_dir);
-    let path = crate::dirs::main_socket(&dir);
-    socket::check_path(&dir, &path)?;
+    let main_path = crate::dirs::main_socket(&dir);
+    let extra_path = crate::dirs::extra_socket(&dir);
+    if p.activated.len() == 1 && p.activated[0].0 != "extra" {
+        // A single unnamed activated socket is the main one.
+        p.activated[0].0 = "main".into();
+    }
+    let mut main = listener(&mut p.activated, "main", &main_path)?;
+    let mut extra = listener(&mut p.activated, "extra", &extra_path)?;
+    for (name, _) in &p.activated {
+        tracing::warn!(
+            name,
+            "ignoring an activated socket with an unknown name (expected main or extra)"
+        );
+    }
+    if main.is_none() {
+        socket::check_path(&dir, &main_path)?;
+    }
+    if extra.is_none() {
+        socket::check_path(&dir, &extra_path)?;
+    }
 
     let config = p.config.clone();
     let tt = p.test_token.clone();
@@ -88,13 +141,14 @@ pub async fn run(p: Prepared) -> Result<(), StartError> {
         );
     }
     let state = crate::dirs::state_dir();
-    let created_path = match crate::dirs::ensure_private_dir(&state) {
-        Ok(()) => Some(state.join("keys-created.tsv")),
+    let state_ok = match crate::dirs::ensure_private_dir(&state) {
+        Ok(()) => true,
         Err(e) => {
-            tracing::warn!(error = %e, "no state dir: key creation times are not remembered");
-            None
+            tracing::warn!(error = %e, "no private state dir: key creation times are not remembered");
+            false
         }
     };
+    let created_path = state_ok.then(|| state.join("keys-created.tsv"));
     let inventory = Inventory::new(
         tokens,
         crate::agent::created::CreatedStore::open(created_path),
@@ -103,45 +157,108 @@ pub async fn run(p: Prepared) -> Result<(), StartError> {
     for k in &keys {
         tracing::info!(label = %k.info.label, id = %k.id, algorithm = %k.info.algorithm(), token = %k.token_label, "key");
     }
+    let max_bytes = p
+        .config
+        .audit_max_bytes
+        .map_or(audit::DEFAULT_MAX_BYTES, |b| b.0);
+    let audit_log = Arc::new(audit::AuditLog::open(&state, max_bytes));
+    tracing::info!(path = %audit_log.path().display(), "audit log");
 
-    // Check again: another agent may have started while the tokens were loading.
-    socket::check_path(&dir, &path)?;
-    let (listener, bound) = socket::bind(&path)?;
-    let context = Context {
-        inventory,
-        socket: "main",
+    // Bind what systemd did not hand over; check again first: another agent may have started
+    // while the tokens were loading.
+    if main.is_none() {
+        socket::check_path(&dir, &main_path)?;
+        let (l, bound) = socket::bind(&main_path)?;
+        main = Some(Listener {
+            listener: l,
+            path: main_path.clone(),
+            _bound: Some(bound),
+        });
+    }
+    if extra.is_none() {
+        socket::check_path(&dir, &extra_path)?;
+        let (l, bound) = socket::bind(&extra_path)?;
+        extra = Some(Listener {
+            listener: l,
+            path: extra_path.clone(),
+            _bound: Some(bound),
+        });
+    }
+    let (Some(main), Some(extra)) = (main, extra) else {
+        return Err(std::io::Error::other("no listener").into());
+    };
+    let shared = Arc::new(RwLock::new(Arc::new(p.config.clone())));
+    let context = |socket| Context {
+        inventory: inventory.clone(),
+        socket,
         test_mode: p.test_token.is_some(),
         host: host_name(),
+        config: Arc::clone(&shared),
+        audit: Arc::clone(&audit_log),
     };
-    let server = Server {
-        listener,
-        context,
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let main_server = Server {
+        listener: main.listener,
+        context: context(Socket::Main),
         options: ServerOptions::default(),
     };
+    let extra_options = ServerOptions {
+        max_connections: 8,
+        ..ServerOptions::default()
+    };
+    let extra_server = Server {
+        listener: extra.listener,
+        context: context(Socket::Extra),
+        options: extra_options,
+    };
+    let serving = (
+        tokio::spawn(main_server.run(stop_rx.clone())),
+        tokio::spawn(extra_server.run(stop_rx)),
+    );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    let serving = tokio::spawn(server.run(stop_rx));
-
-    tracing::info!(socket = %path.display(), keys = keys.len(), "ready");
+    tracing::info!(main = %main.path.display(), extra = %extra.path.display(), keys = keys.len(), "ready");
     {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
             "HWSIGN_AUTH_SOCK={}; export HWSIGN_AUTH_SOCK;",
-            path.display()
+            main.path.display()
         )?;
         out.flush()?;
     }
+    notify::notify("READY=1");
 
-    tokio::select! {
-        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = sighup.recv() => reload(&p.args, &shared),
+        }
     }
+    notify::notify("STOPPING=1");
     let _ = stop_tx.send(true);
-    let _ = serving.await;
-    drop(bound);
+    let _ = serving.0.await;
+    let _ = serving.1.await;
+    drop(main._bound);
+    drop(extra._bound);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: load the config again; keep the old one when the new one is invalid.
+fn reload(args: &AgentCli, shared: &RwLock<Arc<Config>>) {
+    match Config::load(args.config.as_deref()) {
+        Ok(new) => {
+            if let Ok(mut c) = shared.write() {
+                *c = Arc::new(new);
+            }
+            tracing::info!("SIGHUP: configuration reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: the new configuration is invalid; keeping the old one")
+        }
+    }
 }

@@ -29,6 +29,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Verify files against a trust policy (no agent needed).
     Verify(super::verify::VerifyArgs),
+    /// The agent's audit log (on the agent's machine).
+    Audit(super::audit::AuditArgs),
 }
 
 /// `hwsign keys`.

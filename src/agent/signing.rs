@@ -1,0 +1,130 @@
+//! The signing path shared by SSH sign requests and `sign@hwsign`: decide the kind from the
+//! bytes, apply the socket's policy, hash as the scheme needs, have the token sign, and write
+//! the audit record before the signature goes back (no record, no signature).
+
+use super::context::{Context, Peer};
+use super::inventory::KeyRef;
+use super::kind::Kind;
+use super::{policy, record};
+use crate::error::{ErrorCode, WireError};
+use crate::proto::scheme::{Scheme, SignInput};
+use crate::proto::sign::SignContext;
+
+/// A request to sign.
+pub struct Job<'a> {
+    /// The key.
+    pub key: &'a KeyRef,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Message or digest.
+    pub input: SignInput,
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// `ssh-sign` or `sign@hwsign`.
+    pub request: &'a str,
+    /// What the client says it is (unverified).
+    pub client: Option<&'a SignContext>,
+}
+
+async fn audit(
+    ctx: &Context,
+    rec: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let log = ctx.audit.clone();
+    match tokio::task::spawn_blocking(move || log.append(rec)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn to_token_input(
+    key: &KeyRef,
+    scheme: Scheme,
+    input: SignInput,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, WireError> {
+    let alg = key.info.algorithm();
+    if !alg.supports(scheme) {
+        return Err(WireError::new(
+            ErrorCode::Unsupported,
+            format!("key {} ({alg}) cannot sign with {scheme}", key.info.label),
+            format!("use {}", alg.default_scheme()),
+        ));
+    }
+    match (scheme.hash(), input) {
+        (None, SignInput::Prehash) => Err(WireError::new(
+            ErrorCode::Unsupported,
+            "Ed25519 signs the message itself, not a digest",
+            "send the message (hwsign sign --format sshsig or attest do this for large files)",
+        )),
+        (None, SignInput::Message) => Ok(data),
+        (Some(h), SignInput::Message) => Ok(h.digest(&data)),
+        (Some(h), SignInput::Prehash) if data.len() == h.output_len() => Ok(data),
+        (Some(h), SignInput::Prehash) => Err(WireError::new(
+            ErrorCode::Malformed,
+            format!(
+                "a {} digest has {} bytes, got {}",
+                h.name(),
+                h.output_len(),
+                data.len()
+            ),
+            "",
+        )),
+    }
+}
+
+/// Sign, within policy, with an audit record.
+pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, WireError> {
+    let kind = Kind::of(&job.data, job.input);
+    let req = record::Request {
+        request: job.request,
+        key: job.key,
+        kind: &kind,
+        signed: record::what_is_signed(&kind, &job.data, job.input),
+        client: job.client,
+    };
+    let config = ctx.config();
+    let entry = job.key.entry();
+    let outcome = match policy::check_sign(&config, ctx.socket, &entry, &kind, peer) {
+        Err(e) => Err(("refused", e)),
+        Ok(()) => match to_token_input(job.key, job.scheme, job.input, job.data) {
+            Err(e) => Err(("refused", e)),
+            Ok(input) => job
+                .key
+                .token
+                .sign(&job.key.id, job.scheme, input)
+                .await
+                .map_err(|e| ("failed", e.to_wire())),
+        },
+    };
+    let label = &job.key.info.label;
+    match outcome {
+        Ok(sig) => {
+            if let Err(e) = audit(ctx, record::record(ctx, peer, &req, "signed", None)).await {
+                tracing::error!(error = %e, "cannot write the audit log: signature withheld");
+                return Err(WireError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the agent cannot write its audit log ({e}); the signature was withheld"
+                    ),
+                    "on the agent's machine, fix $XDG_STATE_HOME/hwsign/audit.jsonl (disk full? permissions?)",
+                ));
+            }
+            tracing::info!(key = %label, socket = ctx.socket.name(), kind = %kind, scheme = %job.scheme, process = %peer.process, "signed");
+            Ok(sig)
+        }
+        Err((result, e)) => {
+            tracing::warn!(key = %label, socket = ctx.socket.name(), kind = %kind, error = %e.message, "{result}");
+            if let Err(err) = audit(
+                ctx,
+                record::record(ctx, peer, &req, result, Some(&e.message)),
+            )
+            .await
+            {
+                tracing::error!(error = %err, "cannot write the audit log");
+            }
+            Err(e)
+        }
+    }
+}

@@ -4,8 +4,10 @@
 #   scripts/test.sh                 the whole run
 #   scripts/test.sh ARGS...         ARGS go to the test runner (a test name filter, say)
 #
-# The tests use real parts: a SoftHSM2 token, ssh-keygen, openssl and Python securesystemslib
-# (from the venv that `scripts/deps.sh --python` makes; its python is HWSIGN_TEST_PYTHON).
+# The tests use real parts: a SoftHSM2 token, ssh-keygen, openssl, gpg, Python securesystemslib
+# (from the venv that `scripts/deps.sh --python` makes; its python is HWSIGN_TEST_PYTHON) and
+# sigstore-js (the npm packages `scripts/deps.sh --node` installs; their node_modules directory
+# is HWSIGN_TEST_NODE_PATH).
 set -euo pipefail
 
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
@@ -17,6 +19,12 @@ venv_python="$(bash scripts/deps.sh --python | tail -n 1)"
 [[ -x "$venv_python" ]] || { echo "test.sh: deps.sh gave no usable python: '$venv_python'" >&2; exit 1; }
 export HWSIGN_TEST_PYTHON="$venv_python"
 echo "HWSIGN_TEST_PYTHON=$HWSIGN_TEST_PYTHON"
+
+say "dependencies (scripts/deps.sh --node)"
+node_modules="$(bash scripts/deps.sh --node | tail -n 1)"
+[[ -d "$node_modules/@sigstore/verify" ]] || { echo "test.sh: deps.sh gave no usable node_modules: '$node_modules'" >&2; exit 1; }
+export HWSIGN_TEST_NODE_PATH="$node_modules"
+echo "HWSIGN_TEST_NODE_PATH=$HWSIGN_TEST_NODE_PATH"
 
 say "cargo fmt --all -- --check"
 cargo fmt --all -- --check

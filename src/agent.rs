@@ -2,7 +2,7 @@
 //! ([`framing`]), the accept loop with a connection limit and graceful shutdown ([`server`]),
 //! per-connection request handling ([`session`], [`context`], [`dispatch`]), the signing path
 //! ([`signing`]) with the kind of what is signed ([`kind`]), the forwarding policy
-//! ([`policy`], [`session_bind`]) and the audit log ([`audit`], [`record`]), systemd
+//! ([`policy`], [`session_bind`]), confirm and touch ([`prompt`], [`touch`]) and the audit log ([`audit`], [`record`]), systemd
 //! notification ([`notify`]), the key inventory over the
 //! token workers ([`inventory`]) with creation times the tokens do not record ([`created`]) and start-up from the config or the SoftHSM test mode
 //! ([`startup`]).
@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod kind;
 pub mod notify;
 pub mod policy;
+pub mod prompt;
 pub mod record;
 pub mod server;
 pub mod session;
@@ -23,6 +24,7 @@ pub mod session_bind;
 pub mod signing;
 pub mod socket;
 pub mod startup;
+pub mod touch;
 
 pub use inventory::Inventory;
 pub use server::{Server, ServerOptions};

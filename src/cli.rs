@@ -37,6 +37,8 @@ pub fn run(cli: args::Cli) -> Result<()> {
         args::Command::Sign(a) => sign::run(&mut client, &config, a),
         args::Command::Attest(a) => attest::run(&mut client, &config, a),
         args::Command::Status(a) => status::run(&mut client, a),
+        args::Command::Touch(a) => status::touch(&mut client, a),
+        args::Command::Lock => status::lock(&mut client),
         args::Command::Verify(_) | args::Command::Audit(_) => Ok(()),
     }
 }

@@ -42,6 +42,28 @@ pub struct Config {
     /// Rotate the audit log when it would grow past this size (`"64MiB"`, or bytes).
     #[serde(default)]
     pub audit_max_bytes: Option<ByteSize>,
+    /// How long a verified PIN stays cached (`"10m"`; `"0"` disables). Expiry also logs the
+    /// token session out. Default 10 minutes.
+    #[serde(default)]
+    pub pin_cache_ttl: Option<Duration>,
+    /// How long a simulated touch is waited for (test-mode keys; a card decides by itself).
+    /// Default 15 s.
+    #[serde(default)]
+    pub touch_timeout: Option<Duration>,
+    /// For touch policy `cached`: how long a touch counts. Default 15 s (as on a YubiKey).
+    #[serde(default)]
+    pub touch_cache_window: Option<Duration>,
+    /// Run this (with the message as the last argument) to tell the user to touch the token.
+    /// Default: `notify-send hwsign` when a desktop session bus is there.
+    #[serde(default)]
+    pub notify_command: Option<Vec<String>>,
+    /// The confirm command (SSH_ASKPASS-compatible: `SSH_ASKPASS_PROMPT=confirm`, the prompt
+    /// as the argument, exit 0 = yes) for keys with `confirm = true`. Default `ssh-askpass`.
+    #[serde(default)]
+    pub confirm_command: Option<Vec<String>>,
+    /// The pinentry program for tokens without a PIN file. Default `pinentry`.
+    #[serde(default)]
+    pub pinentry: Option<PathBuf>,
     /// Per-key policy: the first rule whose `match` selects a key applies to it.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyRule>,
@@ -110,6 +132,13 @@ pub struct KeyRule {
     /// OpenSSH's session-bind; `ssh -R` sends none, so such keys are refused there).
     #[serde(default)]
     pub from_hosts: Vec<String>,
+    /// Ask the confirm command before each use (like `ssh-add -c`).
+    #[serde(default)]
+    pub confirm: bool,
+    /// Simulated touch for SoftHSM test-mode keys (`never`, `always`, `cached`); hardware
+    /// tokens report their own policy.
+    #[serde(default)]
+    pub touch: Option<TouchPolicy>,
 }
 
 impl KeyRule {
@@ -137,12 +166,107 @@ pub struct TokenConfig {
     /// Only use the token with this label (default: every token of the module).
     #[serde(default)]
     pub token_label: Option<String>,
-    /// Read the user PIN from this file (first line).
+    /// Read the user PIN from this file (first line), for unattended agents.
     #[serde(default)]
     pub pin_file: Option<PathBuf>,
+    /// Read the PIN from this systemd credential (`$CREDENTIALS_DIRECTORY/<name>`).
+    #[serde(default)]
+    pub pin_credential: Option<String>,
+    /// Ask with pinentry (the default when neither pin_file nor pin_credential is set).
+    #[serde(default)]
+    pub pinentry: Option<bool>,
+    /// Spend the last remaining PIN try (otherwise hwsign refuses to).
+    #[serde(default)]
+    pub force_last_pin_try: bool,
+}
+
+/// A duration written as `"15s"`, `"10m"`, `"2h"`, `"1d"`, or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Duration(std::time::Duration::from_secs(n))),
+            Raw::S(s) => parse_duration(&s)
+                .map(Duration)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `"15s"`, `"1500ms"`, `"10m"`, `"2h"`, `"1d"` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like \"15s\" or \"10m\""))?;
+    let ms = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        u => {
+            return Err(format!(
+                "unknown unit {u:?} in {text:?} (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    n.checked_mul(ms)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// The touch policy of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TouchPolicy {
+    /// No touch.
+    #[default]
+    Never,
+    /// A touch for every signature.
+    Always,
+    /// A touch counts for `touch_cache_window`.
+    Cached,
+}
+
+impl TouchPolicy {
+    /// `never`, `always`, `cached`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TouchPolicy::Never => "never",
+            TouchPolicy::Always => "always",
+            TouchPolicy::Cached => "cached",
+        }
+    }
 }
 
 impl Config {
+    /// The PIN cache TTL (default 10 minutes; zero disables the cache).
+    pub fn pin_cache_ttl(&self) -> std::time::Duration {
+        self.pin_cache_ttl
+            .map_or(std::time::Duration::from_secs(600), |d| d.0)
+    }
+    /// The simulated touch timeout (default 15 s).
+    pub fn touch_timeout(&self) -> std::time::Duration {
+        self.touch_timeout
+            .map_or(std::time::Duration::from_secs(15), |d| d.0)
+    }
+    /// The cached-touch window (default 15 s).
+    pub fn touch_cache_window(&self) -> std::time::Duration {
+        self.touch_cache_window
+            .map_or(std::time::Duration::from_secs(15), |d| d.0)
+    }
+
     /// The default config path.
     pub fn default_path() -> PathBuf {
         crate::dirs::config_dir().join("config.toml")

@@ -30,13 +30,17 @@ pub enum ErrorCode {
     TokenError,
     /// The key cannot do what was asked (scheme, size).
     Unsupported,
+    /// The user did not touch the token in time.
+    TouchTimeout,
+    /// The user declined (confirm dialog, PIN dialog cancelled).
+    Denied,
     /// The agent failed internally (audit log, worker gone).
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Malformed,
         ErrorCode::FrameTooLarge,
         ErrorCode::TruncatedFrame,
@@ -49,6 +53,8 @@ impl ErrorCode {
         ErrorCode::PolicyRefused,
         ErrorCode::TokenError,
         ErrorCode::Unsupported,
+        ErrorCode::TouchTimeout,
+        ErrorCode::Denied,
         ErrorCode::Internal,
     ];
 
@@ -67,6 +73,8 @@ impl ErrorCode {
             ErrorCode::PolicyRefused => 14,
             ErrorCode::TokenError => 15,
             ErrorCode::Unsupported => 16,
+            ErrorCode::TouchTimeout => 17,
+            ErrorCode::Denied => 18,
             ErrorCode::Internal => 20,
         }
     }
@@ -94,6 +102,8 @@ impl ErrorCode {
             ErrorCode::PolicyRefused => "policy-refused",
             ErrorCode::TokenError => "token-error",
             ErrorCode::Unsupported => "unsupported",
+            ErrorCode::TouchTimeout => "touch-timeout",
+            ErrorCode::Denied => "denied",
             ErrorCode::Internal => "internal",
         }
     }

@@ -15,6 +15,7 @@ pub mod reply;
 pub mod scheme;
 pub mod sign;
 pub mod status;
+pub mod touch;
 pub mod wire;
 
 pub use message::{HwsignMessage, ProtoError};

@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod error;
 pub mod pin_source;
+pub mod pinentry;
 pub mod pkcs11;
 pub mod pkcs11_objects;
 pub mod softhsm;

@@ -42,6 +42,8 @@ pub struct Context {
     pub config: Arc<RwLock<Arc<Config>>>,
     /// The audit log.
     pub audit: Arc<AuditLog>,
+    /// Pending and recent touches.
+    pub touch: Arc<super::touch::TouchGate>,
 }
 
 impl Context {

@@ -19,7 +19,8 @@ use crate::proto::keys::{KeyEntry, KeysReply, KeysRequest};
 use crate::proto::query::QueryReply;
 use crate::proto::scheme::SignInput;
 use crate::proto::sign::{SignReply, SignRequest};
-use crate::proto::status::{StatusReply, StatusRequest};
+use crate::proto::status::{PendingTouch, StatusReply, StatusRequest};
+use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
 use crate::proto::{EXT_QUERY, EXT_SESSION_BIND, Extension, HwsignMessage};
 use crate::pubkey::PublicKey;
 
@@ -38,6 +39,10 @@ async fn visible_keys(ctx: &Context) -> Vec<(KeyRef, KeyEntry)> {
         .map(|k| {
             let mut e = k.entry();
             e.remote = policy::usable_through(&config, Socket::Extra, &e);
+            // The simulated touch policy of test-mode keys comes from the config.
+            if let Some(t) = config.rule_for(&e).and_then(|(_, r)| r.touch) {
+                e.touch_policy = t.name().into();
+            }
             (k, e)
         })
         .filter(|(_, e)| policy::usable_through(&config, ctx.socket, e))
@@ -65,6 +70,13 @@ pub async fn handle(ctx: &Context, peer: &mut Peer, request: Request) -> Respons
             }
         },
         Request::Extension(ext) => extension(ctx, peer, ext).await,
+        // ssh-add -x / -X: keys live on tokens, so locking means forgetting the PINs.
+        Request::Lock(_) if ctx.socket == Socket::Main => {
+            ctx.inventory.lock_all().await;
+            tracing::info!("locked by the SSH agent protocol (ssh-add -x): PINs forgotten");
+            Response::Success
+        }
+        Request::Unlock(_) if ctx.socket == Socket::Main => Response::Success,
         other => {
             tracing::info!(
                 request = other.message_id(),
@@ -196,22 +208,44 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             Err(e) => malformed(e),
         },
         StatusRequest::NAME => match StatusRequest::from_extension(&ext) {
-            Ok(_) => {
-                let mut tokens = ctx.inventory.token_status().await;
-                if ctx.socket == Socket::Extra {
-                    // Reduced: no PIN state, no problem details for a remote.
-                    for t in &mut tokens {
-                        t.logged_in = false;
-                        t.problem.clear();
+            Ok(_) => ok_ext(&status(ctx).await),
+            Err(e) => malformed(e),
+        },
+        TouchRequest::NAME | LockRequest::NAME if ctx.socket == Socket::Extra => {
+            error_response(&WireError::new(
+                ErrorCode::PolicyRefused,
+                format!(
+                    "{} is only for the agent's own machine, not through the forwarded socket",
+                    ext.name
+                ),
+                "run it on the machine the token is plugged into",
+            ))
+        }
+        TouchRequest::NAME => match TouchRequest::from_extension(&ext) {
+            Ok(req) => {
+                let wait = std::time::Duration::from_millis(u64::from(req.wait_ms.min(600_000)));
+                match ctx.touch.give(wait).await {
+                    Some(p) => {
+                        tracing::info!(token = %p.token, key = %p.key, "simulated touch given");
+                        ok_ext(&TouchReply {
+                            token: p.token,
+                            key: p.key,
+                            what: p.what,
+                        })
                     }
+                    None => error_response(&WireError::new(
+                        ErrorCode::UnknownRequest,
+                        "no signature is waiting for a touch",
+                        "start the signing command first, or give hwsign touch a --wait",
+                    )),
                 }
-                ok_ext(&StatusReply {
-                    agent_version: env!("CARGO_PKG_VERSION").into(),
-                    host: ctx.host.clone(),
-                    socket: ctx.socket.name().into(),
-                    test_mode: ctx.test_mode,
-                    tokens,
-                })
+            }
+            Err(e) => malformed(e),
+        },
+        LockRequest::NAME => match LockRequest::from_extension(&ext) {
+            Ok(_) => {
+                ctx.inventory.lock_all().await;
+                ok_ext(&LockRequest)
             }
             Err(e) => malformed(e),
         },
@@ -243,6 +277,39 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             tracing::debug!(name, "unknown extension");
             Response::Failure
         }
+    }
+}
+
+async fn status(ctx: &Context) -> StatusReply {
+    let mut tokens = ctx.inventory.token_status().await;
+    let extra = ctx.socket == Socket::Extra;
+    if extra {
+        // Reduced: no PIN state, no problem details for a remote.
+        for t in &mut tokens {
+            t.logged_in = false;
+            t.pin_cached_until = 0;
+            t.problem.clear();
+        }
+    }
+    let pending_touches = ctx
+        .touch
+        .pending()
+        .into_iter()
+        .map(|p| PendingTouch {
+            token: p.token,
+            key: p.key,
+            what: if extra { String::new() } else { p.what },
+            since: p.since,
+        })
+        .collect();
+    StatusReply {
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        host: ctx.host.clone(),
+        socket: ctx.socket.name().into(),
+        test_mode: ctx.test_mode,
+        tokens,
+        pending_touches,
+        touch_cache_window_s: ctx.config().touch_cache_window().as_secs() as u32,
     }
 }
 

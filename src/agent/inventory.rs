@@ -152,9 +152,19 @@ impl Inventory {
                 logged_in: info.logged_in,
                 keys: n as u32,
                 problem: info.problem.unwrap_or_default(),
+                pin_cached_until: info.pin_cached_until.unwrap_or(0),
             });
         }
         out
+    }
+
+    /// Log every token out (forget cached PINs).
+    pub async fn lock_all(&self) {
+        for t in self.tokens.iter() {
+            if let Err(e) = t.lock().await {
+                tracing::warn!(token = t.name(), error = %e, "cannot lock");
+            }
+        }
     }
 
     /// The token with this label (or the only token when `label` is empty).

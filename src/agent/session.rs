@@ -4,6 +4,7 @@
 
 use ssh_agent_lib::proto::Request;
 use ssh_encoding::{Decode, Encode};
+use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
@@ -42,6 +43,26 @@ mod dispatch_response {
     pub use ssh_agent_lib::proto::Response;
 }
 
+/// Resolves when the client closes its side; a byte it sends instead is kept in `early` and
+/// the watch ends (the client is still there).
+async fn client_gone(stream: &UnixStream, early: &mut Vec<u8>) {
+    loop {
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let mut b = [0u8; 1];
+        match stream.try_read(&mut b) {
+            Ok(0) => return,
+            Ok(_) => {
+                early.push(b[0]);
+                std::future::pending::<()>().await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        }
+    }
+}
+
 /// Serve a connection until it closes or `shutdown` turns true (checked between requests).
 pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Receiver<bool>) {
     let mut peer = match peer_allowed(&stream) {
@@ -53,14 +74,30 @@ pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Re
     };
     let pid = peer.pid;
     tracing::debug!(?pid, process = %peer.process, socket = ctx.socket.name(), "client connected");
+    // A byte read while watching for the client to leave belongs to its next frame.
+    let mut early: Vec<u8> = Vec::new();
     loop {
-        let incoming = tokio::select! {
-            r = read_frame(&mut stream) => r,
-            _ = shutdown.wait_for(|stop| *stop) => break,
+        let incoming = {
+            let mut reader = (&early[..]).chain(&mut stream);
+            tokio::select! {
+                r = read_frame(&mut reader) => r,
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
         };
+        early.clear();
         let (reply, close) = match incoming {
             Ok(Incoming::Message(msg)) => match Request::decode(&mut &msg[..]) {
-                Ok(request) => (dispatch::handle(&ctx, &mut peer, request).await, false),
+                Ok(request) => {
+                    // A client that leaves mid-request (say, during a touch) cancels it.
+                    let reply = tokio::select! {
+                        r = dispatch::handle(&ctx, &mut peer, request) => r,
+                        _ = client_gone(&stream, &mut early) => {
+                            tracing::info!(?pid, "client gone mid-request; cancelled it");
+                            break;
+                        }
+                    };
+                    (reply, false)
+                }
                 Err(e)
                     if msg.first() == Some(&27)
                         || !matches!(e, ssh_agent_lib::proto::Error::UnsupportedCommand { .. }) =>

@@ -5,7 +5,9 @@
 use super::context::{Context, Peer};
 use super::inventory::KeyRef;
 use super::kind::Kind;
-use super::{policy, record};
+use super::touch::{self, TouchGate};
+use super::{policy, prompt, record};
+use crate::config::Config;
 use crate::error::{ErrorCode, WireError};
 use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::SignContext;
@@ -74,6 +76,88 @@ fn to_token_input(
     }
 }
 
+/// Clears the pending touch when the request ends, however it ends (also when the client
+/// goes away and the request is dropped).
+struct PendingGuard<'a> {
+    gate: &'a TouchGate,
+    token: String,
+    key_id: String,
+    touched: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.gate.finish(&self.token, &self.key_id, self.touched);
+    }
+}
+
+/// Confirm and touch, before the token is asked: returns the one-line description of the
+/// request.
+async fn gate(
+    ctx: &Context,
+    config: &Config,
+    peer: &Peer,
+    key: &KeyRef,
+    kind: &Kind,
+    signed: &serde_json::Value,
+    note: &str,
+) -> Result<String, WireError> {
+    let what = prompt::short(kind, signed);
+    let rule = config.rule_for(&key.entry()).map(|(_, r)| r.clone());
+    if rule.as_ref().is_some_and(|r| r.confirm) {
+        let text = prompt::confirm_text(kind, signed, &key.info.label, peer, ctx.socket, note);
+        let cmd = config.confirm_command.clone();
+        let approved = tokio::task::spawn_blocking(move || prompt::confirm(cmd.as_deref(), &text))
+            .await
+            .unwrap_or(false);
+        if !approved {
+            return Err(WireError::new(
+                ErrorCode::Denied,
+                format!(
+                    "the confirm dialog on {} denied {what} with key {}",
+                    ctx.host, key.info.label
+                ),
+                "ask the person at the agent's machine to approve it",
+            ));
+        }
+    }
+    // Simulated touch (test-mode keys with a touch policy in the config).
+    let Some(policy) = rule.and_then(|r| r.touch) else {
+        return Ok(what);
+    };
+    if !ctx
+        .touch
+        .needed(&key.id, policy, config.touch_cache_window())
+    {
+        return Ok(what);
+    }
+    let token = key.token_label.clone();
+    let rx = ctx
+        .touch
+        .register(touch::pending(&token, &key.info.label, &what))?;
+    let mut guard = PendingGuard {
+        gate: &ctx.touch,
+        token: token.clone(),
+        key_id: key.id.clone(),
+        touched: false,
+    };
+    let message = format!(
+        "Touch the token {token} on {} to sign {what} with {}",
+        ctx.host, key.info.label
+    );
+    tracing::info!(token = %token, key = %key.info.label, what = %what, "touch needed");
+    prompt::notify(config.notify_command.as_deref(), &message);
+    // A configured confirm command can give the simulated touch too.
+    let confirm = config.confirm_command.clone().map(|cmd| {
+        let text = format!("{message}?");
+        tokio::task::spawn_blocking(move || prompt::confirm(Some(&cmd), &text))
+    });
+    touch::wait(rx, confirm, config.touch_timeout(), &token).await?;
+    guard.touched = true;
+    tracing::info!(token = %token, "touched");
+    Ok(what)
+}
+
 /// Sign, within policy, with an audit record.
 pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, WireError> {
     let kind = Kind::of(&job.data, job.input);
@@ -86,16 +170,20 @@ pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, W
     };
     let config = ctx.config();
     let entry = job.key.entry();
+    let note = job.client.map(|c| c.note.as_str()).unwrap_or_default();
     let outcome = match policy::check_sign(&config, ctx.socket, &entry, &kind, peer) {
         Err(e) => Err(("refused", e)),
         Ok(()) => match to_token_input(job.key, job.scheme, job.input, job.data) {
             Err(e) => Err(("refused", e)),
-            Ok(input) => job
-                .key
-                .token
-                .sign(&job.key.id, job.scheme, input)
-                .await
-                .map_err(|e| ("failed", e.to_wire())),
+            Ok(input) => match gate(ctx, &config, peer, job.key, &kind, &req.signed, note).await {
+                Err(e) => Err(("refused", e)),
+                Ok(what) => job
+                    .key
+                    .token
+                    .sign(&job.key.id, job.scheme, input, &what)
+                    .await
+                    .map_err(|e| ("failed", e.to_wire())),
+            },
         },
     };
     let label = &job.key.info.label;

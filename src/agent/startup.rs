@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::token::pin_source::PinSource;
-use crate::token::pkcs11::{Pkcs11Token, list_tokens, load_module};
+use crate::token::pkcs11::{PinOptions, Pkcs11Token, list_tokens, load_module};
 use crate::token::softhsm::{self, TestToken};
 use crate::token::{TokenError, TokenHandle};
 
@@ -12,7 +12,7 @@ fn spawn(
     slot: cryptoki::slot::Slot,
     label: String,
     serial: String,
-    pin: PinSource,
+    pin: PinOptions,
 ) -> Result<TokenHandle, TokenError> {
     let ctx = ctx.clone();
     let name = label.clone();
@@ -31,7 +31,12 @@ pub fn start_tokens(
     let mut handles = Vec::new();
     if let Some(tt) = test_token {
         let ctx = load_module(&tt.module)?;
-        let pin = softhsm::provision(&ctx, tt)?;
+        let source = softhsm::provision(&ctx, tt)?;
+        let pin = PinOptions {
+            source,
+            ttl: config.pin_cache_ttl(),
+            force_last_try: false,
+        };
         let (slot, label, serial) = list_tokens(&ctx)?
             .into_iter()
             .find(|(_, label, _)| label == softhsm::TOKEN_LABEL)
@@ -46,11 +51,20 @@ pub fn start_tokens(
                 continue;
             }
         };
-        let pin = tc
-            .pin_file
-            .clone()
-            .map(PinSource::File)
-            .unwrap_or(PinSource::None);
+        // A PIN file or a systemd credential for unattended agents; else pinentry.
+        let source = match (&tc.pin_file, &tc.pin_credential, tc.pinentry) {
+            (Some(f), _, _) => PinSource::File(f.clone()),
+            (None, Some(c), _) => PinSource::Credential(c.clone()),
+            (None, None, Some(false)) => PinSource::None,
+            (None, None, _) => {
+                PinSource::Pinentry(config.pinentry.clone().unwrap_or_else(|| "pinentry".into()))
+            }
+        };
+        let pin = PinOptions {
+            source,
+            ttl: config.pin_cache_ttl(),
+            force_last_try: tc.force_last_pin_try,
+        };
         let tokens = list_tokens(&ctx)?;
         if tokens.is_empty() {
             tracing::warn!(module = %tc.pkcs11_module.display(), "the module has no token (plug one in and restart the agent)");

@@ -188,6 +188,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         return Err(std::io::Error::other("no listener").into());
     };
     let shared = Arc::new(RwLock::new(Arc::new(p.config.clone())));
+    let touch = Arc::new(crate::agent::touch::TouchGate::default());
     let context = |socket| Context {
         inventory: inventory.clone(),
         socket,
@@ -195,6 +196,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         host: host_name(),
         config: Arc::clone(&shared),
         audit: Arc::clone(&audit_log),
+        touch: Arc::clone(&touch),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut sigterm = signal(SignalKind::terminate())?;

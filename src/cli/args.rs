@@ -31,6 +31,10 @@ pub enum Command {
     Verify(super::verify::VerifyArgs),
     /// The agent's audit log (on the agent's machine).
     Audit(super::audit::AuditArgs),
+    /// Give the simulated touch of a test-mode key (on the agent's machine).
+    Touch(TouchArgs),
+    /// Forget every cached PIN now (log the tokens out).
+    Lock,
 }
 
 /// `hwsign keys`.
@@ -193,6 +197,14 @@ pub struct AttestArgs {
     /// The release's files (one subject each).
     #[arg(required_unless_present = "append")]
     pub files: Vec<PathBuf>,
+}
+
+/// `hwsign touch`.
+#[derive(Debug, Args)]
+pub struct TouchArgs {
+    /// Wait this long for a signature to need a touch (e.g. 30s).
+    #[arg(long, value_parser = parse_duration, default_value = "0")]
+    pub wait: std::time::Duration,
 }
 
 /// `hwsign status`.

@@ -1,8 +1,10 @@
-//! `hwsign status`: the agent's host, socket and tokens.
+//! `hwsign status`: the agent's host, socket, tokens, cached PINs and pending touches; and the
+//! two small commands for the person at the agent's machine: `hwsign touch` and `hwsign lock`.
 
-use super::args::StatusArgs;
+use super::args::{StatusArgs, TouchArgs};
 use crate::client::AgentClient;
 use crate::error::Result;
+use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
 
 /// Run it.
 pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
@@ -37,6 +39,11 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
         } else {
             "PIN not verified"
         };
+        let state = if t.pin_cached_until > 0 {
+            format!("PIN cached until {}", when(t.pin_cached_until))
+        } else {
+            state.to_string()
+        };
         println!(
             "token:   {} ({}, serial {}): {}, {} key(s)",
             t.label, t.backend, t.serial, state, t.keys
@@ -45,5 +52,40 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
             println!("         problem: {}", t.problem);
         }
     }
+    println!(
+        "touch:   a touch counts {} s for keys with touch policy cached",
+        status.touch_cache_window_s
+    );
+    for p in &status.pending_touches {
+        println!(
+            "pending: touch token {} for key {} since {}: {}",
+            p.token,
+            p.key,
+            when(p.since),
+            p.what
+        );
+    }
+    Ok(())
+}
+
+fn when(unix: u64) -> String {
+    crate::verify::time::format_rfc3339(unix)
+}
+
+/// `hwsign touch`.
+pub fn touch(client: &mut AgentClient, args: TouchArgs) -> Result<()> {
+    let wait_ms = u32::try_from(args.wait.as_millis()).unwrap_or(u32::MAX);
+    let reply: TouchReply = client.call(&TouchRequest { wait_ms })?;
+    println!(
+        "touched token {} for key {}: {}",
+        reply.token, reply.key, reply.what
+    );
+    Ok(())
+}
+
+/// `hwsign lock`.
+pub fn lock(client: &mut AgentClient) -> Result<()> {
+    let _: LockRequest = client.call(&LockRequest)?;
+    println!("locked: every cached PIN is forgotten and the tokens are logged out");
     Ok(())
 }

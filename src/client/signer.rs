@@ -46,6 +46,9 @@ impl<'a> Signer<'a> {
         format: &str,
         names: &[String],
     ) -> Result<Vec<u8>> {
+        if self.key.touch_policy != "never" {
+            eprintln!("{}", self.touch_notice(format, names));
+        }
         let req = SignRequest {
             key_id: self.key.id.clone(),
             scheme,
@@ -64,6 +67,37 @@ impl<'a> Signer<'a> {
             ));
         }
         Ok(reply.signature)
+    }
+
+    /// What to tell the user before a signature that may need a touch:
+    /// `Touch the token <label> on <agent host> to sign <what>`.
+    pub fn touch_notice(&mut self, format: &str, names: &[String]) -> String {
+        let status = self.client.status().ok();
+        let host = status
+            .as_ref()
+            .map_or_else(|| "the agent's machine".to_string(), |s| s.host.clone());
+        let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+        let more = names.len().saturating_sub(shown.len());
+        let files = match more {
+            0 => shown.join(", "),
+            n => format!("{}, and {n} more", shown.join(", ")),
+        };
+        let what = match format {
+            "dsse" => format!("an attestation of {} file(s) ({files})", names.len()),
+            "sshsig" => format!("an SSH signature of {files}"),
+            "raw" => format!("a raw signature of {files}"),
+            "openpgp" => format!("an OpenPGP signature of {files}"),
+            other => format!("{other} {files}"),
+        };
+        let mut line = format!(
+            "Touch the token {} on {host} to sign {what}",
+            self.key.token_label
+        );
+        if self.key.touch_policy == "cached" {
+            let window = status.map_or(15, |s| s.touch_cache_window_s);
+            line.push_str(&format!(" (unless it was touched in the last {window} s)"));
+        }
+        line
     }
 
     /// Sign a message (the agent hashes it and can see what it is).

@@ -26,6 +26,21 @@ pub struct TokenStatus {
     pub keys: u32,
     /// The last problem, if any (e.g. a rejected PIN).
     pub problem: String,
+    /// Until when the PIN stays cached (Unix seconds; 0: not cached).
+    pub pin_cached_until: u64,
+}
+
+/// A touch the agent is waiting for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PendingTouch {
+    /// The token.
+    pub token: String,
+    /// The key.
+    pub key: String,
+    /// What it would sign.
+    pub what: String,
+    /// Since when (Unix seconds).
+    pub since: u64,
 }
 
 /// The agent's status.
@@ -41,6 +56,10 @@ pub struct StatusReply {
     pub test_mode: bool,
     /// The tokens.
     pub tokens: Vec<TokenStatus>,
+    /// Touches being waited for.
+    pub pending_touches: Vec<PendingTouch>,
+    /// How long a touch counts for keys with touch policy `cached` (seconds).
+    pub touch_cache_window_s: u32,
 }
 
 impl HwsignMessage for StatusReply {
@@ -58,8 +77,14 @@ impl HwsignMessage for StatusReply {
                 .bool(t.present)
                 .bool(t.logged_in)
                 .u32(t.keys)
-                .str(&t.problem);
+                .str(&t.problem)
+                .u64(t.pin_cached_until);
         }
+        e.u32(self.pending_touches.len() as u32);
+        for p in &self.pending_touches {
+            e.str(&p.token).str(&p.key).str(&p.what).u64(p.since);
+        }
+        e.u32(self.touch_cache_window_s);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         let agent_version = d.str()?;
@@ -80,15 +105,33 @@ impl HwsignMessage for StatusReply {
                     logged_in: d.bool()?,
                     keys: d.u32()?,
                     problem: d.str()?,
+                    pin_cached_until: d.u64()?,
                 })
             })
             .collect::<Result<_, ProtoError>>()?;
+        let n = d.u32()? as usize;
+        if n > d.remaining() / 20 {
+            return Err(ProtoError::Truncated);
+        }
+        let pending_touches = (0..n)
+            .map(|_| {
+                Ok(PendingTouch {
+                    token: d.str()?,
+                    key: d.str()?,
+                    what: d.str()?,
+                    since: d.u64()?,
+                })
+            })
+            .collect::<Result<_, ProtoError>>()?;
+        let touch_cache_window_s = d.u32()?;
         Ok(StatusReply {
             agent_version,
             host,
             socket,
             test_mode,
             tokens,
+            pending_touches,
+            touch_cache_window_s,
         })
     }
 }
@@ -112,7 +155,15 @@ mod tests {
                 logged_in: true,
                 keys: 3,
                 problem: String::new(),
+                pin_cached_until: 1_800_000_000,
             }],
+            pending_touches: vec![PendingTouch {
+                token: "t".into(),
+                key: "k".into(),
+                what: "w".into(),
+                since: 5,
+            }],
+            touch_cache_window_s: 15,
         };
         assert_eq!(StatusReply::from_bytes(&r.to_bytes()).unwrap(), r);
     }

@@ -47,6 +47,8 @@ pub struct TokenInfo {
     pub present: bool,
     /// Whether a user session is logged in.
     pub logged_in: bool,
+    /// Until when the PIN stays cached (Unix seconds), when logged in.
+    pub pin_cached_until: Option<u64>,
     /// The last problem seen, for `hwsign status`.
     pub problem: Option<String>,
 }
@@ -60,7 +62,18 @@ pub trait Backend {
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError>;
     /// Sign with the key `key_id`. `data` is the digest for hashed schemes (ECDSA, RSA) and
     /// the message for Ed25519. Returns ECDSA as DER, Ed25519 as 64 bytes, RSA as the integer.
-    fn sign(&mut self, key_id: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError>;
+    /// `prompt` says what is being signed, for a PIN dialog.
+    fn sign(
+        &mut self,
+        key_id: &str,
+        scheme: Scheme,
+        data: &[u8],
+        prompt: &str,
+    ) -> Result<Vec<u8>, TokenError>;
+    /// Called about twice a second by the worker: expire a cached PIN.
+    fn tick(&mut self) {}
+    /// Forget the PIN now (log out), e.g. on `hwsign lock`.
+    fn lock(&mut self, _why: &str) {}
     /// Make a new key pair.
     fn generate(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError>;
 }

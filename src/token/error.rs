@@ -49,8 +49,13 @@ pub enum TokenError {
         /// Where the PIN came from.
         source_name: String,
     },
+    /// The user cancelled the PIN dialog.
+    #[error("PIN entry for token {0:?} was cancelled")]
+    PinCancelled(String),
     /// Only one PIN try is left: hwsign refuses to spend it.
-    #[error("token {0:?} has only one PIN try left; hwsign will not use it")]
+    #[error(
+        "token {0:?} has only one PIN try left; hwsign will not use it (set force_last_pin_try = true for this token to spend it)"
+    )]
     PinFinalTry(String),
     /// The PIN is blocked.
     #[error("the PIN of token {0:?} is locked")]
@@ -97,6 +102,9 @@ impl TokenError {
                 ErrorCode::PinWrong,
                 "fix the PIN source (the agent retries only when it changes)",
             ),
+            TokenError::PinCancelled(_) => {
+                (ErrorCode::Denied, "run the command again and enter the PIN")
+            }
             TokenError::PinFinalTry(_) => (
                 ErrorCode::PinWrong,
                 "unblock or verify the PIN with the token's own tool first",

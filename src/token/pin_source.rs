@@ -1,5 +1,5 @@
-//! Where a token's PIN comes from (a PIN file for now), and the memory of a rejected PIN so
-//! that a wrong PIN is never tried twice.
+//! Where a token's PIN comes from (a PIN file, a systemd credential, or pinentry), and the
+//! memory of a rejected PIN so that a wrong PIN is never tried twice.
 
 use std::path::PathBuf;
 
@@ -13,8 +13,23 @@ use crate::secret::Pin;
 pub enum PinSource {
     /// No PIN configured.
     None,
-    /// The first line of a file.
+    /// The first line of a file (unattended agents).
     File(PathBuf),
+    /// A systemd credential: `$CREDENTIALS_DIRECTORY/<name>`.
+    Credential(String),
+    /// Ask the user with this pinentry program.
+    Pinentry(PathBuf),
+}
+
+fn first_line(path: &std::path::Path, token: &str, what: &str) -> Result<Pin, TokenError> {
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| TokenError::Other(format!("cannot read {what} {}: {e}", path.display())))?;
+    let pin = Pin::new(text.lines().next().unwrap_or_default().to_string());
+    text.zeroize();
+    if pin.is_empty() {
+        return Err(TokenError::PinNeeded(token.to_string()));
+    }
+    Ok(pin)
 }
 
 impl PinSource {
@@ -23,24 +38,38 @@ impl PinSource {
         match self {
             PinSource::None => "no PIN source".into(),
             PinSource::File(p) => p.display().to_string(),
+            PinSource::Credential(n) => format!("systemd credential {n}"),
+            PinSource::Pinentry(p) => format!("pinentry ({})", p.display()),
         }
     }
 
-    /// Read the PIN.
-    pub fn read(&self, token: &str) -> Result<Pin, TokenError> {
+    /// Whether a person types the PIN (a repeated wrong PIN is then a new attempt of theirs).
+    pub fn is_interactive(&self) -> bool {
+        matches!(self, PinSource::Pinentry(_))
+    }
+
+    /// Get the PIN. `description` says which token and what for (shown by pinentry);
+    /// `error` is a line about the previous attempt.
+    pub fn read(
+        &self,
+        token: &str,
+        description: &str,
+        error: Option<&str>,
+    ) -> Result<Pin, TokenError> {
         match self {
             PinSource::None => Err(TokenError::PinNeeded(token.to_string())),
-            PinSource::File(path) => {
-                let mut text = std::fs::read_to_string(path).map_err(|e| {
-                    TokenError::Other(format!("cannot read PIN file {}: {e}", path.display()))
+            PinSource::File(path) => first_line(path, token, "PIN file"),
+            PinSource::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                    TokenError::PinNeeded(format!("{token} (pin_credential {name} set, but CREDENTIALS_DIRECTORY is not: run the agent from its systemd unit with LoadCredential=)"))
                 })?;
-                let pin = Pin::new(text.lines().next().unwrap_or_default().to_string());
-                text.zeroize();
-                if pin.is_empty() {
-                    return Err(TokenError::PinNeeded(token.to_string()));
-                }
-                Ok(pin)
+                first_line(&std::path::Path::new(&dir).join(name), token, "credential")
             }
+            PinSource::Pinentry(program) => super::pinentry::ask(
+                program,
+                token,
+                &super::pinentry::Dialog { description, error },
+            ),
         }
     }
 }

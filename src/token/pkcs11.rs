@@ -107,6 +107,17 @@ fn recovery(err: &CkError) -> Recovery {
     }
 }
 
+/// How a token gets and keeps its PIN.
+#[derive(Debug, Clone)]
+pub struct PinOptions {
+    /// Where the PIN comes from.
+    pub source: PinSource,
+    /// How long a login counts before the session is logged out (zero: one signature).
+    pub ttl: std::time::Duration,
+    /// Spend the last remaining PIN try.
+    pub force_last_try: bool,
+}
+
 /// One PKCS#11 token.
 pub struct Pkcs11Token {
     ctx: Pkcs11,
@@ -114,6 +125,13 @@ pub struct Pkcs11Token {
     label: String,
     serial: String,
     pin: PinSource,
+    ttl: std::time::Duration,
+    force_last_try: bool,
+    login_at: Option<std::time::Instant>,
+    /// What the current request is, for the PIN dialog.
+    prompt: String,
+    /// Shown above the next PIN dialog (the previous PIN was wrong).
+    pin_error: Option<String>,
     rejected: RejectedPin,
     session: Option<Session>,
     keys: HashMap<String, FoundKey>,
@@ -123,13 +141,18 @@ pub struct Pkcs11Token {
 
 impl Pkcs11Token {
     /// A token of `ctx` in `slot`; nothing is opened until the first request.
-    pub fn new(ctx: Pkcs11, slot: Slot, label: String, serial: String, pin: PinSource) -> Self {
+    pub fn new(ctx: Pkcs11, slot: Slot, label: String, serial: String, pin: PinOptions) -> Self {
         Pkcs11Token {
             ctx,
             slot,
             label,
             serial,
-            pin,
+            pin: pin.source,
+            ttl: pin.ttl,
+            force_last_try: pin.force_last_try,
+            login_at: None,
+            prompt: String::new(),
+            pin_error: None,
             rejected: RejectedPin::new(),
             session: None,
             keys: HashMap::new(),
@@ -221,15 +244,35 @@ impl Pkcs11Token {
         if info.user_pin_locked() {
             return Err(TokenError::PinLocked(self.label.clone()));
         }
-        let pin = self.pin.read(&self.label)?;
+        // Read the retry state before asking: the last try is never spent unless forced.
+        if info.user_pin_final_try() && !self.force_last_try {
+            return Err(TokenError::PinFinalTry(self.label.clone()));
+        }
+        let tries = if info.user_pin_final_try() {
+            "one PIN try left"
+        } else if info.user_pin_count_low() {
+            "few PIN tries left"
+        } else {
+            ""
+        };
+        let mut description = format!(
+            "Token {} (serial {}) needs its PIN",
+            self.label, self.serial
+        );
+        if !self.prompt.is_empty() {
+            description.push_str(&format!(" to sign: {}", self.prompt));
+        }
+        if !tries.is_empty() {
+            description.push_str(&format!("\n({tries})"));
+        }
+        let pin = self
+            .pin
+            .read(&self.label, &description, self.pin_error.as_deref())?;
         if self.rejected.was_rejected(&pin) {
             return Err(TokenError::PinAlreadyRejected {
                 token: self.label.clone(),
                 source_name: self.pin.name(),
             });
-        }
-        if info.user_pin_final_try() {
-            return Err(TokenError::PinFinalTry(self.label.clone()));
         }
         let Some(session) = self.session.as_ref() else {
             return Err(TokenError::NotPresent(self.label.clone()));
@@ -237,15 +280,25 @@ impl Pkcs11Token {
         match session.login(UserType::User, Some(&pin.as_auth_pin())) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
                 self.rejected.clear();
-                tracing::info!(token = %self.label, "logged in");
+                self.pin_error = None;
+                self.login_at = Some(std::time::Instant::now());
+                tracing::info!(token = %self.label, ttl_s = self.ttl.as_secs(), "logged in; PIN cached");
                 Ok(())
             }
             Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
                 self.rejected.reject(&pin);
+                let left = match self.ctx.get_token_info(self.slot) {
+                    Ok(i) if i.user_pin_final_try() => {
+                        "one try left: hwsign will not spend it".to_string()
+                    }
+                    Ok(i) if i.user_pin_count_low() => "few tries left".to_string(),
+                    _ => "tries left: the token does not say".to_string(),
+                };
+                self.pin_error = Some(format!("The previous PIN was wrong ({left})."));
                 tracing::warn!(token = %self.label, source = %self.pin.name(), "the token rejected the PIN; it will not be tried again");
                 Err(TokenError::PinWrong {
                     token: self.label.clone(),
-                    source_name: self.pin.name(),
+                    source_name: format!("{} ({left})", self.pin.name()),
                 })
             }
             Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
@@ -317,7 +370,15 @@ impl Pkcs11Token {
             Scheme::RsaPss(h) => (Mechanism::RsaPkcsPss(pss_params(h)), data),
         };
         let pin = if key.always_authenticate {
-            Some(self.pin.read(&self.label).map_err(CallError::Token)?)
+            let description = format!(
+                "Token {} needs its PIN again for this key (PIN policy always): {}",
+                self.label, self.prompt
+            );
+            Some(
+                self.pin
+                    .read(&self.label, &description, None)
+                    .map_err(CallError::Token)?,
+            )
         } else {
             None
         };
@@ -372,7 +433,35 @@ impl Backend for Pkcs11Token {
             serial: self.serial.clone(),
             present: self.session.is_some() || self.ctx.get_token_info(self.slot).is_ok(),
             logged_in: self.logged_in(),
+            pin_cached_until: self.login_at.filter(|_| self.logged_in()).map(|at| {
+                let left = self.ttl.saturating_sub(at.elapsed());
+                std::time::SystemTime::now()
+                    .checked_add(left)
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs())
+            }),
             problem: self.problem.clone(),
+        }
+    }
+
+    fn tick(&mut self) {
+        let expired = self.login_at.is_some_and(|at| at.elapsed() >= self.ttl);
+        if expired {
+            self.lock("the PIN cache expired");
+        }
+    }
+
+    fn lock(&mut self, why: &str) {
+        self.login_at = None;
+        if self.logged_in() {
+            if let Some(session) = &self.session {
+                if let Err(e) = session.logout() {
+                    tracing::warn!(token = %self.label, error = %e, "logout failed; closing the session");
+                    self.session = None;
+                }
+            }
+            self.scanned = false;
+            tracing::info!(token = %self.label, why, "logged out; the PIN is no longer cached");
         }
     }
 
@@ -393,7 +482,14 @@ impl Backend for Pkcs11Token {
         Ok(keys)
     }
 
-    fn sign(&mut self, key_id: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+    fn sign(
+        &mut self,
+        key_id: &str,
+        scheme: Scheme,
+        data: &[u8],
+        prompt: &str,
+    ) -> Result<Vec<u8>, TokenError> {
+        self.prompt = prompt.to_string();
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
@@ -415,6 +511,9 @@ impl Backend for Pkcs11Token {
             }
         };
         self.problem = result.as_ref().err().map(|e| e.to_string());
+        if self.ttl.is_zero() {
+            self.lock("PIN caching is off (pin_cache_ttl = 0)");
+        }
         result
     }
 

@@ -140,7 +140,7 @@ pub fn provision(ctx: &Pkcs11, tt: &TestToken) -> Result<PinSource, TokenError> 
             slot
         }
     };
-    let pin = pin_source.read(TOKEN_LABEL)?;
+    let pin = pin_source.read(TOKEN_LABEL, "", None)?;
     let session = ctx
         .open_rw_session(slot)
         .map_err(|e| TokenError::pkcs11(TOKEN_LABEL, &e))?;

@@ -1,8 +1,10 @@
 //! One worker thread per token: it owns the backend (PKCS#11 and PC/SC calls block, and many
 //! tokens are single-threaded); async callers send jobs over a channel and await a oneshot
-//! reply, so a slow token never blocks the listener or another token.
+//! reply, so a slow token never blocks the listener or another token. Between jobs the worker
+//! ticks the backend so a cached PIN expires on time.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -10,13 +12,18 @@ use super::TokenError;
 use super::backend::{Backend, KeyInfo, TokenInfo};
 use crate::proto::scheme::Scheme;
 
+/// How often an idle worker ticks its backend.
+const TICK: Duration = Duration::from_millis(500);
+
 enum Job {
     Info(oneshot::Sender<TokenInfo>),
     Keys(oneshot::Sender<Result<Vec<KeyInfo>, TokenError>>),
+    Lock(oneshot::Sender<()>),
     Sign {
         key_id: String,
         scheme: Scheme,
         data: Vec<u8>,
+        prompt: String,
         reply: oneshot::Sender<Result<Vec<u8>, TokenError>>,
     },
     Generate {
@@ -33,6 +40,41 @@ pub struct TokenHandle {
     jobs: mpsc::Sender<Job>,
 }
 
+fn serve<B: Backend>(backend: &mut B, job: Job) {
+    // A caller that went away drops its receiver; ignoring the send error is right.
+    match job {
+        Job::Info(reply) => {
+            let _ = reply.send(backend.info());
+        }
+        Job::Keys(reply) => {
+            let _ = reply.send(backend.keys());
+        }
+        Job::Lock(reply) => {
+            backend.lock("hwsign lock");
+            let _ = reply.send(());
+        }
+        Job::Sign {
+            key_id,
+            scheme,
+            data,
+            prompt,
+            reply,
+        } => {
+            if reply.is_closed() {
+                return;
+            }
+            let _ = reply.send(backend.sign(&key_id, scheme, &data, &prompt));
+        }
+        Job::Generate {
+            label,
+            algorithm,
+            reply,
+        } => {
+            let _ = reply.send(backend.generate(&label, &algorithm));
+        }
+    }
+}
+
 impl TokenHandle {
     /// Start a worker thread that builds its backend with `open` (backends need not be `Send`:
     /// cryptoki sessions are not) and serves jobs until every handle is dropped.
@@ -46,33 +88,14 @@ impl TokenHandle {
             .name(format!("token {name}"))
             .spawn(move || {
                 let mut backend = open();
-                for job in rx {
-                    // A caller that went away drops its receiver; ignoring the send error is right.
-                    match job {
-                        Job::Info(reply) => {
-                            let _ = reply.send(backend.info());
+                loop {
+                    match rx.recv_timeout(TICK) {
+                        Ok(job) => {
+                            backend.tick();
+                            serve(&mut backend, job);
                         }
-                        Job::Keys(reply) => {
-                            let _ = reply.send(backend.keys());
-                        }
-                        Job::Sign {
-                            key_id,
-                            scheme,
-                            data,
-                            reply,
-                        } => {
-                            if reply.is_closed() {
-                                continue;
-                            }
-                            let _ = reply.send(backend.sign(&key_id, scheme, &data));
-                        }
-                        Job::Generate {
-                            label,
-                            algorithm,
-                            reply,
-                        } => {
-                            let _ = reply.send(backend.generate(&label, &algorithm));
-                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => backend.tick(),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
             })?;
@@ -103,18 +126,26 @@ impl TokenHandle {
         self.call(Job::Keys).await?
     }
 
-    /// Sign (see [`Backend::sign`] for what `data` is).
+    /// Forget the PIN (log out).
+    pub async fn lock(&self) -> Result<(), TokenError> {
+        self.call(Job::Lock).await
+    }
+
+    /// Sign (see [`Backend::sign`] for what `data` is); `prompt` describes the request for a
+    /// PIN dialog.
     pub async fn sign(
         &self,
         key_id: &str,
         scheme: Scheme,
         data: Vec<u8>,
+        prompt: &str,
     ) -> Result<Vec<u8>, TokenError> {
-        let key_id = key_id.to_string();
+        let (key_id, prompt) = (key_id.to_string(), prompt.to_string());
         self.call(|reply| Job::Sign {
             key_id,
             scheme,
             data,
+            prompt,
             reply,
         })
         .await?

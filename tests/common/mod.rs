@@ -14,12 +14,15 @@
 mod agent;
 mod files;
 mod snapshot;
+mod sshd;
 mod tools;
 
 pub use agent::*;
 pub use files::*;
 #[allow(unused_imports)] // only some test binaries pin snapshots
 pub use snapshot::*;
+#[allow(unused_imports)] // only the forwarding tests run an sshd
+pub use sshd::*;
 pub use tools::*;
 
 use std::cell::RefCell;

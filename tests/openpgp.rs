@@ -245,3 +245,31 @@ fn expired_certificate_is_refused() {
         "gpg does not see it expired: {pub_line}"
     );
 }
+
+#[test]
+fn certificate_exported_after_signing_still_verifies() {
+    require_tool("sqv", "sqv");
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    write_file(
+        &env.work,
+        "early.txt",
+        b"signed before the certificate existed\n",
+    );
+    env.hwsign_ok(&[
+        "sign",
+        "--key",
+        "release-ed25519",
+        "--format",
+        "openpgp",
+        "early.txt",
+    ]);
+    let cert = export_cert(&env, "release-ed25519", "later.asc");
+    run_ok(
+        Command::new("sqv")
+            .arg("--keyring")
+            .arg(&cert)
+            .arg(env.path("early.txt.asc"))
+            .arg(env.path("early.txt")),
+    );
+}

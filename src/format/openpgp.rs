@@ -177,7 +177,9 @@ pub fn certificate(
     let uid = UserID::from(userid);
     let binding = SignatureBuilder::new(SignatureType::PositiveCertification)
         .set_hash_algo(hash)
-        .set_signature_creation_time(created.max(SystemTime::now()))
+        // Dated at the key's creation, so a certificate exported later still covers signatures
+        // made before the export.
+        .set_signature_creation_time(created)
         .and_then(|b| b.set_key_flags(KeyFlags::empty().set_certification().set_signing()))
         .and_then(|b| b.set_features(Features::empty().set_seipdv1()))
         .and_then(|b| {

@@ -215,9 +215,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "y" => 365 * 86_400_000,
         u => {
             return Err(format!(
-                "unknown unit {u:?} in {text:?} (use ms, s, m, h or d)"
+                "unknown unit {u:?} in {text:?} (use ms, s, m, h, d, w or y)"
             ));
         }
     };

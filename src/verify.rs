@@ -25,7 +25,9 @@ pub mod policy;
 pub mod raw;
 pub mod report;
 pub mod sshsig;
-pub mod time;
+
+/// RFC 3339 times (shared with the rest of the crate).
+pub use crate::time;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -65,7 +65,7 @@ fn now_rfc3339() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    crate::verify::time::format_rfc3339(secs)
+    crate::time::format_rfc3339(secs)
 }
 
 /// The inputs of a record.

@@ -235,30 +235,7 @@ pub struct AgentCli {
 
 /// A duration like `90d`, `12h`, `2y`, `30m`, `45s` (a bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (num, unit) = text.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90d, 12h or 2y"))?;
-    let secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "y" => 365 * 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?} (use s, m, h, d, w or y)"
-            ));
-        }
-    };
-    n.checked_mul(secs)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    crate::config::parse_duration(text)
 }
 
 #[cfg(test)]

@@ -114,27 +114,9 @@ fn openpgp_cert(
     let primary = openpgp::primary_key(&public, created)?;
     let hash = openpgp::hash_for(public.algorithm());
     let names = [format!("certificate for {userid}")];
-    let mut failure = None;
-    let mut pgp = openpgp::DigestSigner::new(
-        primary.role_into_unspecified(),
-        &public,
-        |scheme, digest| {
-            signer
-                .sign_openpgp_digest(scheme, digest, &names)
-                .map_err(|e| {
-                    let text = e.to_string();
-                    failure = Some(e);
-                    text
-                })
-        },
-    );
-    let cert = openpgp::certificate(&mut pgp, userid, hash, expires);
-    drop(pgp);
-    match (cert, failure) {
-        (Ok(cert), _) => Ok(cert),
-        (Err(_), Some(agent_error)) => Err(agent_error),
-        (Err(e), None) => Err(e.into()),
-    }
+    signer.with_openpgp(primary.role_into_unspecified(), &names, |pgp| {
+        openpgp::certificate(pgp, userid, hash, expires)
+    })
 }
 
 fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {

@@ -212,23 +212,7 @@ pub fn openpgp(
     let fingerprint = pgp_key.fingerprint().to_hex();
     for ((file, out), (ctx, _)) in args.files.iter().zip(outputs).zip(contexts) {
         let names = [display_name(file)];
-        let mut failure = None;
-        let mut ds = pgp::DigestSigner::new(pgp_key.clone(), &public, |scheme, digest| {
-            signer
-                .sign_openpgp_digest(scheme, digest, &names)
-                .map_err(|e| {
-                    let text = e.to_string();
-                    failure = Some(e);
-                    text
-                })
-        });
-        let armored = pgp::detached(&mut ds, ctx);
-        drop(ds);
-        let armored = match (armored, failure) {
-            (Ok(a), _) => a,
-            (Err(_), Some(agent_error)) => return Err(agent_error),
-            (Err(e), None) => return Err(e.into()),
-        };
+        let armored = signer.with_openpgp(pgp_key.clone(), &names, |ds| pgp::detached(ds, ctx))?;
         output::write_new(out, armored.as_bytes(), args.force)?;
         eprintln!(
             "wrote {} (OpenPGP, {hash}, key {} fingerprint {fingerprint})",

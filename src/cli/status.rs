@@ -69,7 +69,7 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
 }
 
 fn when(unix: u64) -> String {
-    crate::verify::time::format_rfc3339(unix)
+    crate::time::format_rfc3339(unix)
 }
 
 /// `hwsign touch`.

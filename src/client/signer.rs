@@ -126,6 +126,39 @@ impl<'a> Signer<'a> {
         }
     }
 
+    /// Run `f` with an OpenPGP signer (`key` must be this agent key's OpenPGP form) that asks the
+    /// agent for each signature. When the agent refuses, its error (with code and hint) is
+    /// returned rather than sequoia's wrapping of it.
+    pub fn with_openpgp<T>(
+        &mut self,
+        key: sequoia_openpgp::packet::Key<
+            sequoia_openpgp::packet::key::PublicParts,
+            sequoia_openpgp::packet::key::UnspecifiedRole,
+        >,
+        names: &[String],
+        f: impl FnOnce(
+            &mut dyn sequoia_openpgp::crypto::Signer,
+        ) -> Result<T, crate::format::FormatError>,
+    ) -> Result<T> {
+        let public = self.public.clone();
+        let mut failure = None;
+        let mut pgp = crate::format::openpgp::DigestSigner::new(key, &public, |scheme, digest| {
+            self.sign_openpgp_digest(scheme, digest, names)
+                .map_err(|e| {
+                    let text = e.to_string();
+                    failure = Some(e);
+                    text
+                })
+        });
+        let result = f(&mut pgp);
+        drop(pgp);
+        match (result, failure) {
+            (Ok(v), _) => Ok(v),
+            (Err(_), Some(agent_error)) => Err(agent_error),
+            (Err(e), None) => Err(e.into()),
+        }
+    }
+
     /// Sign a digest made with the scheme's hash.
     pub fn sign_digest(
         &mut self,

@@ -43,7 +43,7 @@ fn start_date(session: &Session, handle: ObjectHandle) -> Option<u64> {
         Attribute::StartDate(d) if !d.is_empty() => {
             let digits = |b: &[u8]| std::str::from_utf8(b).ok()?.parse::<i64>().ok();
             let (y, m, day) = (digits(&d.year)?, digits(&d.month)?, digits(&d.day)?);
-            let days = days_from_civil(y, m as u32, day as u32);
+            let days = crate::time::days_from_civil(y, m as u32, day as u32);
             (days >= 0).then_some(days as u64 * 86_400)
         }
         _ => None,
@@ -263,38 +263,13 @@ pub fn today() -> Option<cryptoki::types::Date> {
         .ok()?
         .as_secs()
         / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d) = crate::time::civil_from_days(days as i64);
     cryptoki::types::Date::new_from_str_slice(
         &format!("{y:04}"),
         &format!("{m:02}"),
         &format!("{d:02}"),
     )
     .ok()
-}
-
-/// Howard Hinnant's civil-to-days algorithm.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -309,10 +284,7 @@ mod tests {
         let mut bare = vec![0x04, 64];
         bare.extend([1; 63]);
         assert_eq!(unwrap_point(&bare, 65), &bare[..]);
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_784), (2026, 11, 27));
-        assert_eq!(days_from_civil(2026, 11, 27), 20_784);
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+        assert_eq!(crate::time::civil_from_days(20_784), (2026, 11, 27));
+        assert_eq!(crate::time::days_from_civil(2000, 2, 29), 11_016);
     }
 }

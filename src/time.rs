@@ -1,8 +1,9 @@
-//! RFC 3339 times as the trust policy writes them (`2026-01-01T00:00:00Z`, or with an offset
+//! Dates and times without a time-zone database: Unix seconds to and from civil dates (for
+//! PKCS#11 `CKA_START_DATE`) and RFC 3339 times as the trust policy writes them (`2026-01-01T00:00:00Z`, or with an offset
 //! such as `+02:00`), to and from unix seconds. UTC only on output; no time zone database.
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -13,7 +14,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// The date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

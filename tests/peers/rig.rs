@@ -1,0 +1,290 @@
+//! Helpers shared by tests/touch_confirm.rs, confirm_prompt.rs and pin_entry.rs (included
+//! with `#[path = "peers/rig.rs"] mod rig;` after `mod common;`): the scripted peers of this
+//! directory, clients run in the background, waiting on events (never on fixed sleeps), the
+//! agent's status, and masking of what differs between runs (pid, host).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// This directory: pinentry.py, confirm.py, notify.sh.
+pub const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
+/// Upper bound for any event a test waits for: generous, for a busy 2-core CI machine.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn peer(name: &str) -> PathBuf {
+    Path::new(PEERS).join(name)
+}
+
+/// The interpreter the Python peers run with (they need nothing but the standard library).
+/// Peers are started through their interpreter, so they work without the executable bit too.
+pub fn python3() -> PathBuf {
+    require_tool("python3", "python3")
+}
+
+/// `s` as a TOML basic string.
+pub fn toml_str(s: impl AsRef<OsStr>) -> String {
+    let s = s.as_ref().to_str().expect("test paths are UTF-8");
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Writes `$XDG_CONFIG_HOME/hwsign/config.toml` (read by the agent and by the client).
+pub fn write_config(env: &TestEnv, text: &str) {
+    let dir = env.config.join("hwsign");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+/// The host name the agent reports (it reads the same file).
+pub fn host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read /proc/sys/kernel/hostname")
+        .trim()
+        .to_string()
+}
+
+/// Masks what differs between runs: ` on <host> ` and `(pid <pid>)`.
+pub fn mask(text: &str) -> String {
+    let text = text.replace(&format!(" on {} ", host()), " on <host> ");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("(pid ") {
+        out.push_str(&rest[..i + 5]);
+        let after = &rest[i + 5..];
+        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str("<pid>");
+        } else {
+            out.push_str(&after[..digits]);
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Polls `ok` every 50 ms; panics after [`EVENT_TIMEOUT`].
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "timed out after {EVENT_TIMEOUT:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The client on socket `sock` (not asserted).
+pub fn client(env: &TestEnv, sock: &Path, args: &[&str]) -> Output {
+    run(env
+        .command(CLIENT_BIN)
+        .env("HWSIGN_AUTH_SOCK", sock)
+        .args(args))
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "expected success ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        stdout_of(out),
+        stderr_of(out)
+    );
+}
+
+/// Asserts a failure and returns stderr.
+#[track_caller]
+pub fn assert_err(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected failure\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        stdout_of(out),
+        stderr_of(out)
+    );
+    stderr_of(out)
+}
+
+/// `hwsign status --json` on `sock`.
+pub fn status(env: &TestEnv, sock: &Path) -> serde_json::Value {
+    let out = client(env, sock, &["status", "--json"]);
+    assert_ok(&out);
+    serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+}
+
+/// The pending touches of the agent on the main socket.
+pub fn pending_touches(env: &TestEnv) -> Vec<serde_json::Value> {
+    status(env, &env.default_sock())["pending_touches"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until a touch is pending and returns it.
+pub fn wait_for_pending_touch(env: &TestEnv) -> serde_json::Value {
+    let mut found = None;
+    wait_until("a pending touch in hwsign status --json", || {
+        found = pending_touches(env).into_iter().next();
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// The records of a JSON-lines log (none when the file does not exist yet).
+pub fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+/// A client running in the background, its output going to files; killed on drop.
+pub struct Background {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    desc: String,
+}
+
+impl Background {
+    pub fn spawn(env: &TestEnv, sock: &Path, args: &[&str], name: &str) -> Background {
+        let stdout = env.dir.path().join(format!("{name}.stdout"));
+        let stderr = env.dir.path().join(format!("{name}.stderr"));
+        let mut cmd = env.command(CLIENT_BIN);
+        cmd.env("HWSIGN_AUTH_SOCK", sock)
+            .args(args)
+            .stdout(File::create(&stdout).unwrap())
+            .stderr(File::create(&stderr).unwrap());
+        let desc = format!("{cmd:?}");
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
+        Background {
+            child,
+            stdout,
+            stderr,
+            desc,
+        }
+    }
+
+    /// Waits for the exit (at most [`EVENT_TIMEOUT`]) and returns what it printed.
+    pub fn wait(&mut self) -> Output {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if start.elapsed() >= EVENT_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not exit within {EVENT_TIMEOUT:?}; killed\n--- stderr ---\n{}",
+                    self.desc,
+                    fs::read_to_string(&self.stderr).unwrap_or_default()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: fs::read(&self.stdout).unwrap_or_default(),
+            stderr: fs::read(&self.stderr).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the client on `sock` with `hwsign touch --wait 60s` already waiting on the main
+/// socket, so the touch comes as soon as the agent asks for it; asserts that the client
+/// succeeded and that the touch was given.
+pub fn with_touch(env: &TestEnv, sock: &Path, args: &[&str]) -> Output {
+    let mut touch = Background::spawn(
+        env,
+        &env.default_sock(),
+        &["touch", "--wait", "60s"],
+        "touch",
+    );
+    let out = client(env, sock, args);
+    assert_ok(&out);
+    let touched = touch.wait();
+    assert_ok(&touched);
+    assert!(
+        stdout_of(&touched).starts_with("touched token hwsign-test for key "),
+        "{}",
+        stdout_of(&touched)
+    );
+    out
+}
+
+/// The lines of `text` that start with `Touch the token`.
+pub fn touch_lines(text: &str) -> String {
+    let mut out = String::new();
+    for l in text.lines().filter(|l| l.starts_with("Touch the token")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// The text of `path`, empty when it does not exist (yet).
+pub fn read_text(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_default()
+}
+
+/// `notify_command` running notify.sh, which appends each message to work/notify.log.
+pub fn notify_setting(env: &TestEnv) -> String {
+    format!(
+        "notify_command = [\"/bin/sh\", {}, {}]\n",
+        toml_str(peer("notify.sh")),
+        toml_str(env.path("notify.log"))
+    )
+}
+
+/// `confirm_command` running confirm.py: log work/confirm.log (JSON lines, plus
+/// confirm.log.marker), answer from work/confirm.mode (`approve`, the default, or `deny`).
+pub fn confirm_setting(env: &TestEnv) -> String {
+    format!(
+        "confirm_command = [{}, {}, {}, {}]\n",
+        toml_str(python3()),
+        toml_str(peer("confirm.py")),
+        toml_str(env.path("confirm.log")),
+        toml_str(env.path("confirm.mode"))
+    )
+}
+
+/// The forwarded socket of the agent started in `env`.
+pub fn extra_sock(env: &TestEnv) -> std::path::PathBuf {
+    env.sock_dir().join("agent.extra.sock")
+}
+
+/// The prompt the confirm command was shown last (asserting SSH_ASKPASS_PROMPT=confirm).
+pub fn last_prompt(env: &TestEnv) -> String {
+    let records = jsonl(&env.path("confirm.log"));
+    let last = records.last().expect("the confirm command was not run");
+    assert_eq!(last["askpass_prompt"], "confirm", "{last}");
+    last["prompt"].as_str().unwrap().to_string()
+}

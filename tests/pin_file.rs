@@ -13,6 +13,14 @@ const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// Start an agent (without --softhsm) on the env's copy of the test token through config.toml.
 fn start_config_agent(env: &TestEnv, pin_file: &std::path::Path) -> Agent {
+    start_with_pin_line(env, &format!("pin_file = \"{}\"", pin_file.display()), &[])
+}
+
+fn start_with_pin_line(
+    env: &TestEnv,
+    pin_line: &str,
+    extra_env: &[(&str, &std::path::Path)],
+) -> Agent {
     let token_dir = env.state.join("hwsign/softhsm/tokens");
     let conf = env.path("softhsm2.conf");
     fs::write(
@@ -27,11 +35,16 @@ fn start_config_agent(env: &TestEnv, pin_file: &std::path::Path) -> Agent {
     fs::create_dir_all(&cfg_dir).unwrap();
     fs::write(
         cfg_dir.join("config.toml"),
-        format!("[[token]]\npkcs11_module = \"{MODULE}\"\ntoken_label = \"hwsign-test\"\npin_file = \"{}\"\n", pin_file.display()),
+        format!(
+            "[[token]]\npkcs11_module = \"{MODULE}\"\ntoken_label = \"hwsign-test\"\n{pin_line}\n"
+        ),
     )
     .unwrap();
     let mut envs = env.env();
     envs.push((OsString::from("SOFTHSM2_CONF"), conf.into_os_string()));
+    for (k, v) in extra_env {
+        envs.push((OsString::from(k), v.as_os_str().to_owned()));
+    }
     Agent::spawn(&envs, &[], &env.work, &env.path("agent.log"))
 }
 
@@ -142,4 +155,40 @@ fn missing_pin_source_is_a_clear_error() {
     assert!(err.contains("does-not-exist.pin"), "{err}");
     // The agent still serves.
     assert!(hwsign(&env, &agent, &["keys"]).status.success());
+}
+
+#[test]
+fn pin_from_a_systemd_credential() {
+    require_file(MODULE, "softhsm2");
+    let env = TestEnv::new();
+    let creds = env.path("credentials");
+    fs::create_dir_all(&creds).unwrap();
+    fs::copy(
+        env.state.join("hwsign/softhsm/user.pin"),
+        creds.join("hwsign-pin"),
+    )
+    .unwrap();
+    let agent = start_with_pin_line(
+        &env,
+        "pin_credential = \"hwsign-pin\"",
+        &[("CREDENTIALS_DIRECTORY", &creds)],
+    );
+    write_file(&env.work, "a.txt", b"release\n");
+    let out = hwsign(
+        &env,
+        &agent,
+        &[
+            "sign",
+            "--key",
+            "release-p256",
+            "--format",
+            "sshsig",
+            "a.txt",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -218,6 +218,13 @@ impl Pkcs11Token {
             .ok_or_else(|| TokenError::NotPresent(self.label.clone()))
     }
 
+    /// Forget the session (token removed, module reset): the PIN cache goes with it.
+    fn drop_session(&mut self) {
+        self.session = None;
+        self.login_at = None;
+        self.scanned = false;
+    }
+
     fn logged_in(&self) -> bool {
         self.session
             .as_ref()
@@ -457,7 +464,7 @@ impl Backend for Pkcs11Token {
             if let Some(session) = &self.session {
                 if let Err(e) = session.logout() {
                     tracing::warn!(token = %self.label, error = %e, "logout failed; closing the session");
-                    self.session = None;
+                    self.drop_session();
                 }
             }
             self.scanned = false;
@@ -469,7 +476,7 @@ impl Backend for Pkcs11Token {
         let result = self.scan().or_else(|e| {
             // One reconnect for a lost session, never for a PIN problem.
             if matches!(e, TokenError::Pkcs11 { .. } | TokenError::NotPresent(_)) {
-                self.session = None;
+                self.drop_session();
                 self.scan()
             } else {
                 Err(e)
@@ -499,7 +506,7 @@ impl Backend for Pkcs11Token {
                 Err(CallError::Ck(e)) if attempt == 1 => match recovery(&e) {
                     Recovery::Reconnect => {
                         tracing::info!(token = %self.label, error = %e, "session lost; reconnecting");
-                        self.session = None;
+                        self.drop_session();
                     }
                     Recovery::Rescan => {
                         tracing::info!(token = %self.label, "key handle stale; looking keys up again");

@@ -30,6 +30,13 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Use smart cards through PC/SC (OpenPGP cards). Default: yes, except in the SoftHSM test
+    /// mode (set `pcsc = true` there to use cards too, e.g. a private pcscd's virtual cards).
+    #[serde(default)]
+    pub pcsc: Option<bool>,
+    /// PIN settings of OpenPGP cards, by card ident.
+    #[serde(default, rename = "card")]
+    pub cards: Vec<CardConfig>,
     /// PKCS#11 tokens to load.
     #[serde(default, rename = "token")]
     pub tokens: Vec<TokenConfig>,
@@ -176,6 +183,23 @@ pub struct TokenConfig {
     #[serde(default)]
     pub pinentry: Option<bool>,
     /// Spend the last remaining PIN try (otherwise hwsign refuses to).
+    #[serde(default)]
+    pub force_last_pin_try: bool,
+}
+
+/// PIN settings of one OpenPGP card.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardConfig {
+    /// The card's ident (`hwsign keys` shows it in the key's object, e.g. `0006:12345678`).
+    pub ident: String,
+    /// Read the user PIN from this file (first line).
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+    /// Read the PIN from this systemd credential.
+    #[serde(default)]
+    pub pin_credential: Option<String>,
+    /// Spend the last remaining PIN try.
     #[serde(default)]
     pub force_last_pin_try: bool,
 }

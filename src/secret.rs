@@ -18,6 +18,11 @@ impl Pin {
         cryptoki::types::AuthPin::from(self.0.expose_secret().to_owned())
     }
 
+    /// A copy in another zeroizing container (for card libraries that take `SecretString`).
+    pub fn to_secret_string(&self) -> SecretString {
+        SecretString::from(self.0.expose_secret().to_owned())
+    }
+
     /// A salted fingerprint of the PIN, so a rejected PIN can be recognised without keeping
     /// it around. Only equality of fingerprints is meaningful.
     pub fn fingerprint(&self, salt: &[u8]) -> [u8; 32] {

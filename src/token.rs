@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod openpgp_card;
 pub mod pin_source;
 pub mod pinentry;
 pub mod pkcs11;

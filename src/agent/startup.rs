@@ -77,5 +77,36 @@ pub fn start_tokens(
             handles.push(spawn(&ctx, slot, label, serial, pin.clone())?);
         }
     }
+    // The test mode touches no smart card unless the config asks for it.
+    let pcsc = config.pcsc.unwrap_or(test_token.is_none());
+    if pcsc {
+        handles.push(start_cards(config)?);
+    }
     Ok(handles)
+}
+
+/// The worker for OpenPGP cards on PC/SC (cards are found as they come).
+fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
+    use crate::token::openpgp_card::{CardPins, OpenPgpCards};
+    let default_pinentry =
+        PinSource::Pinentry(config.pinentry.clone().unwrap_or_else(|| "pinentry".into()));
+    let per_card = config
+        .cards
+        .iter()
+        .map(|c| {
+            let source = match (&c.pin_file, &c.pin_credential) {
+                (Some(f), _) => PinSource::File(f.clone()),
+                (None, Some(n)) => PinSource::Credential(n.clone()),
+                (None, None) => default_pinentry.clone(),
+            };
+            (c.ident.to_ascii_uppercase(), (source, c.force_last_pin_try))
+        })
+        .collect();
+    let pins = CardPins {
+        per_card,
+        default: default_pinentry,
+        ttl: config.pin_cache_ttl(),
+    };
+    TokenHandle::spawn("openpgp-card".into(), move || OpenPgpCards::new(pins))
+        .map_err(|e| TokenError::Other(format!("cannot start the card worker: {e}")))
 }

@@ -20,7 +20,12 @@ use super::{AGENT_BIN, READY_TIMEOUT, STOP_TIMEOUT, hex};
 pub fn isolate(cmd: &mut Command) {
     cmd.env_remove("SSH_AUTH_SOCK")
         .env_remove("HWSIGN_AUTH_SOCK")
-        .env_remove("SOFTHSM2_CONF");
+        .env_remove("SOFTHSM2_CONF")
+        // Never the machine's pcscd (or real cards): tests that want cards set a private one.
+        .env(
+            "PCSCLITE_CSOCK_NAME",
+            "/nonexistent/hwsign-tests-use-a-private-pcscd",
+        );
 }
 
 pub fn parse_ready_line(line: &str) -> Option<PathBuf> {

@@ -1,0 +1,377 @@
+//! OpenPGP cards over PC/SC (`openpgp-card` with `card-backend-pcsc`): every card with a
+//! signature key is a token. One worker owns all of them; cards are found on each listing (a
+//! card plugged in later appears without a restart), each operation is one PC/SC transaction
+//! on a shared connection, and a card that fails is dropped and found again next time.
+//! The PIN (PW1 for signing) is read before every verify's retry counter check: a wrong PIN is
+//! never retried, and the last try is refused unless forced.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use card_backend_pcsc::PcscBackend;
+use openpgp_card::ocard::KeyType;
+use openpgp_card::ocard::StatusBytes;
+use openpgp_card::ocard::algorithm::{AlgorithmAttributes, Curve};
+use openpgp_card::ocard::crypto::{HashAlgo, PublicKeyMaterial, SigningAlgo};
+use openpgp_card::ocard::data::TouchPolicy as Uif;
+use openpgp_card::state::Open;
+use openpgp_card::{Card, Error as CardError};
+
+use super::TokenError;
+use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::pin_source::{PinSource, RejectedPin};
+use crate::proto::scheme::{HashAlg, Scheme};
+use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::secret::Pin;
+
+/// How the cards get their PINs.
+#[derive(Debug, Clone)]
+pub struct CardPins {
+    /// Per card ident: the source, and whether the last try may be spent.
+    pub per_card: HashMap<String, (PinSource, bool)>,
+    /// For other cards.
+    pub default: PinSource,
+    /// How long a PIN is kept for cards that need it for every signature.
+    pub ttl: Duration,
+}
+
+struct CardKey {
+    ident: String,
+    info: KeyInfo,
+}
+
+/// All OpenPGP cards PC/SC shows.
+pub struct OpenPgpCards {
+    cards: HashMap<String, Card<Open>>,
+    keys: HashMap<String, CardKey>,
+    pins: CardPins,
+    cached: HashMap<String, (Pin, Instant)>,
+    rejected: RejectedPin,
+    prompt: String,
+    problem: Option<String>,
+}
+
+fn card_err(ident: &str, e: &CardError) -> TokenError {
+    match e {
+        CardError::Smartcard(s) => TokenError::NotPresent(format!("OpenPGP card {ident} ({s})")),
+        other => TokenError::Other(format!("OpenPGP card {ident}: {other}")),
+    }
+}
+
+fn public_key(material: &PublicKeyMaterial) -> Option<PublicKey> {
+    match material {
+        PublicKeyMaterial::R(rsa) => PublicKey::rsa(rsa.n(), rsa.v()).ok(),
+        PublicKeyMaterial::E(ecc) => {
+            let AlgorithmAttributes::Ecc(attrs) = ecc.algo() else {
+                return None;
+            };
+            let data = ecc.data();
+            match attrs.curve() {
+                Curve::NistP256r1 => PublicKey::from_sec1(KeyAlgorithm::EcdsaP256, data).ok(),
+                Curve::NistP384r1 => PublicKey::from_sec1(KeyAlgorithm::EcdsaP384, data).ok(),
+                Curve::Ed25519 => {
+                    PublicKey::ed25519(data.strip_prefix(&[0x40]).unwrap_or(data)).ok()
+                }
+                _ => None,
+            }
+        }
+    }
+}
+
+fn touch_name(uif: Option<Uif>) -> &'static str {
+    match uif {
+        Some(Uif::On | Uif::Fixed) => "always",
+        Some(Uif::Cached | Uif::CachedFixed) => "cached",
+        _ => "never",
+    }
+}
+
+impl OpenPgpCards {
+    /// No cards yet: they are found on the first listing.
+    pub fn new(pins: CardPins) -> Self {
+        OpenPgpCards {
+            cards: HashMap::new(),
+            keys: HashMap::new(),
+            pins,
+            cached: HashMap::new(),
+            rejected: RejectedPin::new(),
+            prompt: String::new(),
+            problem: None,
+        }
+    }
+
+    /// Connect to cards not connected yet (shared mode, so gpg's scdaemon with pcsc-shared and
+    /// other programs can use them too).
+    fn discover(&mut self) {
+        let backends = match PcscBackend::cards(None) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(error = %e, "no PC/SC service or readers");
+                return;
+            }
+        };
+        for backend in backends {
+            let Ok(backend) = backend else { continue };
+            let Ok(mut card) = Card::<Open>::new(backend) else {
+                continue;
+            };
+            let ident = match card
+                .transaction()
+                .and_then(|tx| tx.application_identifier())
+            {
+                Ok(aid) => aid.ident(),
+                Err(_) => continue,
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.cards.entry(ident) {
+                tracing::info!(card = %slot.key(), "OpenPGP card found");
+                slot.insert(card);
+            }
+        }
+    }
+
+    fn describe(ident: &str, card: &mut Card<Open>) -> Result<Option<KeyInfo>, CardError> {
+        let mut tx = card.transaction()?;
+        let material = match tx.public_key_material(KeyType::Signing) {
+            Ok(m) => m,
+            Err(_) => return Ok(None),
+        };
+        let Some(public) = public_key(&material) else {
+            tracing::warn!(
+                card = ident,
+                "the signature key's algorithm is not supported; skipping it"
+            );
+            return Ok(None);
+        };
+        let uif = tx
+            .user_interaction_flag(KeyType::Signing)
+            .ok()
+            .flatten()
+            .map(|u| u.touch_policy());
+        let pw = tx.pw_status_bytes()?;
+        let created = tx
+            .key_generation_time(KeyType::Signing)
+            .ok()
+            .flatten()
+            .map(|t| u64::from(t.get()));
+        Ok(Some(KeyInfo {
+            public,
+            label: format!("openpgp-sig-{ident}"),
+            object: format!("openpgp:{ident}/sig"),
+            pkcs11_uri: String::new(),
+            touch_policy: touch_name(uif).into(),
+            pin_policy: if pw.pw1_cds_valid_once() {
+                "always".into()
+            } else {
+                "once".into()
+            },
+            created,
+        }))
+    }
+
+    fn pin_for(&mut self, ident: &str, description: &str) -> Result<(Pin, bool), TokenError> {
+        if let Some((pin, at)) = self.cached.get(ident) {
+            if at.elapsed() < self.pins.ttl {
+                return Ok((pin.clone(), false));
+            }
+        }
+        let (source, _) = self
+            .pins
+            .per_card
+            .get(ident)
+            .cloned()
+            .unwrap_or((self.pins.default.clone(), false));
+        let pin = source.read(&format!("OpenPGP card {ident}"), description, None)?;
+        if self.rejected.was_rejected(&pin) {
+            return Err(TokenError::PinAlreadyRejected {
+                token: format!("OpenPGP card {ident}"),
+                source_name: source.name(),
+            });
+        }
+        Ok((pin, true))
+    }
+
+    fn sign_on(&mut self, ident: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+        let force = self.pins.per_card.get(ident).is_some_and(|(_, f)| *f);
+        let token = format!("OpenPGP card {ident}");
+        let description = format!(
+            "OpenPGP card {ident} needs its user PIN to sign: {}",
+            self.prompt
+        );
+        let (pin, fresh) = self.pin_for(ident, &description)?;
+        let card = self
+            .cards
+            .get_mut(ident)
+            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        let mut tx = card.transaction().map_err(|e| card_err(ident, &e))?;
+        // Read the retry counter first: never spend the last try unless forced.
+        let left = tx
+            .pw_status_bytes()
+            .map_err(|e| card_err(ident, &e))?
+            .err_count_pw1();
+        if left == 0 {
+            return Err(TokenError::PinLocked(token));
+        }
+        if left == 1 && !force {
+            return Err(TokenError::PinFinalTry(token));
+        }
+        match tx.verify_user_signing_pin(pin.to_secret_string()) {
+            Ok(()) => {}
+            Err(CardError::CardStatus(StatusBytes::PasswordNotChecked(n))) => {
+                self.rejected.reject(&pin);
+                self.cached.remove(ident);
+                return Err(TokenError::PinWrong {
+                    token,
+                    source_name: format!("the PIN source ({n} tries left)"),
+                });
+            }
+            Err(CardError::CardStatus(
+                StatusBytes::SecurityStatusNotSatisfied | StatusBytes::AuthenticationMethodBlocked,
+            )) => {
+                self.rejected.reject(&pin);
+                self.cached.remove(ident);
+                let left = left.saturating_sub(1);
+                return Err(TokenError::PinWrong {
+                    token,
+                    source_name: format!("the PIN source ({left} tries left)"),
+                });
+            }
+            Err(e) => return Err(card_err(ident, &e)),
+        }
+        if fresh {
+            self.rejected.clear();
+            self.cached.insert(ident.to_string(), (pin, Instant::now()));
+        }
+        let algo = match scheme {
+            Scheme::RsaPkcs1v15(h) => SigningAlgo::RSA(match h {
+                HashAlg::Sha256 => HashAlgo::SHA256,
+                HashAlg::Sha384 => HashAlgo::SHA384,
+                HashAlg::Sha512 => HashAlgo::SHA512,
+            }),
+            Scheme::RsaPss(_) => {
+                return Err(TokenError::Unsupported(
+                    "OpenPGP cards sign RSA with PKCS#1 v1.5 only".into(),
+                ));
+            }
+            Scheme::Ecdsa(_) | Scheme::Ed25519 => SigningAlgo::ECC,
+        };
+        let sig = tx
+            .card()
+            .signature_for_hash(algo, data)
+            .map_err(|e| match e {
+                // 6600 / 6982 after a verified PIN: the touch (UIF) was not given.
+                CardError::CardStatus(
+                    StatusBytes::SecurityRelatedIssues | StatusBytes::SecurityStatusNotSatisfied,
+                ) => TokenError::Other(format!(
+                    "touch timed out: OpenPGP card {ident} was not touched (UIF)"
+                )),
+                other => card_err(ident, &other),
+            })?;
+        match scheme {
+            Scheme::Ecdsa(_) => crate::format::ecdsa::raw_to_der(&sig).map_err(|e| {
+                TokenError::Other(format!("the card returned a bad ECDSA signature: {e}"))
+            }),
+            _ => Ok(sig),
+        }
+    }
+}
+
+impl Backend for OpenPgpCards {
+    fn info(&mut self) -> TokenInfo {
+        let idents: Vec<&String> = self.cards.keys().collect();
+        TokenInfo {
+            backend: "openpgp-card".into(),
+            label: match idents.as_slice() {
+                [one] => format!("OpenPGP card {one}"),
+                _ => format!("OpenPGP cards ({})", idents.len()),
+            },
+            serial: idents
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            present: !self.cards.is_empty(),
+            logged_in: self
+                .cached
+                .values()
+                .any(|(_, at)| at.elapsed() < self.pins.ttl),
+            pin_cached_until: None,
+            problem: self.problem.clone(),
+        }
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
+        self.discover();
+        let mut keys = HashMap::new();
+        let mut gone = Vec::new();
+        for (ident, card) in self.cards.iter_mut() {
+            match Self::describe(ident, card) {
+                Ok(Some(info)) => {
+                    keys.insert(
+                        info.public.key_id(),
+                        CardKey {
+                            ident: ident.clone(),
+                            info,
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(card = %ident, error = %e, "card gone");
+                    gone.push(ident.clone());
+                }
+            }
+        }
+        for ident in gone {
+            self.cards.remove(&ident);
+            self.cached.remove(&ident);
+        }
+        self.keys = keys;
+        let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(out)
+    }
+
+    fn sign(
+        &mut self,
+        key_id: &str,
+        scheme: Scheme,
+        data: &[u8],
+        prompt: &str,
+    ) -> Result<Vec<u8>, TokenError> {
+        self.prompt = prompt.to_string();
+        if !self.keys.contains_key(key_id) {
+            self.keys()?;
+        }
+        let ident = self
+            .keys
+            .get(key_id)
+            .map(|k| k.ident.clone())
+            .ok_or_else(|| TokenError::UnknownKey(key_id.into()))?;
+        if !self.cards.contains_key(&ident) {
+            self.discover();
+        }
+        let result = self.sign_on(&ident, scheme, data);
+        if let Err(TokenError::NotPresent(_)) = &result {
+            // Removed mid-operation: this request fails; the card is found again when it is back.
+            self.cards.remove(&ident);
+            self.cached.remove(&ident);
+        }
+        self.problem = result.as_ref().err().map(|e| e.to_string());
+        result
+    }
+
+    fn generate(&mut self, _label: &str, _algorithm: &str) -> Result<KeyInfo, TokenError> {
+        Err(TokenError::Unsupported(
+            "hwsign does not generate keys on OpenPGP cards; generate with the card's own tools (gpg --card-edit, oct) and hwsign finds the key".into(),
+        ))
+    }
+
+    fn tick(&mut self) {
+        let ttl = self.pins.ttl;
+        self.cached.retain(|_, (_, at)| at.elapsed() < ttl);
+    }
+
+    fn lock(&mut self, _why: &str) {
+        self.cached.clear();
+    }
+}

@@ -34,7 +34,7 @@ pub struct Config {
     /// mode (set `pcsc = true` there to use cards too, e.g. a private pcscd's virtual cards).
     #[serde(default)]
     pub pcsc: Option<bool>,
-    /// PIN settings of OpenPGP cards, by card ident.
+    /// PIN settings of smart cards (OpenPGP cards by ident, YubiKeys by serial).
     #[serde(default, rename = "card")]
     pub cards: Vec<CardConfig>,
     /// PKCS#11 tokens to load.
@@ -187,12 +187,17 @@ pub struct TokenConfig {
     pub force_last_pin_try: bool,
 }
 
-/// PIN settings of one OpenPGP card.
+/// PIN settings of one smart card: an OpenPGP card by `ident` or a YubiKey PIV by `serial`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardConfig {
-    /// The card's ident (`hwsign keys` shows it in the key's object, e.g. `0006:12345678`).
-    pub ident: String,
+    /// An OpenPGP card's ident (`hwsign keys` shows it in the key's object, e.g.
+    /// `0006:12345678`).
+    #[serde(default)]
+    pub ident: Option<String>,
+    /// A YubiKey's serial number (its PIV applet).
+    #[serde(default)]
+    pub serial: Option<u32>,
     /// Read the user PIN from this file (first line).
     #[serde(default)]
     pub pin_file: Option<PathBuf>,

@@ -18,6 +18,11 @@ impl Pin {
         cryptoki::types::AuthPin::from(self.0.expose_secret().to_owned())
     }
 
+    /// The PIN's bytes, for card libraries that take a slice (do not copy them elsewhere).
+    pub fn expose_bytes(&self) -> &[u8] {
+        self.0.expose_secret().as_bytes()
+    }
+
     /// A copy in another zeroizing container (for card libraries that take `SecretString`).
     pub fn to_secret_string(&self) -> SecretString {
         SecretString::from(self.0.expose_secret().to_owned())

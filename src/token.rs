@@ -7,6 +7,7 @@ pub mod error;
 pub mod openpgp_card;
 pub mod pin_source;
 pub mod pinentry;
+pub mod piv;
 pub mod pkcs11;
 pub mod pkcs11_objects;
 pub mod softhsm;

@@ -81,6 +81,7 @@ pub fn start_tokens(
     let pcsc = config.pcsc.unwrap_or(test_token.is_none());
     if pcsc {
         handles.push(start_cards(config)?);
+        handles.push(start_piv(config)?);
     }
     Ok(handles)
 }
@@ -93,13 +94,17 @@ fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
     let per_card = config
         .cards
         .iter()
+        .filter(|c| c.ident.is_some())
         .map(|c| {
             let source = match (&c.pin_file, &c.pin_credential) {
                 (Some(f), _) => PinSource::File(f.clone()),
                 (None, Some(n)) => PinSource::Credential(n.clone()),
                 (None, None) => default_pinentry.clone(),
             };
-            (c.ident.to_ascii_uppercase(), (source, c.force_last_pin_try))
+            (
+                c.ident.clone().unwrap_or_default().to_ascii_uppercase(),
+                (source, c.force_last_pin_try),
+            )
         })
         .collect();
     let pins = CardPins {
@@ -109,4 +114,33 @@ fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
     };
     TokenHandle::spawn("openpgp-card".into(), move || OpenPgpCards::new(pins))
         .map_err(|e| TokenError::Other(format!("cannot start the card worker: {e}")))
+}
+
+fn card_pin_source(c: &crate::config::CardConfig, default: &PinSource) -> PinSource {
+    match (&c.pin_file, &c.pin_credential) {
+        (Some(f), _) => PinSource::File(f.clone()),
+        (None, Some(n)) => PinSource::Credential(n.clone()),
+        (None, None) => default.clone(),
+    }
+}
+
+/// The worker for YubiKey PIV applets on PC/SC.
+fn start_piv(config: &Config) -> Result<TokenHandle, TokenError> {
+    use crate::token::piv::{PivKeys, PivPins};
+    let default = PinSource::Pinentry(config.pinentry.clone().unwrap_or_else(|| "pinentry".into()));
+    let per_serial = config
+        .cards
+        .iter()
+        .filter_map(|c| {
+            c.serial
+                .map(|s| (s, (card_pin_source(c, &default), c.force_last_pin_try)))
+        })
+        .collect();
+    let pins = PivPins {
+        per_serial,
+        default,
+        ttl: config.pin_cache_ttl(),
+    };
+    TokenHandle::spawn("piv".into(), move || PivKeys::new(pins))
+        .map_err(|e| TokenError::Other(format!("cannot start the PIV worker: {e}")))
 }

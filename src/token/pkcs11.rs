@@ -51,7 +51,7 @@ pub fn list_tokens(ctx: &Pkcs11) -> Result<Vec<(Slot, String, String)>, TokenErr
 }
 
 /// DER DigestInfo prefixes for RSASSA-PKCS1-v1_5 over a prehash (RFC 8017 §9.2 note 1).
-fn digest_info_prefix(hash: HashAlg) -> &'static [u8] {
+pub(crate) fn digest_info_prefix(hash: HashAlg) -> &'static [u8] {
     match hash {
         HashAlg::Sha256 => &[
             0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,

@@ -1,0 +1,421 @@
+//! YubiKey PIV over PC/SC (`yubikey` crate): the keys of slots 9a, 9c, 9d, 9e and 82–95, with
+//! PIN and touch policy from GET METADATA (firmware 5.3+; the slot certificate otherwise).
+//! The card keeps its own PIN state: a signature is first tried without a PIN, and only when
+//! the card asks for one (6982) is the retry counter read, the last try refused unless forced,
+//! and the PIN verified once; a second 6982 right after a verified PIN means the touch was not
+//! given. Connections are shared and never reset the card.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use yubikey::YubiKey;
+use yubikey::piv::{self, AlgorithmId, SlotAlgorithmId, SlotId};
+use yubikey::reader::Context;
+use yubikey::{PinPolicy, TouchPolicy};
+
+use super::TokenError;
+use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::pin_source::{PinSource, RejectedPin};
+use crate::proto::scheme::{HashAlg, Scheme};
+use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::secret::Pin;
+
+/// The slots hwsign signs with.
+fn signing_slots() -> Vec<SlotId> {
+    piv::SLOTS
+        .iter()
+        .copied()
+        .filter(|s| !matches!(s, SlotId::Attestation))
+        .collect()
+}
+
+/// How YubiKeys get their PINs.
+#[derive(Debug, Clone)]
+pub struct PivPins {
+    /// Per serial: the source, and whether the last try may be spent.
+    pub per_serial: HashMap<u32, (PinSource, bool)>,
+    /// For other YubiKeys.
+    pub default: PinSource,
+    /// How long a PIN is kept (for keys with PIN policy `always`).
+    pub ttl: Duration,
+}
+
+struct SlotKey {
+    serial: u32,
+    slot: SlotId,
+    algorithm: AlgorithmId,
+    touch: TouchPolicy,
+    info: KeyInfo,
+}
+
+/// Every YubiKey PIV applet PC/SC shows.
+pub struct PivKeys {
+    cards: HashMap<u32, YubiKey>,
+    keys: HashMap<String, SlotKey>,
+    pins: PivPins,
+    cached: HashMap<u32, (Pin, Instant)>,
+    rejected: RejectedPin,
+    prompt: String,
+    problem: Option<String>,
+}
+
+fn slot_name(slot: SlotId) -> String {
+    format!("{:02x}", u8::from(slot))
+}
+
+fn yk_err(serial: u32, e: yubikey::Error) -> TokenError {
+    match e {
+        yubikey::Error::PcscError { .. } | yubikey::Error::NotFound => {
+            TokenError::NotPresent(format!("YubiKey {serial} ({e})"))
+        }
+        other => TokenError::Other(format!("YubiKey {serial}: {other}")),
+    }
+}
+
+fn public_from_spki(algorithm: AlgorithmId, raw: &[u8]) -> Option<PublicKey> {
+    match algorithm {
+        AlgorithmId::EccP256 => PublicKey::from_sec1(KeyAlgorithm::EcdsaP256, raw).ok(),
+        AlgorithmId::EccP384 => PublicKey::from_sec1(KeyAlgorithm::EcdsaP384, raw).ok(),
+        AlgorithmId::Ed25519 => PublicKey::ed25519(raw).ok(),
+        AlgorithmId::Rsa1024
+        | AlgorithmId::Rsa2048
+        | AlgorithmId::Rsa3072
+        | AlgorithmId::Rsa4096 => {
+            use rsa::pkcs1::DecodeRsaPublicKey;
+            rsa::RsaPublicKey::from_pkcs1_der(raw)
+                .ok()
+                .map(PublicKey::Rsa)
+        }
+        _ => None,
+    }
+}
+
+fn touch_name(t: TouchPolicy) -> &'static str {
+    match t {
+        TouchPolicy::Always => "always",
+        TouchPolicy::Cached => "cached",
+        _ => "never",
+    }
+}
+
+fn pin_name(p: PinPolicy) -> &'static str {
+    match p {
+        PinPolicy::Never => "never",
+        PinPolicy::Always => "always",
+        _ => "once",
+    }
+}
+
+/// EMSA-PKCS1-v1_5 encoding of a digest for a modulus of `len` bytes (the card does raw RSA).
+fn pkcs1_pad(hash: HashAlg, digest: &[u8], len: usize) -> Result<Vec<u8>, TokenError> {
+    let prefix = super::pkcs11::digest_info_prefix(hash);
+    let t_len = prefix.len() + digest.len();
+    if len < t_len + 11 {
+        return Err(TokenError::Unsupported(
+            "RSA key too small for this digest".into(),
+        ));
+    }
+    let mut out = vec![0x00, 0x01];
+    out.resize(len - t_len - 1, 0xff);
+    out.push(0x00);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(digest);
+    Ok(out)
+}
+
+impl PivKeys {
+    /// No YubiKeys yet: they are found on the first listing.
+    pub fn new(pins: PivPins) -> Self {
+        PivKeys {
+            cards: HashMap::new(),
+            keys: HashMap::new(),
+            pins,
+            cached: HashMap::new(),
+            rejected: RejectedPin::new(),
+            prompt: String::new(),
+            problem: None,
+        }
+    }
+
+    fn discover(&mut self) {
+        let Ok(mut ctx) = Context::open() else { return };
+        let Ok(readers) = ctx.iter() else { return };
+        for reader in readers {
+            let Ok(yk) = reader.open() else { continue };
+            let serial = yk.serial().0;
+            if self.cards.contains_key(&serial) {
+                // Already connected: leave the new connection without resetting the card.
+                let _ = yk.disconnect(pcsc::Disposition::LeaveCard);
+                continue;
+            }
+            tracing::info!(serial, reader = %reader.name(), "YubiKey PIV found");
+            self.cards.insert(serial, yk);
+        }
+    }
+
+    fn describe(serial: u32, yk: &mut YubiKey) -> Result<Vec<SlotKey>, yubikey::Error> {
+        let mut out = Vec::new();
+        for slot in signing_slots() {
+            let (algorithm, pin, touch, raw) = match piv::metadata(yk, slot) {
+                Ok(meta) => {
+                    let SlotAlgorithmId::Asymmetric(alg) = meta.algorithm else {
+                        continue;
+                    };
+                    let Some(spki) = meta.public else { continue };
+                    let (pin, touch) = meta
+                        .policy
+                        .unwrap_or((PinPolicy::Default, TouchPolicy::Default));
+                    (
+                        alg,
+                        pin,
+                        touch,
+                        spki.subject_public_key.raw_bytes().to_vec(),
+                    )
+                }
+                Err(yubikey::Error::PcscError { .. }) => {
+                    return Err(yubikey::Error::PcscError { inner: None });
+                }
+                // Older firmware: the slot's certificate.
+                Err(_) => match yubikey::certificate::Certificate::read(yk, slot) {
+                    Ok(cert) => {
+                        let spki = cert.subject_pki();
+                        let raw = spki.subject_public_key.raw_bytes().to_vec();
+                        let alg = match raw.len() {
+                            65 => AlgorithmId::EccP256,
+                            97 => AlgorithmId::EccP384,
+                            32 => AlgorithmId::Ed25519,
+                            _ => AlgorithmId::Rsa2048,
+                        };
+                        (alg, PinPolicy::Default, TouchPolicy::Default, raw)
+                    }
+                    Err(_) => continue,
+                },
+            };
+            let Some(public) = public_from_spki(algorithm, &raw) else {
+                continue;
+            };
+            let name = slot_name(slot);
+            out.push(SlotKey {
+                serial,
+                slot,
+                algorithm,
+                touch,
+                info: KeyInfo {
+                    public,
+                    label: format!("piv-{serial}-{name}"),
+                    object: format!("piv:{serial}/{name}"),
+                    pkcs11_uri: String::new(),
+                    touch_policy: touch_name(touch).into(),
+                    pin_policy: pin_name(pin).into(),
+                    created: None,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn pin_for(
+        &mut self,
+        serial: u32,
+        description: &str,
+    ) -> Result<(Pin, bool, PinSource), TokenError> {
+        let (source, _) = self
+            .pins
+            .per_serial
+            .get(&serial)
+            .cloned()
+            .unwrap_or((self.pins.default.clone(), false));
+        if let Some((pin, at)) = self.cached.get(&serial) {
+            if at.elapsed() < self.pins.ttl {
+                return Ok((pin.clone(), false, source));
+            }
+        }
+        let pin = source.read(&format!("YubiKey {serial}"), description, None)?;
+        if self.rejected.was_rejected(&pin) {
+            return Err(TokenError::PinAlreadyRejected {
+                token: format!("YubiKey {serial}"),
+                source_name: source.name(),
+            });
+        }
+        Ok((pin, true, source))
+    }
+
+    fn sign_on(
+        &mut self,
+        key_id: &str,
+        scheme: Scheme,
+        data: &[u8],
+    ) -> Result<Vec<u8>, TokenError> {
+        let (serial, slot, algorithm, touch, bits) = {
+            let k = self
+                .keys
+                .get(key_id)
+                .ok_or_else(|| TokenError::UnknownKey(key_id.into()))?;
+            let bits = match k.info.algorithm() {
+                KeyAlgorithm::Rsa(b) => b as usize,
+                _ => 0,
+            };
+            (k.serial, k.slot, k.algorithm, k.touch, bits)
+        };
+        let input = match scheme {
+            Scheme::RsaPkcs1v15(h) => pkcs1_pad(h, data, bits / 8)?,
+            Scheme::RsaPss(_) => {
+                return Err(TokenError::Unsupported(
+                    "hwsign signs PIV RSA keys with PKCS#1 v1.5 only".into(),
+                ));
+            }
+            Scheme::Ecdsa(_) | Scheme::Ed25519 => data.to_vec(),
+        };
+        let token = format!("YubiKey {serial}");
+        // First without a PIN: the card may still have it verified (PIN policy once).
+        let yk = self
+            .cards
+            .get_mut(&serial)
+            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        match piv::sign_data(yk, &input, algorithm, slot) {
+            Ok(sig) => return Ok(sig.to_vec()),
+            Err(yubikey::Error::AuthenticationError) => {}
+            Err(e) => return Err(yk_err(serial, e)),
+        }
+        let force = self.pins.per_serial.get(&serial).is_some_and(|(_, f)| *f);
+        let left = {
+            let yk = self
+                .cards
+                .get_mut(&serial)
+                .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+            yk.get_pin_retries().map_err(|e| yk_err(serial, e))?
+        };
+        if left == 0 {
+            return Err(TokenError::PinLocked(token));
+        }
+        if left == 1 && !force {
+            return Err(TokenError::PinFinalTry(token));
+        }
+        let description = format!(
+            "YubiKey {serial} needs its PIV PIN to sign: {}",
+            self.prompt
+        );
+        let (pin, fresh, source) = self.pin_for(serial, &description)?;
+        let yk = self
+            .cards
+            .get_mut(&serial)
+            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        match yk.verify_pin(pin.expose_bytes()) {
+            Ok(()) => {}
+            Err(yubikey::Error::WrongPin { tries }) => {
+                self.rejected.reject(&pin);
+                self.cached.remove(&serial);
+                return Err(TokenError::PinWrong {
+                    token,
+                    source_name: format!("{} ({tries} tries left)", source.name()),
+                });
+            }
+            Err(yubikey::Error::PinLocked) => return Err(TokenError::PinLocked(token)),
+            Err(e) => return Err(yk_err(serial, e)),
+        }
+        if fresh {
+            self.rejected.clear();
+            self.cached.insert(serial, (pin, Instant::now()));
+        }
+        let yk = self
+            .cards
+            .get_mut(&serial)
+            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        match piv::sign_data(yk, &input, algorithm, slot) {
+            Ok(sig) => Ok(sig.to_vec()),
+            // Refused right after a verified PIN: the touch was not given.
+            Err(yubikey::Error::AuthenticationError) if touch_name(touch) != "never" => {
+                Err(TokenError::Other(format!(
+                    "touch timed out: YubiKey {serial} was not touched (slot {})",
+                    slot_name(slot)
+                )))
+            }
+            Err(e) => Err(yk_err(serial, e)),
+        }
+    }
+}
+
+impl Backend for PivKeys {
+    fn info(&mut self) -> TokenInfo {
+        let serials: Vec<String> = self.cards.keys().map(|s| s.to_string()).collect();
+        TokenInfo {
+            backend: "piv".into(),
+            label: match serials.as_slice() {
+                [one] => format!("YubiKey {one}"),
+                _ => format!("YubiKeys ({})", serials.len()),
+            },
+            serial: serials.join(","),
+            present: !self.cards.is_empty(),
+            logged_in: self
+                .cached
+                .values()
+                .any(|(_, at)| at.elapsed() < self.pins.ttl),
+            pin_cached_until: None,
+            problem: self.problem.clone(),
+        }
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
+        self.discover();
+        let mut keys = HashMap::new();
+        let mut gone = Vec::new();
+        for (serial, yk) in self.cards.iter_mut() {
+            match Self::describe(*serial, yk) {
+                Ok(found) => {
+                    for k in found {
+                        keys.insert(k.info.public.key_id(), k);
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(serial, error = %e, "YubiKey gone");
+                    gone.push(*serial);
+                }
+            }
+        }
+        for s in gone {
+            self.cards.remove(&s);
+            self.cached.remove(&s);
+        }
+        self.keys = keys;
+        let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(out)
+    }
+
+    fn sign(
+        &mut self,
+        key_id: &str,
+        scheme: Scheme,
+        data: &[u8],
+        prompt: &str,
+    ) -> Result<Vec<u8>, TokenError> {
+        self.prompt = prompt.to_string();
+        if !self.keys.contains_key(key_id) {
+            self.keys()?;
+        }
+        let result = self.sign_on(key_id, scheme, data);
+        if let Err(TokenError::NotPresent(_)) = &result {
+            if let Some(serial) = self.keys.get(key_id).map(|k| k.serial) {
+                self.cards.remove(&serial);
+                self.cached.remove(&serial);
+            }
+        }
+        self.problem = result.as_ref().err().map(|e| e.to_string());
+        result
+    }
+
+    fn generate(&mut self, _label: &str, _algorithm: &str) -> Result<KeyInfo, TokenError> {
+        Err(TokenError::Unsupported(
+            "hwsign does not generate PIV keys; make them with ykman or yubico-piv-tool and hwsign finds them".into(),
+        ))
+    }
+
+    fn tick(&mut self) {
+        let ttl = self.pins.ttl;
+        self.cached.retain(|_, (_, at)| at.elapsed() < ttl);
+    }
+
+    fn lock(&mut self, _why: &str) {
+        self.cached.clear();
+    }
+}

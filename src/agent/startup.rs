@@ -96,14 +96,10 @@ fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
         .iter()
         .filter(|c| c.ident.is_some())
         .map(|c| {
-            let source = match (&c.pin_file, &c.pin_credential) {
-                (Some(f), _) => PinSource::File(f.clone()),
-                (None, Some(n)) => PinSource::Credential(n.clone()),
-                (None, None) => default_pinentry.clone(),
-            };
+            let ident = c.ident.clone().unwrap_or_default().to_ascii_uppercase();
             (
-                c.ident.clone().unwrap_or_default().to_ascii_uppercase(),
-                (source, c.force_last_pin_try),
+                ident,
+                (card_pin_source(c, &default_pinentry), c.force_last_pin_try),
             )
         })
         .collect();

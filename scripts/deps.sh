@@ -35,7 +35,12 @@ readonly PACKAGES=(
     libssl-dev      # sequoia-openpgp's crypto backend (crypto-openssl)
     pkg-config      # finds OpenSSL and pcsclite for the -sys crates
     libpcsclite-dev # PC/SC (smart cards)
-    pcscd
+    pcscd           # the private pcscd of the card tests (tests/common/pcsc.rs)
+    vsmartcard-vpcd # its virtual readers (libifdvpcd.so), fed by tools/vcard (hwsign-vcard)
+    clang           # littlefs2-sys (trussed's storage, built for hwsign-vcard) runs bindgen
+    libclang-dev
+    yubico-piv-tool # PIV interop in the card tests
+    scdaemon        # gpg --card-status against the virtual OpenPGP card
     libccid         # its reader list checks the udev rules (tests/udev_rules.rs)
     systemd         # systemd-socket-activate for the private pcscd
     python3-venv    # venv for Debian's python3, when the python3 on PATH has none

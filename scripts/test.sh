@@ -32,6 +32,11 @@ cargo fmt --all -- --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+# The virtual-card runner the card tests start (a separate workspace member, LGPL: never a
+# dependency of hwsign; tests/common/pcsc.rs finds it in target/debug).
+say "cargo build -p hwsign-vcard"
+cargo build -p hwsign-vcard
+
 if cargo nextest --version >/dev/null 2>&1; then
     say "cargo nextest run --no-fail-fast${*:+ $*}"
     cargo nextest run --no-fail-fast "$@"

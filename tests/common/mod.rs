@@ -13,10 +13,13 @@
 
 mod agent;
 mod files;
+mod pcsc;
 mod snapshot;
 mod sshd;
 mod tools;
 
+#[allow(unused_imports)] // only the card tests run a private pcscd and virtual cards
+pub use self::pcsc::*;
 pub use agent::*;
 pub use files::*;
 #[allow(unused_imports)] // only some test binaries pin snapshots

@@ -207,6 +207,13 @@ pub struct CardConfig {
     /// Spend the last remaining PIN try.
     #[serde(default)]
     pub force_last_pin_try: bool,
+    /// OpenPGP card: read the admin PIN (PW3, for key generation) from this file.
+    #[serde(default)]
+    pub admin_pin_file: Option<PathBuf>,
+    /// YubiKey PIV: the management key (hex) for key generation, from this file (default: the
+    /// factory key).
+    #[serde(default)]
+    pub management_key_file: Option<PathBuf>,
 }
 
 /// A duration written as `"15s"`, `"10m"`, `"2h"`, `"1d"`, or a number of seconds.

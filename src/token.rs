@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod error;
 pub mod openpgp_card;
+pub mod pcsc_probe;
 pub mod pin_source;
 pub mod pinentry;
 pub mod piv;
@@ -13,6 +14,6 @@ pub mod pkcs11_objects;
 pub mod softhsm;
 pub mod worker;
 
-pub use backend::{Backend, KeyInfo, TokenInfo};
+pub use backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 pub use error::TokenError;
 pub use worker::TokenHandle;

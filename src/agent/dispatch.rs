@@ -23,6 +23,7 @@ use crate::proto::status::{PendingTouch, StatusReply, StatusRequest};
 use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
 use crate::proto::{EXT_QUERY, EXT_SESSION_BIND, Extension, HwsignMessage};
 use crate::pubkey::PublicKey;
+use crate::token::GenerateSpec;
 
 /// An `error@hwsign` reply.
 pub fn error_response(err: &WireError) -> Response {
@@ -332,19 +333,21 @@ async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<Sig
 }
 
 async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, WireError> {
-    if req.label.is_empty() {
+    let pkcs11 = req.token != "openpgp-card" && req.token != "piv";
+    if pkcs11 && req.label.is_empty() {
         return Err(WireError::new(
             ErrorCode::Malformed,
             "a new key needs a label",
             "pass --label",
         ));
     }
-    if ctx
-        .inventory
-        .keys()
-        .await
-        .iter()
-        .any(|k| k.info.label == req.label)
+    if pkcs11
+        && ctx
+            .inventory
+            .keys()
+            .await
+            .iter()
+            .any(|k| k.info.label == req.label)
     {
         return Err(WireError::new(
             ErrorCode::PolicyRefused,
@@ -353,11 +356,21 @@ async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, 
         ));
     }
     let token = ctx.inventory.token(&req.token).map_err(|e| e.to_wire())?;
-    let info = token
-        .generate(&req.label, &req.algorithm)
-        .await
-        .map_err(|e| e.to_wire())?;
-    tracing::info!(label = %req.label, algorithm = %req.algorithm, token = token.name(), "generated a key");
+    let opt = |k: &str| req.option(k).unwrap_or_default().to_string();
+    let spec = GenerateSpec {
+        label: req.label.clone(),
+        algorithm: req.algorithm.clone(),
+        card: if req.token == "piv" {
+            opt("serial")
+        } else {
+            opt("ident")
+        },
+        slot: opt("slot"),
+        pin_policy: opt("pin-policy"),
+        touch_policy: opt("touch-policy"),
+    };
+    let info = token.generate(spec).await.map_err(|e| e.to_wire())?;
+    tracing::info!(label = %info.label, algorithm = %req.algorithm, token = token.name(), "generated a key");
     let keys = ctx.inventory.refresh().await;
     let id = info.id();
     let key = keys.into_iter().find(|k| k.id == id).ok_or_else(|| {

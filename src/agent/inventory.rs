@@ -140,6 +140,11 @@ impl Inventory {
                 .iter()
                 .filter(|k| k.token.name() == token.name())
                 .count();
+            // The card workers are listed when they see a card or have something to say.
+            let card_worker = matches!(info.backend.as_str(), "openpgp-card" | "piv");
+            if card_worker && !info.present && info.problem.is_none() {
+                continue;
+            }
             out.push(TokenStatus {
                 backend: info.backend,
                 label: if info.label.is_empty() {
@@ -170,7 +175,14 @@ impl Inventory {
     /// The token with this label (or the only token when `label` is empty).
     pub fn token(&self, label: &str) -> Result<TokenHandle, TokenError> {
         if label.is_empty() {
-            return match self.tokens.as_slice() {
+            // The card workers are named; an unnamed token is a PKCS#11 one.
+            let pkcs11: Vec<TokenHandle> = self
+                .tokens
+                .iter()
+                .filter(|t| !matches!(t.name(), "openpgp-card" | "piv"))
+                .cloned()
+                .collect();
+            return match pkcs11.as_slice() {
                 [only] => Ok(only.clone()),
                 [] => Err(TokenError::NotPresent("(no token configured)".into())),
                 many => Err(TokenError::Other(format!(

@@ -43,6 +43,14 @@ pub fn start_tokens(
             .ok_or_else(|| TokenError::NotPresent(softhsm::TOKEN_LABEL.into()))?;
         handles.push(spawn(&ctx, slot, label, serial, pin)?);
     }
+    // The test mode touches no smart card unless the config asks for it. Cards come before the
+    // PKCS#11 modules, so a key reachable both ways (a YubiKey also through ykcs11) is listed
+    // once and used directly over PC/SC.
+    let pcsc = config.pcsc.unwrap_or(test_token.is_none());
+    if pcsc {
+        handles.push(start_cards(config)?);
+        handles.push(start_piv(config)?);
+    }
     for tc in &config.tokens {
         let ctx = match load_module(&tc.pkcs11_module) {
             Ok(c) => c,
@@ -77,12 +85,6 @@ pub fn start_tokens(
             handles.push(spawn(&ctx, slot, label, serial, pin.clone())?);
         }
     }
-    // The test mode touches no smart card unless the config asks for it.
-    let pcsc = config.pcsc.unwrap_or(test_token.is_none());
-    if pcsc {
-        handles.push(start_cards(config)?);
-        handles.push(start_piv(config)?);
-    }
     Ok(handles)
 }
 
@@ -103,10 +105,22 @@ fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
             )
         })
         .collect();
+    let admin = config
+        .cards
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c.ident.clone()?.to_ascii_uppercase(),
+                PinSource::File(c.admin_pin_file.clone()?),
+            ))
+        })
+        .collect();
     let pins = CardPins {
         per_card,
-        default: default_pinentry,
+        default: default_pinentry.clone(),
         ttl: config.pin_cache_ttl(),
+        admin,
+        default_admin: default_pinentry,
     };
     TokenHandle::spawn("openpgp-card".into(), move || OpenPgpCards::new(pins))
         .map_err(|e| TokenError::Other(format!("cannot start the card worker: {e}")))

@@ -102,16 +102,24 @@ pub struct ExportArgs {
 
 /// `hwsign keys generate`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("where").required(true).args(["pkcs11", "openpgp_card"])))]
 pub struct GenerateArgs {
-    /// Generate on a PKCS#11 token.
-    #[arg(long, required = true)]
+    /// Generate on a PKCS#11 token (needs --label).
+    #[arg(long, requires = "label")]
     pub pkcs11: bool,
-    /// The token's label (default: the agent's only token).
+    /// Generate the signature key of an OpenPGP card (admin PIN from the card's
+    /// admin_pin_file, else pinentry).
+    #[arg(long)]
+    pub openpgp_card: bool,
+    /// The PKCS#11 token's label (default: the agent's only PKCS#11 token).
     #[arg(long)]
     pub token: Option<String>,
-    /// The new key's label.
+    /// The OpenPGP card's ident (default: the only card).
     #[arg(long)]
-    pub label: String,
+    pub ident: Option<String>,
+    /// The new key's label (PKCS#11).
+    #[arg(long)]
+    pub label: Option<String>,
     /// Algorithm.
     #[arg(long, value_parser = ["p256", "p384", "ed25519", "rsa2048", "rsa3072", "rsa4096"])]
     pub alg: String,

@@ -120,11 +120,25 @@ fn openpgp_cert(
 }
 
 fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
-    let reply = client.generate(&GenerateRequest {
-        token: a.token.unwrap_or_default(),
-        label: a.label,
-        algorithm: a.alg,
-    })?;
+    let request = if a.openpgp_card {
+        GenerateRequest {
+            token: "openpgp-card".into(),
+            label: String::new(),
+            algorithm: a.alg,
+            options: a
+                .ident
+                .map(|i| vec![format!("ident={i}")])
+                .unwrap_or_default(),
+        }
+    } else {
+        GenerateRequest {
+            token: a.token.unwrap_or_default(),
+            label: a.label.unwrap_or_default(),
+            algorithm: a.alg,
+            options: Vec::new(),
+        }
+    };
+    let reply = client.generate(&request)?;
     let k = reply.key;
     println!(
         "generated {} ({}) on {}",

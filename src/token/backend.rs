@@ -53,6 +53,23 @@ pub struct TokenInfo {
     pub problem: Option<String>,
 }
 
+/// What key to make.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateSpec {
+    /// The new key's label (PKCS#11).
+    pub label: String,
+    /// `p256`, `p384`, `ed25519`, `rsa2048`, `rsa3072`, `rsa4096`.
+    pub algorithm: String,
+    /// Which card: an OpenPGP card's ident or a YubiKey's serial (empty: the only one).
+    pub card: String,
+    /// PIV slot (`9a`, `9c`, `9d`, `9e`, `82`…`95`).
+    pub slot: String,
+    /// PIV PIN policy (`never`, `once`, `always`).
+    pub pin_policy: String,
+    /// PIV touch policy (`never`, `always`, `cached`).
+    pub touch_policy: String,
+}
+
 /// A token: one instance is owned by one worker thread, so methods take `&mut self` and may
 /// block.
 pub trait Backend {
@@ -75,5 +92,5 @@ pub trait Backend {
     /// Forget the PIN now (log out), e.g. on `hwsign lock`.
     fn lock(&mut self, _why: &str) {}
     /// Make a new key pair.
-    fn generate(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError>;
+    fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError>;
 }

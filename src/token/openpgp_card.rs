@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use card_backend_pcsc::PcscBackend;
 use openpgp_card::ocard::KeyType;
 use openpgp_card::ocard::StatusBytes;
-use openpgp_card::ocard::algorithm::{AlgorithmAttributes, Curve};
+use openpgp_card::ocard::algorithm::{AlgoSimple, AlgorithmAttributes, Curve};
 use openpgp_card::ocard::crypto::{HashAlgo, PublicKeyMaterial, SigningAlgo};
 use openpgp_card::ocard::data::TouchPolicy as Uif;
 use openpgp_card::state::Open;
 use openpgp_card::{Card, Error as CardError};
 
 use super::TokenError;
-use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::pin_source::{PinSource, RejectedPin};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, PublicKey};
@@ -33,6 +33,10 @@ pub struct CardPins {
     pub default: PinSource,
     /// How long a PIN is kept for cards that need it for every signature.
     pub ttl: Duration,
+    /// Admin PIN (PW3) sources per card ident, for key generation.
+    pub admin: HashMap<String, PinSource>,
+    /// Admin PIN source for other cards.
+    pub default_admin: PinSource,
 }
 
 struct CardKey {
@@ -84,6 +88,22 @@ fn touch_name(uif: Option<Uif>) -> &'static str {
         Some(Uif::Cached | Uif::CachedFixed) => "cached",
         _ => "never",
     }
+}
+
+/// The OpenPGP v4 fingerprint the card stores for a key it generated: the same one
+/// `hwsign keys export --format openpgp` computes from the key and its generation time.
+fn fingerprint_of(
+    material: &PublicKeyMaterial,
+    time: openpgp_card::ocard::data::KeyGenerationTime,
+    _key_type: KeyType,
+) -> Result<openpgp_card::ocard::data::Fingerprint, CardError> {
+    let pk = public_key(material)
+        .ok_or_else(|| CardError::InternalError("unsupported key material".into()))?;
+    let created = crate::format::openpgp::creation_time(u64::from(time.get()));
+    let key = crate::format::openpgp::primary_key(&pk, created)
+        .map_err(|e| CardError::InternalError(e.to_string()))?;
+    openpgp_card::ocard::data::Fingerprint::try_from(key.fingerprint().as_bytes())
+        .map_err(|e| CardError::InternalError(format!("fingerprint: {e}")))
 }
 
 impl OpenPgpCards {
@@ -301,6 +321,11 @@ impl Backend for OpenPgpCards {
 
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
         self.discover();
+        let held = super::pcsc_probe::exclusive_holders();
+        if !held.is_empty() {
+            tracing::warn!(problem = %held.join("; "), "cards held by another program");
+        }
+        self.problem = (!held.is_empty()).then(|| held.join("; "));
         let mut keys = HashMap::new();
         let mut gone = Vec::new();
         for (ident, card) in self.cards.iter_mut() {
@@ -360,10 +385,77 @@ impl Backend for OpenPgpCards {
         result
     }
 
-    fn generate(&mut self, _label: &str, _algorithm: &str) -> Result<KeyInfo, TokenError> {
-        Err(TokenError::Unsupported(
-            "hwsign does not generate keys on OpenPGP cards; generate with the card's own tools (gpg --card-edit, oct) and hwsign finds the key".into(),
-        ))
+    fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
+        self.discover();
+        let ident = match (spec.card.is_empty(), self.cards.len()) {
+            (false, _) => spec.card.to_ascii_uppercase(),
+            (true, 1) => self.cards.keys().next().cloned().unwrap_or_default(),
+            (true, n) => {
+                return Err(TokenError::Other(format!(
+                    "{n} OpenPGP cards are connected: name one with --ident"
+                )));
+            }
+        };
+        let algo = match spec.algorithm.as_str() {
+            "ed25519" => AlgoSimple::Curve25519,
+            "p256" => AlgoSimple::NIST256,
+            "p384" => AlgoSimple::NIST384,
+            "rsa2048" => AlgoSimple::RSA2k,
+            "rsa3072" => AlgoSimple::RSA3k,
+            "rsa4096" => AlgoSimple::RSA4k,
+            other => {
+                return Err(TokenError::Unsupported(format!(
+                    "OpenPGP cards: unknown algorithm {other:?}"
+                )));
+            }
+        };
+        let token = format!("OpenPGP card {ident}");
+        let source = self
+            .pins
+            .admin
+            .get(&ident)
+            .cloned()
+            .unwrap_or_else(|| self.pins.default_admin.clone());
+        let description = format!(
+            "OpenPGP card {ident}: the admin PIN (PW3), to generate a {} signature key",
+            spec.algorithm
+        );
+        let pin = source.read(&token, &description, None)?;
+        let card = self
+            .cards
+            .get_mut(&ident)
+            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        {
+            let mut tx = card.transaction().map_err(|e| card_err(&ident, &e))?;
+            let left = tx
+                .pw_status_bytes()
+                .map_err(|e| card_err(&ident, &e))?
+                .err_count_pw3();
+            if left <= 1 {
+                return Err(TokenError::PinFinalTry(format!("{token} (admin PIN)")));
+            }
+            let mut admin = tx
+                .as_admin_card(pin.to_secret_string())
+                .map_err(|e| match e {
+                    CardError::CardStatus(StatusBytes::PasswordNotChecked(n)) => {
+                        TokenError::PinWrong {
+                            token: token.clone(),
+                            source_name: format!("{} (admin PIN, {n} tries left)", source.name()),
+                        }
+                    }
+                    other => card_err(&ident, &other),
+                })?;
+            admin
+                .set_algorithm(KeyType::Signing, algo)
+                .map_err(|e| card_err(&ident, &e))?;
+            admin
+                .generate_key(fingerprint_of, KeyType::Signing)
+                .map_err(|e| card_err(&ident, &e))?;
+        }
+        tracing::info!(card = %ident, algorithm = %spec.algorithm, "generated the signature key");
+        Self::describe(&ident, card)
+            .map_err(|e| card_err(&ident, &e))?
+            .ok_or_else(|| TokenError::Other(format!("{token}: the new key cannot be read back")))
     }
 
     fn tick(&mut self) {

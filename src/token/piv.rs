@@ -14,7 +14,7 @@ use yubikey::reader::Context;
 use yubikey::{PinPolicy, TouchPolicy};
 
 use super::TokenError;
-use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::pin_source::{PinSource, RejectedPin};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, PublicKey};
@@ -357,6 +357,8 @@ impl Backend for PivKeys {
 
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
         self.discover();
+        let held = super::pcsc_probe::exclusive_holders();
+        self.problem = (!held.is_empty()).then(|| held.join("; "));
         let mut keys = HashMap::new();
         let mut gone = Vec::new();
         for (serial, yk) in self.cards.iter_mut() {
@@ -404,7 +406,7 @@ impl Backend for PivKeys {
         result
     }
 
-    fn generate(&mut self, _label: &str, _algorithm: &str) -> Result<KeyInfo, TokenError> {
+    fn generate(&mut self, _spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
         Err(TokenError::Unsupported(
             "hwsign does not generate PIV keys; make them with ykman or yubico-piv-tool and hwsign finds them".into(),
         ))

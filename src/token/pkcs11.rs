@@ -13,7 +13,7 @@ use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 
 use super::TokenError;
-use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::pin_source::{PinSource, RejectedPin, getrandom_fill};
 use super::pkcs11_objects::{FoundKey, find_keys, generation_templates, today};
 use crate::proto::scheme::{HashAlg, Scheme};
@@ -524,7 +524,7 @@ impl Backend for Pkcs11Token {
         result
     }
 
-    fn generate(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError> {
-        self.generate_once(label, algorithm)
+    fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
+        self.generate_once(&spec.label, &spec.algorithm)
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::TokenError;
-use super::backend::{Backend, KeyInfo, TokenInfo};
+use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use crate::proto::scheme::Scheme;
 
 /// How often an idle worker ticks its backend.
@@ -27,8 +27,7 @@ enum Job {
         reply: oneshot::Sender<Result<Vec<u8>, TokenError>>,
     },
     Generate {
-        label: String,
-        algorithm: String,
+        spec: GenerateSpec,
         reply: oneshot::Sender<Result<KeyInfo, TokenError>>,
     },
 }
@@ -65,12 +64,8 @@ fn serve<B: Backend>(backend: &mut B, job: Job) {
             }
             let _ = reply.send(backend.sign(&key_id, scheme, &data, &prompt));
         }
-        Job::Generate {
-            label,
-            algorithm,
-            reply,
-        } => {
-            let _ = reply.send(backend.generate(&label, &algorithm));
+        Job::Generate { spec, reply } => {
+            let _ = reply.send(backend.generate(&spec));
         }
     }
 }
@@ -152,13 +147,7 @@ impl TokenHandle {
     }
 
     /// Make a key pair.
-    pub async fn generate(&self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError> {
-        let (label, algorithm) = (label.to_string(), algorithm.to_string());
-        self.call(|reply| Job::Generate {
-            label,
-            algorithm,
-            reply,
-        })
-        .await?
+    pub async fn generate(&self, spec: GenerateSpec) -> Result<KeyInfo, TokenError> {
+        self.call(|reply| Job::Generate { spec, reply }).await?
     }
 }

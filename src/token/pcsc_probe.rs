@@ -1,0 +1,79 @@
+//! Why a smart card cannot be used: another program holding it exclusively (gpg's scdaemon
+//! without `pcsc-shared`, yubikey-agent, …), named with the fix.
+
+/// Programs known to hold cards exclusively, and how to make them share.
+const HOLDERS: [(&str, &str); 3] = [
+    (
+        "scdaemon",
+        "add `pcsc-shared` to ~/.gnupg/scdaemon.conf, or run `gpgconf --kill scdaemon`",
+    ),
+    (
+        "yubikey-agent",
+        "stop yubikey-agent while hwsign uses the card",
+    ),
+    (
+        "gpg-agent",
+        "add `pcsc-shared` to ~/.gnupg/scdaemon.conf, or run `gpgconf --kill scdaemon`",
+    ),
+];
+
+/// Running programs that may hold a card, with their pids and the fix.
+fn running_holders() -> Vec<(String, u32, &'static str)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue;
+        };
+        let comm = comm.trim();
+        if let Some((name, fix)) = HOLDERS.iter().find(|(n, _)| *n == comm) {
+            out.push((name.to_string(), pid, *fix));
+        }
+    }
+    out
+}
+
+/// Readers whose card another program holds exclusively, each with a message naming the
+/// program and the fix.
+pub fn exclusive_holders() -> Vec<String> {
+    let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
+        return Vec::new();
+    };
+    let mut buf = [0u8; 4096];
+    let Ok(readers) = ctx.list_readers(&mut buf) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for reader in readers {
+        match ctx.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
+            Ok(card) => {
+                // Leave the card as it is: no reset.
+                let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+            }
+            Err(pcsc::Error::SharingViolation) => {
+                let name = reader.to_string_lossy();
+                let holders = running_holders();
+                let msg = match holders.first() {
+                    Some((prog, pid, fix)) => format!(
+                        "the card in {name} is held exclusively by {prog} (pid {pid}); to share it: {fix}"
+                    ),
+                    None => format!(
+                        "the card in {name} is held exclusively by another program (scdaemon without pcsc-shared? yubikey-agent?); make it share the card or stop it"
+                    ),
+                };
+                out.push(msg);
+            }
+            Err(_) => {}
+        }
+    }
+    out
+}

@@ -47,6 +47,8 @@ struct CardKey {
 /// All OpenPGP cards PC/SC shows.
 pub struct OpenPgpCards {
     cards: HashMap<String, Card<Open>>,
+    /// The reader of each card (by ident).
+    readers: HashMap<String, String>,
     keys: HashMap<String, CardKey>,
     pins: CardPins,
     cached: HashMap<String, (Pin, Instant)>,
@@ -82,6 +84,18 @@ fn public_key(material: &PublicKeyMaterial) -> Option<PublicKey> {
     }
 }
 
+/// Whether the card answers a SELECT of the OpenPGP application (AID D2 76 00 01 24 01).
+fn has_openpgp_applet(card: &pcsc::Card) -> bool {
+    const SELECT: [u8; 11] = [
+        0x00, 0xA4, 0x04, 0x00, 0x06, 0xD2, 0x76, 0x00, 0x01, 0x24, 0x01,
+    ];
+    let mut rx = [0u8; 258];
+    match card.transmit(&SELECT, &mut rx) {
+        Ok(resp) => resp.len() >= 2 && resp[resp.len() - 2] == 0x90 && resp[resp.len() - 1] == 0x00,
+        Err(_) => false,
+    }
+}
+
 fn touch_name(uif: Option<Uif>) -> &'static str {
     match uif {
         Some(Uif::On | Uif::Fixed) => "always",
@@ -111,6 +125,7 @@ impl OpenPgpCards {
     pub fn new(pins: CardPins) -> Self {
         OpenPgpCards {
             cards: HashMap::new(),
+            readers: HashMap::new(),
             keys: HashMap::new(),
             pins,
             cached: HashMap::new(),
@@ -121,17 +136,34 @@ impl OpenPgpCards {
     }
 
     /// Connect to cards not connected yet (shared mode, so gpg's scdaemon with pcsc-shared and
-    /// other programs can use them too).
+    /// other programs can use them too). Readers whose card is already ours are skipped, and
+    /// a card that is not an OpenPGP card is left without a reset (a reset would log every
+    /// other program out of it).
     fn discover(&mut self) {
-        let backends = match PcscBackend::cards(None) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::debug!(error = %e, "no PC/SC service or readers");
-                return;
-            }
+        let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
+            return;
         };
-        for backend in backends {
-            let Ok(backend) = backend else { continue };
+        let mut buf = [0u8; 4096];
+        let Ok(readers) = ctx.list_readers(&mut buf) else {
+            return;
+        };
+        for reader in readers {
+            let name = reader.to_string_lossy().into_owned();
+            if self.readers.values().any(|r| *r == name) {
+                continue;
+            }
+            let Ok(card) = ctx.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            else {
+                continue;
+            };
+            if !has_openpgp_applet(&card) {
+                let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+                continue;
+            }
+            let Ok(backend) = PcscBackend::from_pcsc_card(reader, pcsc::ShareMode::Shared, card)
+            else {
+                continue;
+            };
             let Ok(mut card) = Card::<Open>::new(backend) else {
                 continue;
             };
@@ -142,10 +174,9 @@ impl OpenPgpCards {
                 Ok(aid) => aid.ident(),
                 Err(_) => continue,
             };
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.cards.entry(ident) {
-                tracing::info!(card = %slot.key(), "OpenPGP card found");
-                slot.insert(card);
-            }
+            tracing::info!(card = %ident, reader = %name, "OpenPGP card found");
+            self.readers.insert(ident.clone(), name);
+            self.cards.insert(ident, card);
         }
     }
 
@@ -186,6 +217,13 @@ impl OpenPgpCards {
             },
             created,
         }))
+    }
+
+    /// Drop a card (gone): its connection, reader and cached PIN.
+    fn forget(&mut self, ident: &str) {
+        self.cards.remove(ident);
+        self.readers.remove(ident);
+        self.cached.remove(ident);
     }
 
     fn pin_for(&mut self, ident: &str, description: &str) -> Result<(Pin, bool), TokenError> {
@@ -347,8 +385,7 @@ impl Backend for OpenPgpCards {
             }
         }
         for ident in gone {
-            self.cards.remove(&ident);
-            self.cached.remove(&ident);
+            self.forget(&ident);
         }
         self.keys = keys;
         let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
@@ -378,8 +415,7 @@ impl Backend for OpenPgpCards {
         let result = self.sign_on(&ident, scheme, data);
         if let Err(TokenError::NotPresent(_)) = &result {
             // Removed mid-operation: this request fails; the card is found again when it is back.
-            self.cards.remove(&ident);
-            self.cached.remove(&ident);
+            self.forget(&ident);
         }
         self.problem = result.as_ref().err().map(|e| e.to_string());
         result

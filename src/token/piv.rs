@@ -141,6 +141,11 @@ impl PivKeys {
         let Ok(mut ctx) = Context::open() else { return };
         let Ok(readers) = ctx.iter() else { return };
         for reader in readers {
+            // A reader whose YubiKey is ours already: no probe (it would disturb nothing, but
+            // costs a round trip per listing).
+            if self.cards.values().any(|yk| yk.name() == reader.name()) {
+                continue;
+            }
             let Ok(yk) = reader.open() else { continue };
             let serial = yk.serial().0;
             if self.cards.contains_key(&serial) {
@@ -285,9 +290,8 @@ impl PivKeys {
                 .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
             yk.get_pin_retries().map_err(|e| yk_err(serial, e))?
         };
-        if left == 0 {
-            return Err(TokenError::PinLocked(token));
-        }
+        // `left == 0` is ambiguous in the yubikey crate (blocked, or verified already in this
+        // card session); verifying a blocked PIN costs nothing, so only the last try is guarded.
         if left == 1 && !force {
             return Err(TokenError::PinFinalTry(token));
         }
@@ -302,6 +306,9 @@ impl PivKeys {
             .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
         match yk.verify_pin(pin.expose_bytes()) {
             Ok(()) => {}
+            Err(yubikey::Error::WrongPin { tries: 0 }) | Err(yubikey::Error::PinLocked) => {
+                return Err(TokenError::PinLocked(token));
+            }
             Err(yubikey::Error::WrongPin { tries }) => {
                 self.rejected.reject(&pin);
                 self.cached.remove(&serial);
@@ -310,7 +317,6 @@ impl PivKeys {
                     source_name: format!("{} ({tries} tries left)", source.name()),
                 });
             }
-            Err(yubikey::Error::PinLocked) => return Err(TokenError::PinLocked(token)),
             Err(e) => return Err(yk_err(serial, e)),
         }
         if fresh {

@@ -146,10 +146,16 @@ fn start_piv(config: &Config) -> Result<TokenHandle, TokenError> {
                 .map(|s| (s, (card_pin_source(c, &default), c.force_last_pin_try)))
         })
         .collect();
+    let management_keys = config
+        .cards
+        .iter()
+        .filter_map(|c| Some((c.serial?, c.management_key_file.clone()?)))
+        .collect();
     let pins = PivPins {
         per_serial,
         default,
         ttl: config.pin_cache_ttl(),
+        management_keys,
     };
     TokenHandle::spawn("piv".into(), move || PivKeys::new(pins))
         .map_err(|e| TokenError::Other(format!("cannot start the PIV worker: {e}")))

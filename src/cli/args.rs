@@ -102,7 +102,7 @@ pub struct ExportArgs {
 
 /// `hwsign keys generate`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("where").required(true).args(["pkcs11", "openpgp_card"])))]
+#[command(group(clap::ArgGroup::new("where").required(true).args(["pkcs11", "openpgp_card", "piv"])))]
 pub struct GenerateArgs {
     /// Generate on a PKCS#11 token (needs --label).
     #[arg(long, requires = "label")]
@@ -111,6 +111,22 @@ pub struct GenerateArgs {
     /// admin_pin_file, else pinentry).
     #[arg(long)]
     pub openpgp_card: bool,
+    /// Generate in a YubiKey PIV slot, with a self-signed certificate (management key from the
+    /// card's management_key_file, else the factory key; the PIN certifies the key).
+    #[arg(long)]
+    pub piv: bool,
+    /// The YubiKey's serial (default: the only YubiKey).
+    #[arg(long)]
+    pub serial: Option<u32>,
+    /// PIV slot.
+    #[arg(long, default_value = "9c")]
+    pub slot: String,
+    /// PIV PIN policy.
+    #[arg(long, value_parser = ["never", "once", "always"])]
+    pub pin_policy: Option<String>,
+    /// PIV touch policy.
+    #[arg(long, value_parser = ["never", "always", "cached"])]
+    pub touch_policy: Option<String>,
     /// The PKCS#11 token's label (default: the agent's only PKCS#11 token).
     #[arg(long)]
     pub token: Option<String>,

@@ -120,7 +120,18 @@ fn openpgp_cert(
 }
 
 fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
-    let request = if a.openpgp_card {
+    let request = if a.piv {
+        let mut options = vec![format!("slot={}", a.slot)];
+        options.extend(a.serial.map(|s| format!("serial={s}")));
+        options.extend(a.pin_policy.map(|p| format!("pin-policy={p}")));
+        options.extend(a.touch_policy.map(|t| format!("touch-policy={t}")));
+        GenerateRequest {
+            token: "piv".into(),
+            label: String::new(),
+            algorithm: a.alg,
+            options,
+        }
+    } else if a.openpgp_card {
         GenerateRequest {
             token: "openpgp-card".into(),
             label: String::new(),

@@ -38,6 +38,18 @@ pub struct PivPins {
     pub default: PinSource,
     /// How long a PIN is kept (for keys with PIN policy `always`).
     pub ttl: Duration,
+    /// Management key files per serial (default: the factory key).
+    pub management_keys: HashMap<u32, std::path::PathBuf>,
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 struct SlotKey {
@@ -412,10 +424,93 @@ impl Backend for PivKeys {
         result
     }
 
-    fn generate(&mut self, _spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
-        Err(TokenError::Unsupported(
-            "hwsign does not generate PIV keys; make them with ykman or yubico-piv-tool and hwsign finds them".into(),
-        ))
+    fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
+        self.discover();
+        let serial = match (spec.card.parse::<u32>(), self.cards.len()) {
+            (Ok(s), _) => s,
+            (Err(_), 1) if spec.card.is_empty() => {
+                self.cards.keys().next().copied().unwrap_or_default()
+            }
+            _ => {
+                return Err(TokenError::Other(format!(
+                    "{} YubiKeys are connected: name one with --serial",
+                    self.cards.len()
+                )));
+            }
+        };
+        let token = format!("YubiKey {serial}");
+        let slot = generation::slot(if spec.slot.is_empty() {
+            "9c"
+        } else {
+            &spec.slot
+        })?;
+        let (pin_policy, touch_policy) = (
+            generation::pin_policy(&spec.pin_policy)?,
+            generation::touch_policy(&spec.touch_policy)?,
+        );
+        let mgm = match self.pins.management_keys.get(&serial) {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    TokenError::Other(format!(
+                        "cannot read management_key_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(hex_bytes(text.trim()).ok_or_else(|| {
+                    TokenError::Other(format!("{}: not a hex key", path.display()))
+                })?)
+            }
+            None => None,
+        };
+        // The self-signed certificate is made by the new key: verify the PIN first.
+        let description = format!(
+            "YubiKey {serial} needs its PIV PIN to certify a new key in slot {}",
+            spec.slot
+        );
+        let (pin, _, source) = self.pin_for(serial, &description)?;
+        let yk = self
+            .cards
+            .get_mut(&serial)
+            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        match yk.get_pin_retries() {
+            Ok(1) => return Err(TokenError::PinFinalTry(token)),
+            Err(e) => return Err(yk_err(serial, e)),
+            _ => {}
+        }
+        let algorithm = spec.algorithm.clone();
+        let result = (|| {
+            yk.verify_pin(pin.expose_bytes()).map_err(|e| match e {
+                yubikey::Error::WrongPin { tries } => TokenError::PinWrong {
+                    token: token.clone(),
+                    source_name: format!("{} ({tries} tries left)", source.name()),
+                },
+                other => yk_err(serial, other),
+            })?;
+            generation::generate(
+                yk,
+                mgm.as_deref(),
+                slot,
+                &algorithm,
+                pin_policy,
+                touch_policy,
+            )
+        })();
+        if let Err(TokenError::PinWrong { .. }) = &result {
+            self.rejected.reject(&pin);
+        }
+        result?;
+        tracing::info!(serial, slot = %slot_name(slot), algorithm = %spec.algorithm, "generated a PIV key");
+        self.keys()?;
+        self.keys
+            .values()
+            .find(|k| k.serial == serial && k.slot == slot)
+            .map(|k| k.info.clone())
+            .ok_or_else(|| {
+                TokenError::Other(format!(
+                    "{token}: the new key in slot {} cannot be read back",
+                    slot_name(slot)
+                ))
+            })
     }
 
     fn tick(&mut self) {
@@ -425,5 +520,132 @@ impl Backend for PivKeys {
 
     fn lock(&mut self, _why: &str) {
         self.cached.clear();
+    }
+}
+
+/// Key generation in a PIV slot, with a self-signed certificate so ykcs11, OpenSC and other
+/// tools see the key (the certificate is signed by the new key: its PIN and touch policy apply).
+mod generation {
+    use std::str::FromStr;
+
+    use yubikey::certificate::Certificate;
+    use yubikey::piv::{self, AlgorithmId, SlotId};
+    use yubikey::{MgmKey, PinPolicy, TouchPolicy, YubiKey};
+
+    use crate::token::TokenError;
+
+    /// A slot from its hex name (`9a`, `9c`, `9d`, `9e`, `82`…`95`).
+    pub fn slot(name: &str) -> Result<SlotId, TokenError> {
+        let n = u8::from_str_radix(name.trim_start_matches("0x"), 16).map_err(|_| {
+            TokenError::Unsupported(format!(
+                "{name:?} is not a PIV slot (9a, 9c, 9d, 9e, 82-95)"
+            ))
+        })?;
+        SlotId::try_from(n).map_err(|_| {
+            TokenError::Unsupported(format!(
+                "{name:?} is not a PIV slot (9a, 9c, 9d, 9e, 82-95)"
+            ))
+        })
+    }
+
+    /// The PIN policy of a name.
+    pub fn pin_policy(name: &str) -> Result<PinPolicy, TokenError> {
+        Ok(match name {
+            "" | "default" => PinPolicy::Default,
+            "never" => PinPolicy::Never,
+            "once" => PinPolicy::Once,
+            "always" => PinPolicy::Always,
+            other => {
+                return Err(TokenError::Unsupported(format!(
+                    "PIN policy {other:?}: use never, once or always"
+                )));
+            }
+        })
+    }
+
+    /// The touch policy of a name.
+    pub fn touch_policy(name: &str) -> Result<TouchPolicy, TokenError> {
+        Ok(match name {
+            "" | "default" => TouchPolicy::Default,
+            "never" => TouchPolicy::Never,
+            "always" => TouchPolicy::Always,
+            "cached" => TouchPolicy::Cached,
+            other => {
+                return Err(TokenError::Unsupported(format!(
+                    "touch policy {other:?}: use never, always or cached"
+                )));
+            }
+        })
+    }
+
+    /// Generate, then self-sign and store the certificate. The PIN is verified by the caller.
+    pub fn generate(
+        yk: &mut YubiKey,
+        mgm: Option<&[u8]>,
+        slot: SlotId,
+        algorithm: &str,
+        pin: PinPolicy,
+        touch: TouchPolicy,
+    ) -> Result<(), TokenError> {
+        let serial = yk.serial().0;
+        let err = |what: &str, e: yubikey::Error| {
+            TokenError::Other(format!("YubiKey {serial}: {what}: {e}"))
+        };
+        let alg = match algorithm {
+            "p256" => AlgorithmId::EccP256,
+            "p384" => AlgorithmId::EccP384,
+            other => {
+                return Err(TokenError::Unsupported(format!(
+                    "hwsign makes p256 and p384 PIV keys; for {other:?} use ykman or yubico-piv-tool (hwsign then finds the key)"
+                )));
+            }
+        };
+        let key = match mgm {
+            Some(bytes) => MgmKey::from_bytes(bytes, None).map_err(|e| err("management key", e))?,
+            None => MgmKey::get_default(yk).map_err(|e| err("default management key", e))?,
+        };
+        yk.authenticate(&key).map_err(|e| {
+            err(
+                "management key authentication (set management_key_file?)",
+                e,
+            )
+        })?;
+        let spki = piv::generate(yk, slot, alg, pin, touch).map_err(|e| err("generate", e))?;
+        let subject = x509_cert::name::Name::from_str(&format!(
+            "CN=hwsign PIV {serial} slot {:02x}",
+            u8::from(slot)
+        ))
+        .map_err(|e| TokenError::Other(format!("certificate subject: {e}")))?;
+        let validity =
+            x509_cert::time::Validity::from_now(std::time::Duration::from_secs(20 * 365 * 86_400))
+                .map_err(|e| TokenError::Other(format!("certificate validity: {e}")))?;
+        let mut sn = [0u8; 16];
+        let _ = crate::token::pin_source::getrandom_fill(&mut sn);
+        sn[0] &= 0x7f;
+        sn[0] |= 0x01;
+        let number = x509_cert::serial_number::SerialNumber::new(&sn)
+            .map_err(|e| TokenError::Other(format!("certificate serial: {e}")))?;
+        let made = match alg {
+            AlgorithmId::EccP256 => Certificate::generate_self_signed::<_, p256_yk::NistP256>(
+                yk,
+                slot,
+                number,
+                validity,
+                subject,
+                spki,
+                |_| Ok(()),
+            ),
+            _ => Certificate::generate_self_signed::<_, p384_yk::NistP384>(
+                yk,
+                slot,
+                number,
+                validity,
+                subject,
+                spki,
+                |_| Ok(()),
+            ),
+        };
+        made.map(|_| ())
+            .map_err(|e| err("self-signed certificate", e))
     }
 }

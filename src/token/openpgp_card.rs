@@ -219,6 +219,36 @@ impl OpenPgpCards {
         }))
     }
 
+    /// Describe every connected card; drops the ones that fail and says whether any did.
+    fn scan(&mut self) -> bool {
+        let mut keys = HashMap::new();
+        let mut gone = Vec::new();
+        for (ident, card) in self.cards.iter_mut() {
+            match Self::describe(ident, card) {
+                Ok(Some(info)) => {
+                    keys.insert(
+                        info.public.key_id(),
+                        CardKey {
+                            ident: ident.clone(),
+                            info,
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(card = %ident, error = %e, "card gone");
+                    gone.push(ident.clone());
+                }
+            }
+        }
+        let any_gone = !gone.is_empty();
+        for ident in gone {
+            self.forget(&ident);
+        }
+        self.keys = keys;
+        any_gone
+    }
+
     /// Drop a card (gone): its connection, reader and cached PIN.
     fn forget(&mut self, ident: &str) {
         self.cards.remove(ident);
@@ -364,30 +394,11 @@ impl Backend for OpenPgpCards {
             tracing::warn!(problem = %held.join("; "), "cards held by another program");
         }
         self.problem = (!held.is_empty()).then(|| held.join("; "));
-        let mut keys = HashMap::new();
-        let mut gone = Vec::new();
-        for (ident, card) in self.cards.iter_mut() {
-            match Self::describe(ident, card) {
-                Ok(Some(info)) => {
-                    keys.insert(
-                        info.public.key_id(),
-                        CardKey {
-                            ident: ident.clone(),
-                            info,
-                        },
-                    );
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::info!(card = %ident, error = %e, "card gone");
-                    gone.push(ident.clone());
-                }
-            }
+        // A card another program reset drops our connection: connect again and list it now.
+        if self.scan() {
+            self.discover();
+            self.scan();
         }
-        for ident in gone {
-            self.forget(&ident);
-        }
-        self.keys = keys;
         let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
         out.sort_by(|a, b| a.label.cmp(&b.label));
         Ok(out)

@@ -281,7 +281,24 @@ impl PivKeys {
                     "hwsign signs PIV RSA keys with PKCS#1 v1.5 only".into(),
                 ));
             }
-            Scheme::Ecdsa(_) | Scheme::Ed25519 => data.to_vec(),
+            // The card wants the digest as long as the curve's field: a shorter one is
+            // left-padded (the same integer), a longer one cut to its leftmost bytes (as ECDSA
+            // itself does).
+            Scheme::Ecdsa(_) => {
+                let field = if algorithm == AlgorithmId::EccP384 {
+                    48
+                } else {
+                    32
+                };
+                if data.len() >= field {
+                    data[..field].to_vec()
+                } else {
+                    let mut v = vec![0u8; field - data.len()];
+                    v.extend_from_slice(data);
+                    v
+                }
+            }
+            Scheme::Ed25519 => data.to_vec(),
         };
         let token = format!("YubiKey {serial}");
         // First without a PIN: the card may still have it verified (PIN policy once).
@@ -351,6 +368,33 @@ impl PivKeys {
             Err(e) => Err(yk_err(serial, e)),
         }
     }
+
+    /// Describe every connected YubiKey's slots; drops the ones that fail and says whether any
+    /// did.
+    fn scan(&mut self) -> bool {
+        let mut keys = HashMap::new();
+        let mut gone = Vec::new();
+        for (serial, yk) in self.cards.iter_mut() {
+            match Self::describe(*serial, yk) {
+                Ok(found) => {
+                    for k in found {
+                        keys.insert(k.info.public.key_id(), k);
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(serial, error = %e, "YubiKey gone");
+                    gone.push(*serial);
+                }
+            }
+        }
+        let any_gone = !gone.is_empty();
+        for s in gone {
+            self.cards.remove(&s);
+            self.cached.remove(&s);
+        }
+        self.keys = keys;
+        any_gone
+    }
 }
 
 impl Backend for PivKeys {
@@ -377,26 +421,11 @@ impl Backend for PivKeys {
         self.discover();
         let held = super::pcsc_probe::exclusive_holders();
         self.problem = (!held.is_empty()).then(|| held.join("; "));
-        let mut keys = HashMap::new();
-        let mut gone = Vec::new();
-        for (serial, yk) in self.cards.iter_mut() {
-            match Self::describe(*serial, yk) {
-                Ok(found) => {
-                    for k in found {
-                        keys.insert(k.info.public.key_id(), k);
-                    }
-                }
-                Err(e) => {
-                    tracing::info!(serial, error = %e, "YubiKey gone");
-                    gone.push(*serial);
-                }
-            }
+        // A card another program reset drops our connection: connect again and list it now.
+        if self.scan() {
+            self.discover();
+            self.scan();
         }
-        for s in gone {
-            self.cards.remove(&s);
-            self.cached.remove(&s);
-        }
-        self.keys = keys;
         let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
         out.sort_by(|a, b| a.label.cmp(&b.label));
         Ok(out)

@@ -113,8 +113,22 @@ fn public_from(session: &Session, handle: ObjectHandle) -> Option<PublicKey> {
         let e = attr_bytes(&attrs, AttributeType::PublicExponent)?;
         return PublicKey::rsa(&n, &e).ok();
     }
-    let alg = curve(&attr_bytes(&attrs, AttributeType::EcParams)?)?;
+    let params = attr_bytes(&attrs, AttributeType::EcParams)?;
     let point = attr_bytes(&attrs, AttributeType::EcPoint)?;
+    let alg = match curve(&params) {
+        Some(alg) => alg,
+        // Explicit curve parameters (a SEQUENCE, as ykcs11 2.2 gives): the point's size says
+        // which NIST curve; the point is then checked to be on it.
+        None if params.first() == Some(&0x30) => match (
+            unwrap_point(&point, 65).len(),
+            unwrap_point(&point, 97).len(),
+        ) {
+            (65, _) => KeyAlgorithm::EcdsaP256,
+            (_, 97) => KeyAlgorithm::EcdsaP384,
+            _ => return None,
+        },
+        None => return None,
+    };
     match alg {
         KeyAlgorithm::Ed25519 => PublicKey::ed25519(unwrap_point(&point, 32)).ok(),
         KeyAlgorithm::EcdsaP256 => PublicKey::from_sec1(alg, unwrap_point(&point, 65)).ok(),

@@ -40,6 +40,7 @@ readonly PACKAGES=(
     clang           # littlefs2-sys (trussed's storage, built for hwsign-vcard) runs bindgen
     libclang-dev
     yubico-piv-tool # PIV interop in the card tests
+    ykcs11          # the PKCS#11 path to the virtual YubiKey (tests/cards/interop.rs)
     scdaemon        # gpg --card-status against the virtual OpenPGP card
     libccid         # its reader list checks the udev rules (tests/udev_rules.rs)
     systemd         # systemd-socket-activate for the private pcscd

@@ -1,0 +1,44 @@
+//! hwsign with smart cards over PC/SC, end to end on virtual cards (tools/vcard's
+//! `hwsign-vcard`: Nitrokey's piv-authenticator dressed as a YubiKey 5, and opcard) behind a
+//! private pcscd per test (tests/common/pcsc.rs). Every test has its own pcscd, cards and agent
+//! (`hwsign-agent --softhsm` with `pcsc = true`), and checks what it gets with the tools users
+//! have: ssh-keygen, openssl, securesystemslib, sqv, gpg, yubico-piv-tool, opensc-tool.
+//!
+//! * [`piv`]: YubiKey PIV keys (P-256, P-384, RSA-2048) made with yubico-piv-tool are listed
+//!   with their slot, policies and key id, and sign SSHSIG, raw, DSSE and through the SSH agent
+//!   protocol; a PIN verified once still counts for the next request under PIN policy `once`
+//!   (the agent keeps the card's state); `hwsign keys generate --piv` makes a key with the
+//!   policies asked for and a self-signed certificate, with the default or a configured
+//!   management key (a touch policy makes the card ask for a touch while the certificate is
+//!   signed, as a YubiKey does).
+//! * [`openpgp`]: `hwsign keys generate --openpgp-card` makes the signature key (Ed25519,
+//!   P-256, RSA-2048) and stores the fingerprint hwsign's OpenPGP export has; the key signs
+//!   SSHSIG, raw, DSSE, OpenPGP (sqv) and through the SSH agent protocol.
+//! * [`pins`]: a wrong PIN is reported with the card's retries left and never tried again
+//!   (the card's counter proves it); the last try is refused unless `force_last_pin_try`.
+//! * [`touch`]: a touch-gated PIV key and an OpenPGP key with UIF wait for the card's touch,
+//!   and fail with `touch timed out` without one; a card removed while a signature waits fails
+//!   only that request, and once re-inserted signs again without an agent restart; a second
+//!   card started while the agent runs appears in `hwsign keys`.
+//! * [`interop`]: the same virtual PIV card through ykcs11 (PKCS#11), and listed once when both
+//!   paths reach it; gpg (scdaemon with `pcsc-shared`) and hwsign take turns on one OpenPGP
+//!   card; scdaemon holding a card exclusively is named, with the fix.
+//!
+//! Needs `target/debug/hwsign-vcard` (`cargo build -p hwsign-vcard`; scripts/test.sh builds it)
+//! and the Debian packages pcscd, vsmartcard-vpcd, opensc, yubico-piv-tool, ykcs11, scdaemon,
+//! sqv, openssh-client, openssl. Nothing is skipped: a missing tool fails the test by name.
+
+mod common;
+
+#[path = "cards/interop.rs"]
+mod interop;
+#[path = "cards/openpgp.rs"]
+mod openpgp;
+#[path = "cards/pins.rs"]
+mod pins;
+#[path = "cards/piv.rs"]
+mod piv;
+#[path = "cards/rig.rs"]
+mod rig;
+#[path = "cards/touch.rs"]
+mod touch;

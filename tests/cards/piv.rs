@@ -1,0 +1,266 @@
+//! YubiKey PIV over PC/SC (backend `piv`): listing, signing in every format, the card's PIN
+//! state kept between requests, and `hwsign keys generate --piv`.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::common::*;
+use crate::rig::*;
+
+#[test]
+fn piv_keys_are_listed_and_sign_every_format() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    let p256 = piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]);
+    piv_import_certificate(&rig.pcscd, &card, "9a", &p256);
+    let p384 = piv_generate(&rig.pcscd, &card, "83", "ECCP384", &[]);
+    let rsa = piv_generate(&rig.pcscd, &card, "82", "RSA2048", &[]);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\n{}",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let agent = rig.start_agent();
+    let env = &rig.env;
+
+    let label = piv_label(&card, "9a");
+    wait_for_key(env, &label, KEY_WAIT);
+    // Found once, the card stays found: listing again must not lose (or reset) it.
+    let key = listed_every_time(env, &label, 4);
+    assert_card_key(&key, "piv", &format!("piv:{}/9a", card.serial), &P256);
+    assert_eq!(key["id"], spki_id(&p256).as_str(), "key id of 9a: {key}");
+    assert_eq!(key["pin_policy"], "once", "9a's PIN policy: {key}");
+    assert_eq!(key["touch_policy"], "never", "9a's touch policy: {key}");
+    for (slot, pem, alg) in [("83", &p384, &P384), ("82", &rsa, &RSA2048)] {
+        let k = listed(env, &piv_label(&card, slot))
+            .unwrap_or_else(|| panic!("slot {slot} not listed: {:?}", env.keys_json()));
+        assert_card_key(&k, "piv", &format!("piv:{}/{slot}", card.serial), alg);
+        assert_eq!(k["id"], spki_id(pem).as_str(), "key id of {slot}: {k}");
+    }
+    // One entry per PIV key, no more.
+    let keys = env.keys_json();
+    assert_eq!(
+        keys.iter().filter(|k| k["backend"] == "piv").count(),
+        3,
+        "{keys:?}"
+    );
+
+    sshsig_verifies(env, &label, "p256.txt");
+    raw_verifies(env, &label, &P256, "p256.bin");
+    dsse_verifies(env, &label, &P256);
+    ssh_agent_signature_verifies(env, &agent, &label);
+
+    let l384 = piv_label(&card, "83");
+    sshsig_verifies(env, &l384, "p384.txt");
+    raw_verifies(env, &l384, &P384, "p384.bin");
+    ssh_agent_signature_verifies(env, &agent, &l384);
+
+    let lrsa = piv_label(&card, "82");
+    sshsig_verifies(env, &lrsa, "rsa.txt");
+    raw_verifies(env, &lrsa, &RSA2048, "rsa.bin");
+    dsse_verifies(env, &lrsa, &RSA2048);
+
+    // The right PIN was used, never a wrong one.
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
+}
+
+/// The agent keeps its shared connection and never resets the card between requests, so a
+/// PIN the card verified once (PIN policy `once`) still counts for the next request: with no
+/// PIN cache in the agent and the PIN file gone, the second signature still works.
+#[test]
+fn piv_pin_verified_once_counts_for_the_next_request() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &["--pin-policy=once"]);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\npin_cache_ttl = \"0\"\n{}",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let _agent = rig.start_agent();
+    let env = &rig.env;
+    let label = piv_label(&card, "9a");
+    wait_for_key(env, &label, KEY_WAIT);
+
+    raw_verifies(env, &label, &P256, "first.bin");
+    fs::remove_file(&pin).unwrap();
+    // No PIN anywhere now: only the card's own PIN state can let this through.
+    raw_verifies(env, &label, &P256, "second.bin");
+    sshsig_verifies(env, &label, "third.txt");
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
+}
+
+#[test]
+fn piv_generate_makes_the_key_with_its_policies_and_a_self_signed_certificate() {
+    require_python_module("cryptography");
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\n{}",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let _agent = rig.start_agent();
+    let env = &rig.env;
+    let serial = card.serial.to_string();
+
+    env.hwsign_ok(&[
+        "keys",
+        "generate",
+        "--piv",
+        "--serial",
+        &serial,
+        "--slot",
+        "9c",
+        "--alg",
+        "p256",
+        "--pin-policy",
+        "once",
+        "--touch-policy",
+        "never",
+    ]);
+    let label = piv_label(&card, "9c");
+    let key = wait_for_key(env, &label, KEY_WAIT);
+    assert_card_key(&key, "piv", &format!("piv:{serial}/9c"), &P256);
+    assert_eq!(key["pin_policy"], "once", "{key}");
+    assert_eq!(key["touch_policy"], "never", "{key}");
+
+    // The certificate in 9c holds the key and is signed by it.
+    let out = run_ok(rig.pcscd.command("yubico-piv-tool").args([
+        "-r",
+        card.reader.as_str(),
+        "-a",
+        "read-certificate",
+        "-s",
+        "9c",
+    ]));
+    let cert = env.path("9c.crt");
+    fs::write(&cert, &out.stdout).unwrap();
+    let cert_text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(cert_text.contains("BEGIN CERTIFICATE"), "{cert_text}");
+    let pem = export(env, &label, "pem", "9c.pem");
+    let cert_pub = run_ok(
+        env.command("openssl")
+            .args(["x509", "-noout", "-pubkey", "-in"])
+            .arg(&cert),
+    );
+    assert_eq!(
+        pem_to_der(&String::from_utf8_lossy(&cert_pub.stdout), "PUBLIC KEY"),
+        pem_to_der(&fs::read_to_string(&pem).unwrap(), "PUBLIC KEY"),
+        "the certificate in 9c is not for the generated key"
+    );
+    let check = run(env
+        .command(python())
+        .arg("-c")
+        .arg(SELF_SIGNED_PY)
+        .arg(&cert));
+    assert!(
+        check.status.success(),
+        "{}",
+        describe("self-signed certificate check", &check)
+    );
+
+    // The new key signs (PIN from the card's pin_file).
+    sshsig_verifies(env, &label, "generated.txt");
+    raw_verifies(env, &label, &P256, "generated.bin");
+
+    // Other policies, as asked. With a touch policy the card wants a touch for the signature
+    // that makes the self-signed certificate, as a YubiKey does.
+    for (slot, pin_policy, touch_policy) in [("9d", "always", "cached"), ("9e", "never", "always")]
+    {
+        let out = run_with_touch(
+            env,
+            &card,
+            &[
+                "keys",
+                "generate",
+                "--piv",
+                "--serial",
+                &serial,
+                "--slot",
+                slot,
+                "--alg",
+                "p256",
+                "--pin-policy",
+                pin_policy,
+                "--touch-policy",
+                touch_policy,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("hwsign keys generate --slot {slot}"), &out)
+        );
+        let key = wait_for_key(env, &piv_label(&card, slot), KEY_WAIT);
+        assert_eq!(key["pin_policy"], pin_policy, "{key}");
+        assert_eq!(key["touch_policy"], touch_policy, "{key}");
+    }
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
+}
+
+/// Self-signed: issuer = subject and the signature verifies with the certificate's own key.
+const SELF_SIGNED_PY: &str = "\
+import sys
+from cryptography import x509
+cert = x509.load_pem_x509_certificate(open(sys.argv[1], 'rb').read())
+assert cert.issuer == cert.subject, (cert.issuer, cert.subject)
+cert.verify_directly_issued_by(cert)
+";
+
+#[test]
+fn piv_generate_uses_the_configured_management_key() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    let serial = card.serial.to_string();
+    let generate = [
+        "keys",
+        "generate",
+        "--piv",
+        "--serial",
+        serial.as_str(),
+        "--slot",
+        "9a",
+        "--alg",
+        "p256",
+        "--pin-policy",
+        "once",
+        "--touch-policy",
+        "never",
+    ];
+    let config = |mgm: &std::path::Path| {
+        format!(
+            "pcsc = true\n{}management_key_file = \"{}\"\n",
+            piv_card_toml(card.serial, &pin, false),
+            mgm.display()
+        )
+    };
+
+    // A wrong management key: refused, nothing generated.
+    let wrong = rig.secret_file(
+        "wrong.mgm",
+        "0102030405060708010203040506070801020304050607AA",
+    );
+    rig.write_config(&config(wrong.as_path()));
+    let agent = rig.start_agent();
+    let err = rig.env.hwsign_err(&generate);
+    eprintln!("generation with a wrong management key: {err}");
+    assert!(
+        err.to_lowercase().contains("management key"),
+        "the error names the management key: {err}"
+    );
+    assert!(
+        listed(&rig.env, &piv_label(&card, "9a")).is_none(),
+        "a key appeared although generation failed"
+    );
+    stop_agent(agent);
+
+    // The card's (default) key in the file: generated.
+    let right = rig.secret_file("right.mgm", DEFAULT_MGM_KEY);
+    rig.write_config(&config(right.as_path()));
+    let _agent = rig.start_agent();
+    rig.env.hwsign_ok(&generate);
+    let key = wait_for_key(&rig.env, &piv_label(&card, "9a"), Duration::from_secs(60));
+    assert_card_key(&key, "piv", &format!("piv:{serial}/9a"), &P256);
+}

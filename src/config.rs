@@ -210,6 +210,13 @@ pub struct CardConfig {
     /// OpenPGP card: read the admin PIN (PW3, for key generation) from this file.
     #[serde(default)]
     pub admin_pin_file: Option<PathBuf>,
+    /// YubiKey PIV without GET METADATA (firmware before 5.3): the keys' PIN policy
+    /// (`never`, `once`, `always`).
+    #[serde(default)]
+    pub pin_policy: Option<String>,
+    /// YubiKey PIV without GET METADATA: the keys' touch policy (`never`, `always`, `cached`).
+    #[serde(default)]
+    pub touch_policy: Option<String>,
     /// YubiKey PIV: the management key (hex) for key generation, from this file (default: the
     /// factory key).
     #[serde(default)]

@@ -151,7 +151,23 @@ fn start_piv(config: &Config) -> Result<TokenHandle, TokenError> {
         .iter()
         .filter_map(|c| Some((c.serial?, c.management_key_file.clone()?)))
         .collect();
+    let mut policy_overrides = std::collections::HashMap::new();
+    for c in &config.cards {
+        let Some(serial) = c.serial else { continue };
+        let pin = c
+            .pin_policy
+            .as_deref()
+            .map(crate::token::piv::generation::pin_policy)
+            .transpose()?;
+        let touch = c
+            .touch_policy
+            .as_deref()
+            .map(crate::token::piv::generation::touch_policy)
+            .transpose()?;
+        policy_overrides.insert(serial, (pin, touch));
+    }
     let pins = PivPins {
+        policy_overrides,
         per_serial,
         default,
         ttl: config.pin_cache_ttl(),

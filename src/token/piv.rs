@@ -38,6 +38,8 @@ pub struct PivPins {
     pub default: PinSource,
     /// How long a PIN is kept (for keys with PIN policy `always`).
     pub ttl: Duration,
+    /// PIN and touch policy per serial, for YubiKeys whose firmware has no GET METADATA.
+    pub policy_overrides: HashMap<u32, (Option<PinPolicy>, Option<TouchPolicy>)>,
     /// Management key files per serial (default: the factory key).
     pub management_keys: HashMap<u32, std::path::PathBuf>,
 }
@@ -170,7 +172,11 @@ impl PivKeys {
         }
     }
 
-    fn describe(serial: u32, yk: &mut YubiKey) -> Result<Vec<SlotKey>, yubikey::Error> {
+    fn describe(
+        serial: u32,
+        yk: &mut YubiKey,
+        overrides: (Option<PinPolicy>, Option<TouchPolicy>),
+    ) -> Result<Vec<SlotKey>, yubikey::Error> {
         let mut out = Vec::new();
         for slot in signing_slots() {
             let (algorithm, pin, touch, raw) = match piv::metadata(yk, slot) {
@@ -203,7 +209,13 @@ impl PivKeys {
                             32 => AlgorithmId::Ed25519,
                             _ => AlgorithmId::Rsa2048,
                         };
-                        (alg, PinPolicy::Default, TouchPolicy::Default, raw)
+                        // No metadata (firmware before 5.3): the config's word for this key.
+                        (
+                            alg,
+                            overrides.0.unwrap_or(PinPolicy::Default),
+                            overrides.1.unwrap_or(TouchPolicy::Default),
+                            raw,
+                        )
                     }
                     Err(_) => continue,
                 },
@@ -372,10 +384,15 @@ impl PivKeys {
     /// Describe every connected YubiKey's slots; drops the ones that fail and says whether any
     /// did.
     fn scan(&mut self) -> bool {
+        let overrides = self.pins.policy_overrides.clone();
         let mut keys = HashMap::new();
         let mut gone = Vec::new();
         for (serial, yk) in self.cards.iter_mut() {
-            match Self::describe(*serial, yk) {
+            match Self::describe(
+                *serial,
+                yk,
+                overrides.get(serial).copied().unwrap_or((None, None)),
+            ) {
                 Ok(found) => {
                     for k in found {
                         keys.insert(k.info.public.key_id(), k);
@@ -554,7 +571,7 @@ impl Backend for PivKeys {
 
 /// Key generation in a PIV slot, with a self-signed certificate so ykcs11, OpenSC and other
 /// tools see the key (the certificate is signed by the new key: its PIN and touch policy apply).
-mod generation {
+pub(crate) mod generation {
     use std::str::FromStr;
 
     use yubikey::certificate::Certificate;

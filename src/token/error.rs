@@ -49,6 +49,9 @@ pub enum TokenError {
         /// Where the PIN came from.
         source_name: String,
     },
+    /// The card was not touched in time.
+    #[error("touch timed out: {0} was not touched")]
+    TouchTimeout(String),
     /// The user cancelled the PIN dialog.
     #[error("PIN entry for token {0:?} was cancelled")]
     PinCancelled(String),
@@ -101,6 +104,10 @@ impl TokenError {
             TokenError::PinAlreadyRejected { .. } => (
                 ErrorCode::PinWrong,
                 "fix the PIN source (the agent retries only when it changes)",
+            ),
+            TokenError::TouchTimeout(_) => (
+                ErrorCode::TouchTimeout,
+                "run the command again and touch the token when it blinks",
             ),
             TokenError::PinCancelled(_) => {
                 (ErrorCode::Denied, "run the command again and enter the PIN")

@@ -349,9 +349,7 @@ impl OpenPgpCards {
                 // 6600 / 6982 after a verified PIN: the touch (UIF) was not given.
                 CardError::CardStatus(
                     StatusBytes::SecurityRelatedIssues | StatusBytes::SecurityStatusNotSatisfied,
-                ) => TokenError::Other(format!(
-                    "touch timed out: OpenPGP card {ident} was not touched (UIF)"
-                )),
+                ) => TokenError::TouchTimeout(format!("OpenPGP card {ident} (UIF)")),
                 other => card_err(ident, &other),
             })?;
         match scheme {

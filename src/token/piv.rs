@@ -371,12 +371,9 @@ impl PivKeys {
         match piv::sign_data(yk, &input, algorithm, slot) {
             Ok(sig) => Ok(sig.to_vec()),
             // Refused right after a verified PIN: the touch was not given.
-            Err(yubikey::Error::AuthenticationError) if touch_name(touch) != "never" => {
-                Err(TokenError::Other(format!(
-                    "touch timed out: YubiKey {serial} was not touched (slot {})",
-                    slot_name(slot)
-                )))
-            }
+            Err(yubikey::Error::AuthenticationError) if touch_name(touch) != "never" => Err(
+                TokenError::TouchTimeout(format!("YubiKey {serial} (slot {})", slot_name(slot))),
+            ),
             Err(e) => Err(yk_err(serial, e)),
         }
     }

@@ -90,3 +90,12 @@ pub fn take_activated_listeners() -> std::io::Result<Vec<(String, std::os::unix:
     }
     Ok(out)
 }
+
+/// End the process now, without running atexit handlers or library destructors. The agent
+/// calls this after an orderly stop (sockets removed, audit records fsynced, output flushed):
+/// PKCS#11 modules and PC/SC libraries loaded in the process have been seen to crash in their
+/// exit-time destructors while other threads still hold their handles.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}

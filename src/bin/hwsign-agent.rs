@@ -4,20 +4,26 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> std::process::ExitCode {
+fn main() {
     let filter = EnvFilter::try_from_env("HWSIGN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match run() {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("hwsign-agent: {e:#}");
-            std::process::ExitCode::FAILURE
+            1
         }
-    }
+    };
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // Skip library destructors: the token modules' exit-time cleanup can crash while their
+    // worker threads still exist (everything that matters is already on disk).
+    hwsign::sys::exit_now(code)
 }
 
 fn run() -> anyhow::Result<()> {
@@ -28,6 +34,10 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(hwsign::cli::agent_main::run(prepared))?;
+    let result = runtime.block_on(hwsign::cli::agent_main::run(prepared));
+    // Not dropped: the process ends with `exit_now` right after, without tearing down the
+    // worker threads that hold the token libraries.
+    std::mem::forget(runtime);
+    result?;
     Ok(())
 }

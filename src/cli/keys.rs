@@ -68,7 +68,9 @@ fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
 
 fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
     let keys = client.keys()?;
-    let key = select::select(&keys, Some(&a.key), None)?.clone();
+    let key = select::select(&keys, Some(&a.key), None)
+        .map_err(|e| select::explain(client, e))?
+        .clone();
     let public = PublicKey::from_ssh_line(&key.ssh_public_key)
         .map_err(|e| Error::Protocol(e.to_string()))?;
     let text = match a.format {

@@ -59,7 +59,9 @@ fn signer_for<'a>(
     args: &SignArgs,
 ) -> Result<Signer<'a>> {
     let keys = client.keys()?;
-    let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())?.clone();
+    let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())
+        .map_err(|e| select::explain(client, e))?
+        .clone();
     Signer::new(client, key)
 }
 
@@ -192,7 +194,9 @@ pub fn openpgp(
             }
         }
         (cert, spec) => {
-            let k = select::select(&keys, spec, None)?.clone();
+            let k = select::select(&keys, spec, None)
+                .map_err(|e| select::explain(client, e))?
+                .clone();
             let pk = crate::pubkey::PublicKey::from_ssh_line(&k.ssh_public_key)
                 .map_err(|e| Error::Protocol(e.to_string()))?;
             let key = match cert {

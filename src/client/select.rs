@@ -30,6 +30,29 @@ fn one<'a>(spec: &str, found: Vec<&'a KeyEntry>) -> Result<Option<&'a KeyEntry>>
     }
 }
 
+/// A key selection that failed may be explained by a token the agent cannot use (a card held
+/// exclusively by another program, a token gone): add what `status@hwsign` says about it.
+pub fn explain(client: &mut crate::client::AgentClient, err: Error) -> Error {
+    let Error::KeySelection(msg) = err else {
+        return err;
+    };
+    let problems: Vec<String> = client
+        .status()
+        .map(|s| {
+            s.tokens
+                .into_iter()
+                .filter(|t| !t.problem.is_empty())
+                .map(|t| format!("  note: {}: {}", t.label, t.problem))
+                .collect()
+        })
+        .unwrap_or_default();
+    if problems.is_empty() {
+        Error::KeySelection(msg)
+    } else {
+        Error::KeySelection(format!("{msg}\n{}", problems.join("\n")))
+    }
+}
+
 /// Pick the key `spec` names (or the default, or the only key).
 pub fn select<'a>(
     keys: &'a [KeyEntry],

@@ -80,20 +80,30 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
+/// A setting written as a number or as text (`64MiB`, `15s`), parsed by `parse`.
+fn number_or_text<'de, D, T>(
+    d: D,
+    number: fn(u64) -> T,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::N(n) => Ok(number(n)),
+        Raw::S(s) => parse(&s).map_err(serde::de::Error::custom),
+    }
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => parse_size(&s)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-        }
+        number_or_text(d, ByteSize, |s| parse_size(s).map(ByteSize))
     }
 }
 
@@ -229,18 +239,11 @@ pub struct Duration(pub std::time::Duration);
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(Duration(std::time::Duration::from_secs(n))),
-            Raw::S(s) => parse_duration(&s)
-                .map(Duration)
-                .map_err(serde::de::Error::custom),
-        }
+        number_or_text(
+            d,
+            |n| Duration(std::time::Duration::from_secs(n)),
+            |s| parse_duration(s).map(Duration),
+        )
     }
 }
 

@@ -387,11 +387,7 @@ impl Backend for OpenPgpCards {
 
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
         self.discover();
-        let held = super::pcsc_probe::exclusive_holders();
-        if !held.is_empty() {
-            tracing::warn!(problem = %held.join("; "), "cards held by another program");
-        }
-        self.problem = (!held.is_empty()).then(|| held.join("; "));
+        self.problem = super::pcsc_probe::held_problem();
         // A card another program reset drops our connection: connect again and list it now.
         if self.scan() {
             self.discover();

@@ -42,6 +42,18 @@ fn running_holders() -> Vec<(String, u32, &'static str)> {
     out
 }
 
+/// The problem a card worker reports when cards are held by another program (logged once per
+/// listing), or `None`.
+pub fn held_problem() -> Option<String> {
+    let held = exclusive_holders();
+    if held.is_empty() {
+        return None;
+    }
+    let problem = held.join("; ");
+    tracing::warn!(%problem, "cards held by another program");
+    Some(problem)
+}
+
 /// Readers whose card another program holds exclusively, each with a message naming the
 /// program and the fix.
 pub fn exclusive_holders() -> Vec<String> {

@@ -433,8 +433,7 @@ impl Backend for PivKeys {
 
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
         self.discover();
-        let held = super::pcsc_probe::exclusive_holders();
-        self.problem = (!held.is_empty()).then(|| held.join("; "));
+        self.problem = super::pcsc_probe::held_problem();
         // A card another program reset drops our connection: connect again and list it now.
         if self.scan() {
             self.discover();

@@ -36,16 +36,21 @@ pub fn explain(client: &mut crate::client::AgentClient, err: Error) -> Error {
     let Error::KeySelection(msg) = err else {
         return err;
     };
-    let problems: Vec<String> = client
-        .status()
-        .map(|s| {
-            s.tokens
-                .into_iter()
-                .filter(|t| !t.problem.is_empty())
-                .map(|t| format!("  note: {}: {}", t.label, t.problem))
-                .collect()
-        })
-        .unwrap_or_default();
+    // One note per problem: both card workers report a card another program holds.
+    let mut grouped: Vec<(Vec<String>, String)> = Vec::new();
+    for t in client.status().map(|s| s.tokens).unwrap_or_default() {
+        if t.problem.is_empty() {
+            continue;
+        }
+        match grouped.iter_mut().find(|(_, p)| *p == t.problem) {
+            Some((labels, _)) => labels.push(t.label),
+            None => grouped.push((vec![t.label], t.problem)),
+        }
+    }
+    let problems: Vec<String> = grouped
+        .into_iter()
+        .map(|(labels, problem)| format!("  note: {}: {problem}", labels.join(", ")))
+        .collect();
     if problems.is_empty() {
         Error::KeySelection(msg)
     } else {

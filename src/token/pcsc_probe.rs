@@ -2,7 +2,7 @@
 //! without `pcsc-shared`, yubikey-agent, …), named with the fix.
 
 /// Programs known to hold cards exclusively, and how to make them share.
-const HOLDERS: [(&str, &str); 3] = [
+const HOLDERS: [(&str, &str); 2] = [
     (
         "scdaemon",
         "add `pcsc-shared` to ~/.gnupg/scdaemon.conf, or run `gpgconf --kill scdaemon`",
@@ -11,13 +11,11 @@ const HOLDERS: [(&str, &str); 3] = [
         "yubikey-agent",
         "stop yubikey-agent while hwsign uses the card",
     ),
-    (
-        "gpg-agent",
-        "add `pcsc-shared` to ~/.gnupg/scdaemon.conf, or run `gpgconf --kill scdaemon`",
-    ),
 ];
 
-/// Running programs that may hold a card, with their pids and the fix.
+/// Running programs that may hold a card, with their pids and the fix, in the order of
+/// [`HOLDERS`] (pcscd does not say which client holds a card; a running scdaemon is the usual
+/// one).
 fn running_holders() -> Vec<(String, u32, &'static str)> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -39,6 +37,7 @@ fn running_holders() -> Vec<(String, u32, &'static str)> {
             out.push((name.to_string(), pid, *fix));
         }
     }
+    out.sort_by_key(|(name, pid, _)| (HOLDERS.iter().position(|(n, _)| n == name), *pid));
     out
 }
 
@@ -76,7 +75,7 @@ pub fn exclusive_holders() -> Vec<String> {
                 let holders = running_holders();
                 let msg = match holders.first() {
                     Some((prog, pid, fix)) => format!(
-                        "the card in {name} is held exclusively by {prog} (pid {pid}); to share it: {fix}"
+                        "the card in {name} is held exclusively by another program, {prog} (pid {pid}) is running; to share it: {fix}"
                     ),
                     None => format!(
                         "the card in {name} is held exclusively by another program (scdaemon without pcsc-shared? yubikey-agent?); make it share the card or stop it"

@@ -242,15 +242,21 @@ fn scdaemon_holding_the_card_exclusively_is_named_with_the_fix() {
         !out.status.success(),
         "signed with a card scdaemon holds exclusively"
     );
-    let said = format!("{}\n{}", stderr_of(&out), status_text(env));
-    assert!(
-        said.contains("scdaemon"),
-        "neither the error nor `hwsign status` names scdaemon:\n{said}"
-    );
-    assert!(
-        said.contains("pcsc-shared") || said.contains("gpgconf --kill scdaemon"),
-        "the fix (pcsc-shared in scdaemon.conf, or gpgconf --kill scdaemon) is not given:\n{said}"
-    );
+    eprintln!("signing error:\n{}", stderr_of(&out));
+    // The signing error itself names the holder and the fix, and so does `hwsign status`.
+    for (what, said) in [
+        ("the signing error", stderr_of(&out)),
+        ("`hwsign status`", status_text(env)),
+    ] {
+        assert!(
+            said.contains("scdaemon (pid "),
+            "{what} does not name scdaemon:\n{said}"
+        );
+        assert!(
+            said.contains("pcsc-shared") && said.contains("gpgconf --kill scdaemon"),
+            "{what} does not give the fix (pcsc-shared in scdaemon.conf, or gpgconf --kill scdaemon):\n{said}"
+        );
+    }
 
     // The fix works without restarting the agent.
     run_ok(gpg.command("gpgconf").args(["--kill", "scdaemon"]));

@@ -3,6 +3,7 @@
 //! test token. Nothing here knows the agent or the client.
 
 pub mod backend;
+pub mod card_pins;
 pub mod error;
 pub mod openpgp_card;
 pub mod pcsc_probe;

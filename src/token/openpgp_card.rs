@@ -6,7 +6,7 @@
 //! never retried, and the last try is refused unless forced.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use card_backend_pcsc::PcscBackend;
 use openpgp_card::ocard::KeyType;
@@ -19,10 +19,10 @@ use openpgp_card::{Card, Error as CardError};
 
 use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
-use super::pin_source::{PinSource, RejectedPin};
+use super::card_pins::CardPinBook;
+use super::pin_source::PinSource;
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, PublicKey};
-use crate::secret::Pin;
 
 /// How the cards get their PINs.
 #[derive(Debug, Clone)]
@@ -51,8 +51,8 @@ pub struct OpenPgpCards {
     readers: HashMap<String, String>,
     keys: HashMap<String, CardKey>,
     pins: CardPins,
-    cached: HashMap<String, (Pin, Instant)>,
-    rejected: RejectedPin,
+    /// User PINs (PW1) by card ident.
+    user_pins: CardPinBook<String>,
     prompt: String,
     problem: Option<String>,
 }
@@ -127,9 +127,8 @@ impl OpenPgpCards {
             cards: HashMap::new(),
             readers: HashMap::new(),
             keys: HashMap::new(),
+            user_pins: CardPinBook::new(pins.per_card.clone(), pins.default.clone(), pins.ttl),
             pins,
-            cached: HashMap::new(),
-            rejected: RejectedPin::new(),
             prompt: String::new(),
             problem: None,
         }
@@ -253,39 +252,18 @@ impl OpenPgpCards {
     fn forget(&mut self, ident: &str) {
         self.cards.remove(ident);
         self.readers.remove(ident);
-        self.cached.remove(ident);
-    }
-
-    fn pin_for(&mut self, ident: &str, description: &str) -> Result<(Pin, bool), TokenError> {
-        if let Some((pin, at)) = self.cached.get(ident) {
-            if at.elapsed() < self.pins.ttl {
-                return Ok((pin.clone(), false));
-            }
-        }
-        let (source, _) = self
-            .pins
-            .per_card
-            .get(ident)
-            .cloned()
-            .unwrap_or((self.pins.default.clone(), false));
-        let pin = source.read(&format!("OpenPGP card {ident}"), description, None)?;
-        if self.rejected.was_rejected(&pin) {
-            return Err(TokenError::PinAlreadyRejected {
-                token: format!("OpenPGP card {ident}"),
-                source_name: source.name(),
-            });
-        }
-        Ok((pin, true))
+        self.user_pins.forget(&ident.to_string());
     }
 
     fn sign_on(&mut self, ident: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let force = self.pins.per_card.get(ident).is_some_and(|(_, f)| *f);
+        let card_id = ident.to_string();
+        let force = self.user_pins.force_last_try(&card_id);
         let token = format!("OpenPGP card {ident}");
         let description = format!(
             "OpenPGP card {ident} needs its user PIN to sign: {}",
             self.prompt
         );
-        let (pin, fresh) = self.pin_for(ident, &description)?;
+        let pin = self.user_pins.pin(&card_id, &token, &description)?;
         let card = self
             .cards
             .get_mut(ident)
@@ -302,33 +280,22 @@ impl OpenPgpCards {
         if left == 1 && !force {
             return Err(TokenError::PinFinalTry(token));
         }
-        match tx.verify_user_signing_pin(pin.to_secret_string()) {
-            Ok(()) => {}
-            Err(CardError::CardStatus(StatusBytes::PasswordNotChecked(n))) => {
-                self.rejected.reject(&pin);
-                self.cached.remove(ident);
-                return Err(TokenError::PinWrong {
-                    token,
-                    source_name: format!("the PIN source ({n} tries left)"),
-                });
-            }
+        let refused = match tx.verify_user_signing_pin(pin.pin.to_secret_string()) {
+            Ok(()) => None,
+            Err(CardError::CardStatus(StatusBytes::PasswordNotChecked(n))) => Some(n),
             Err(CardError::CardStatus(
                 StatusBytes::SecurityStatusNotSatisfied | StatusBytes::AuthenticationMethodBlocked,
-            )) => {
-                self.rejected.reject(&pin);
-                self.cached.remove(ident);
-                let left = left.saturating_sub(1);
-                return Err(TokenError::PinWrong {
-                    token,
-                    source_name: format!("the PIN source ({left} tries left)"),
-                });
-            }
+            )) => Some(left.saturating_sub(1)),
             Err(e) => return Err(card_err(ident, &e)),
+        };
+        if let Some(left) = refused {
+            self.user_pins.rejected(&card_id, &pin);
+            return Err(TokenError::PinWrong {
+                token,
+                source_name: format!("{} ({left} tries left)", pin.source_name),
+            });
         }
-        if fresh {
-            self.rejected.clear();
-            self.cached.insert(ident.to_string(), (pin, Instant::now()));
-        }
+        self.user_pins.accepted(&card_id, pin);
         let algo = match scheme {
             Scheme::RsaPkcs1v15(h) => SigningAlgo::RSA(match h {
                 HashAlg::Sha256 => HashAlgo::SHA256,
@@ -376,10 +343,7 @@ impl Backend for OpenPgpCards {
                 .collect::<Vec<_>>()
                 .join(","),
             present: !self.cards.is_empty(),
-            logged_in: self
-                .cached
-                .values()
-                .any(|(_, at)| at.elapsed() < self.pins.ttl),
+            logged_in: self.user_pins.any_kept(),
             pin_cached_until: None,
             problem: self.problem.clone(),
         }
@@ -500,11 +464,10 @@ impl Backend for OpenPgpCards {
     }
 
     fn tick(&mut self) {
-        let ttl = self.pins.ttl;
-        self.cached.retain(|_, (_, at)| at.elapsed() < ttl);
+        self.user_pins.expire();
     }
 
     fn lock(&mut self, _why: &str) {
-        self.cached.clear();
+        self.user_pins.clear();
     }
 }

@@ -75,7 +75,7 @@ impl PinSource {
 }
 
 /// Remembers the fingerprint of a PIN the token rejected.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RejectedPin {
     salt: [u8; 16],
     rejected: Option<[u8; 32]>,
@@ -102,6 +102,13 @@ impl RejectedPin {
     /// Forget (a PIN was accepted).
     pub fn clear(&mut self) {
         self.rejected = None;
+    }
+}
+
+impl Default for RejectedPin {
+    /// [`RejectedPin::new`]: a random salt.
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -6,7 +6,7 @@
 //! given. Connections are shared and never reset the card.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use yubikey::YubiKey;
 use yubikey::piv::{self, AlgorithmId, SlotAlgorithmId, SlotId};
@@ -15,10 +15,10 @@ use yubikey::{PinPolicy, TouchPolicy};
 
 use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
-use super::pin_source::{PinSource, RejectedPin};
+use super::card_pins::CardPinBook;
+use super::pin_source::PinSource;
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, PublicKey};
-use crate::secret::Pin;
 
 /// The slots hwsign signs with.
 fn signing_slots() -> Vec<SlotId> {
@@ -67,8 +67,8 @@ pub struct PivKeys {
     cards: HashMap<u32, YubiKey>,
     keys: HashMap<String, SlotKey>,
     pins: PivPins,
-    cached: HashMap<u32, (Pin, Instant)>,
-    rejected: RejectedPin,
+    /// PIV PINs by serial.
+    user_pins: CardPinBook<u32>,
     prompt: String,
     problem: Option<String>,
 }
@@ -143,9 +143,8 @@ impl PivKeys {
         PivKeys {
             cards: HashMap::new(),
             keys: HashMap::new(),
+            user_pins: CardPinBook::new(pins.per_serial.clone(), pins.default.clone(), pins.ttl),
             pins,
-            cached: HashMap::new(),
-            rejected: RejectedPin::new(),
             prompt: String::new(),
             problem: None,
         }
@@ -243,32 +242,6 @@ impl PivKeys {
         Ok(out)
     }
 
-    fn pin_for(
-        &mut self,
-        serial: u32,
-        description: &str,
-    ) -> Result<(Pin, bool, PinSource), TokenError> {
-        let (source, _) = self
-            .pins
-            .per_serial
-            .get(&serial)
-            .cloned()
-            .unwrap_or((self.pins.default.clone(), false));
-        if let Some((pin, at)) = self.cached.get(&serial) {
-            if at.elapsed() < self.pins.ttl {
-                return Ok((pin.clone(), false, source));
-            }
-        }
-        let pin = source.read(&format!("YubiKey {serial}"), description, None)?;
-        if self.rejected.was_rejected(&pin) {
-            return Err(TokenError::PinAlreadyRejected {
-                token: format!("YubiKey {serial}"),
-                source_name: source.name(),
-            });
-        }
-        Ok((pin, true, source))
-    }
-
     fn sign_on(
         &mut self,
         key_id: &str,
@@ -323,7 +296,7 @@ impl PivKeys {
             Err(yubikey::Error::AuthenticationError) => {}
             Err(e) => return Err(yk_err(serial, e)),
         }
-        let force = self.pins.per_serial.get(&serial).is_some_and(|(_, f)| *f);
+        let force = self.user_pins.force_last_try(&serial);
         let left = {
             let yk = self
                 .cards
@@ -340,30 +313,26 @@ impl PivKeys {
             "YubiKey {serial} needs its PIV PIN to sign: {}",
             self.prompt
         );
-        let (pin, fresh, source) = self.pin_for(serial, &description)?;
+        let pin = self.user_pins.pin(&serial, &token, &description)?;
         let yk = self
             .cards
             .get_mut(&serial)
             .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
-        match yk.verify_pin(pin.expose_bytes()) {
+        match yk.verify_pin(pin.pin.expose_bytes()) {
             Ok(()) => {}
             Err(yubikey::Error::WrongPin { tries: 0 }) | Err(yubikey::Error::PinLocked) => {
                 return Err(TokenError::PinLocked(token));
             }
             Err(yubikey::Error::WrongPin { tries }) => {
-                self.rejected.reject(&pin);
-                self.cached.remove(&serial);
+                self.user_pins.rejected(&serial, &pin);
                 return Err(TokenError::PinWrong {
                     token,
-                    source_name: format!("{} ({tries} tries left)", source.name()),
+                    source_name: format!("{} ({tries} tries left)", pin.source_name),
                 });
             }
             Err(e) => return Err(yk_err(serial, e)),
         }
-        if fresh {
-            self.rejected.clear();
-            self.cached.insert(serial, (pin, Instant::now()));
-        }
+        self.user_pins.accepted(&serial, pin);
         let yk = self
             .cards
             .get_mut(&serial)
@@ -404,7 +373,7 @@ impl PivKeys {
         let any_gone = !gone.is_empty();
         for s in gone {
             self.cards.remove(&s);
-            self.cached.remove(&s);
+            self.user_pins.forget(&s);
         }
         self.keys = keys;
         any_gone
@@ -422,10 +391,7 @@ impl Backend for PivKeys {
             },
             serial: serials.join(","),
             present: !self.cards.is_empty(),
-            logged_in: self
-                .cached
-                .values()
-                .any(|(_, at)| at.elapsed() < self.pins.ttl),
+            logged_in: self.user_pins.any_kept(),
             pin_cached_until: None,
             problem: self.problem.clone(),
         }
@@ -459,7 +425,7 @@ impl Backend for PivKeys {
         if let Err(TokenError::NotPresent(_)) = &result {
             if let Some(serial) = self.keys.get(key_id).map(|k| k.serial) {
                 self.cards.remove(&serial);
-                self.cached.remove(&serial);
+                self.user_pins.forget(&serial);
             }
         }
         self.problem = result.as_ref().err().map(|e| e.to_string());
@@ -509,7 +475,7 @@ impl Backend for PivKeys {
             "YubiKey {serial} needs its PIV PIN to certify a new key in slot {}",
             spec.slot
         );
-        let (pin, _, source) = self.pin_for(serial, &description)?;
+        let pin = self.user_pins.pin(&serial, &token, &description)?;
         let yk = self
             .cards
             .get_mut(&serial)
@@ -521,10 +487,10 @@ impl Backend for PivKeys {
         }
         let algorithm = spec.algorithm.clone();
         let result = (|| {
-            yk.verify_pin(pin.expose_bytes()).map_err(|e| match e {
+            yk.verify_pin(pin.pin.expose_bytes()).map_err(|e| match e {
                 yubikey::Error::WrongPin { tries } => TokenError::PinWrong {
                     token: token.clone(),
-                    source_name: format!("{} ({tries} tries left)", source.name()),
+                    source_name: format!("{} ({tries} tries left)", pin.source_name),
                 },
                 other => yk_err(serial, other),
             })?;
@@ -538,7 +504,7 @@ impl Backend for PivKeys {
             )
         })();
         if let Err(TokenError::PinWrong { .. }) = &result {
-            self.rejected.reject(&pin);
+            self.user_pins.rejected(&serial, &pin);
         }
         result?;
         tracing::info!(serial, slot = %slot_name(slot), algorithm = %spec.algorithm, "generated a PIV key");
@@ -556,12 +522,11 @@ impl Backend for PivKeys {
     }
 
     fn tick(&mut self) {
-        let ttl = self.pins.ttl;
-        self.cached.retain(|_, (_, at)| at.elapsed() < ttl);
+        self.user_pins.expire();
     }
 
     fn lock(&mut self, _why: &str) {
-        self.cached.clear();
+        self.user_pins.clear();
     }
 }
 

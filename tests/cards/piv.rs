@@ -94,7 +94,7 @@ fn piv_pin_verified_once_counts_for_the_next_request() {
 fn piv_generate_makes_the_key_with_its_policies_and_a_self_signed_certificate() {
     require_python_module("cryptography");
     let rig = Rig::new(&[CardKind::Piv]);
-    let card = rig.pcscd.start_card(0);
+    let mut card = rig.pcscd.start_card(0);
     let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
     rig.write_config(&format!(
         "pcsc = true\n{}",
@@ -170,7 +170,7 @@ fn piv_generate_makes_the_key_with_its_policies_and_a_self_signed_certificate() 
     {
         let out = run_with_touch(
             env,
-            &card,
+            &mut card,
             &[
                 "keys",
                 "generate",

@@ -577,7 +577,26 @@ pub fn ssh_agent_signature_verifies(env: &TestEnv, agent: &Agent, key: &str) {
 
 /// Runs `hwsign ARGS` on a thread; when the card waits for a touch, touches it; returns the
 /// client's output. Panics when the client ends before the card asked for a touch.
-pub fn run_with_touch(env: &TestEnv, card: &VirtualCard, args: &[&str]) -> Output {
+pub fn run_with_touch(env: &TestEnv, card: &mut VirtualCard, args: &[&str]) -> Output {
+    run_until_touch_wait(env, card, args, |card| card.touch())
+}
+
+/// Runs `hwsign ARGS` on a thread and, once the card waits for a touch, removes the card
+/// (stops its runner); returns the client's output.
+pub fn run_and_remove_card(env: &TestEnv, card: &mut VirtualCard, args: &[&str]) -> Output {
+    run_until_touch_wait(env, card, args, |card| {
+        card.stop();
+    })
+}
+
+/// Runs `hwsign ARGS` on a thread; once the card waits for a touch, does `then` to the card;
+/// returns the client's output. Panics when the client ends first or the card never waits.
+fn run_until_touch_wait(
+    env: &TestEnv,
+    card: &mut VirtualCard,
+    args: &[&str],
+    then: fn(&mut VirtualCard),
+) -> Output {
     let mut cmd = env.hwsign_cmd(args);
     let desc = format!("{cmd:?}");
     thread::scope(|s| {
@@ -585,7 +604,7 @@ pub fn run_with_touch(env: &TestEnv, card: &VirtualCard, args: &[&str]) -> Outpu
         let deadline = Instant::now() + TOUCH_REQUEST_WAIT;
         loop {
             if card.waiting_for_touch().is_some() {
-                card.touch();
+                then(card);
                 break;
             }
             if client.is_finished() {
@@ -601,38 +620,6 @@ pub fn run_with_touch(env: &TestEnv, card: &VirtualCard, args: &[&str]) -> Outpu
                 "card {} did not ask for a touch within {TOUCH_REQUEST_WAIT:?}\n---- card log ----\n{}",
                 card.index,
                 card.log_text()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        client.join().expect("client thread")
-    })
-}
-
-/// Runs `hwsign ARGS` on a thread and, once the card waits for a touch, removes the card
-/// (stops its runner); returns the client's output.
-pub fn run_and_remove_card(env: &TestEnv, card: &mut VirtualCard, args: &[&str]) -> Output {
-    let mut cmd = env.hwsign_cmd(args);
-    let desc = format!("{cmd:?}");
-    thread::scope(|s| {
-        let client = s.spawn(move || run(&mut cmd));
-        let deadline = Instant::now() + TOUCH_REQUEST_WAIT;
-        loop {
-            if card.waiting_for_touch().is_some() {
-                card.stop();
-                break;
-            }
-            if client.is_finished() {
-                let out = client.join().expect("client thread");
-                panic!(
-                    "the client ended before the card asked for a touch\n{}\n---- card log ----\n{}",
-                    describe(&desc, &out),
-                    card.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "card {} did not ask for a touch within {TOUCH_REQUEST_WAIT:?}",
-                card.index
             );
             thread::sleep(Duration::from_millis(50));
         }

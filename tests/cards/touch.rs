@@ -27,7 +27,7 @@ fn as_strs(v: &[String]) -> Vec<&str> {
 /// Signs `file` with a touch, verifies with openssl.
 fn touched_signature_verifies(
     env: &TestEnv,
-    card: &VirtualCard,
+    card: &mut VirtualCard,
     label: &str,
     alg: &Alg,
     file: &str,
@@ -94,10 +94,10 @@ fn piv_touch_given_signs_and_touch_not_given_times_out() {
     assert_eq!(key["touch_policy"], "always", "{key}");
     assert_eq!(key["pin_policy"], "once", "{key}");
 
-    touched_signature_verifies(env, &card, &label, &P256, "touched.bin");
+    touched_signature_verifies(env, &mut card, &label, &P256, "touched.bin");
     untouched_signature_times_out(env, &card, &label);
     // A missed touch is not a broken card.
-    touched_signature_verifies(env, &card, &label, &P256, "touched-again.bin");
+    touched_signature_verifies(env, &mut card, &label, &P256, "touched-again.bin");
     assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
 }
 
@@ -133,9 +133,9 @@ fn openpgp_uif_touch_given_signs_and_touch_not_given_times_out() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    touched_signature_verifies(env, &card, &label, &ED25519, "touched.bin");
+    touched_signature_verifies(env, &mut card, &label, &ED25519, "touched.bin");
     untouched_signature_times_out(env, &card, &label);
-    touched_signature_verifies(env, &card, &label, &ED25519, "touched-again.bin");
+    touched_signature_verifies(env, &mut card, &label, &ED25519, "touched-again.bin");
     assert_eq!(openpgp_pw1_tries(&rig.pcscd, &card), 3);
 }
 

@@ -176,6 +176,18 @@ impl PivKeys {
         yk: &mut YubiKey,
         overrides: (Option<PinPolicy>, Option<TouchPolicy>),
     ) -> Result<Vec<SlotKey>, yubikey::Error> {
+        // The public key in the slot's certificate, with the algorithm its size says.
+        let from_certificate = |yk: &mut YubiKey, slot| {
+            let cert = yubikey::certificate::Certificate::read(yk, slot).ok()?;
+            let raw = cert.subject_pki().subject_public_key.raw_bytes().to_vec();
+            let alg = match raw.len() {
+                65 => AlgorithmId::EccP256,
+                97 => AlgorithmId::EccP384,
+                32 => AlgorithmId::Ed25519,
+                _ => AlgorithmId::Rsa2048,
+            };
+            Some((alg, raw))
+        };
         let mut out = Vec::new();
         for slot in signing_slots() {
             let (algorithm, pin, touch, raw) = match piv::metadata(yk, slot) {
@@ -183,40 +195,35 @@ impl PivKeys {
                     let SlotAlgorithmId::Asymmetric(alg) = meta.algorithm else {
                         continue;
                     };
-                    let Some(spki) = meta.public else { continue };
                     let (pin, touch) = meta
                         .policy
                         .unwrap_or((PinPolicy::Default, TouchPolicy::Default));
-                    (
-                        alg,
-                        pin,
-                        touch,
-                        spki.subject_public_key.raw_bytes().to_vec(),
-                    )
+                    // Metadata without the public key (imported keys on some firmware): the
+                    // certificate has it.
+                    let raw = match meta.public {
+                        Some(spki) => spki.subject_public_key.raw_bytes().to_vec(),
+                        None => match from_certificate(yk, slot) {
+                            Some((_, raw)) => raw,
+                            None => continue,
+                        },
+                    };
+                    (alg, pin, touch, raw)
                 }
+                // An empty slot (the firmware has GET METADATA and found nothing).
+                Err(yubikey::Error::NotFound) => continue,
                 Err(yubikey::Error::PcscError { .. }) => {
                     return Err(yubikey::Error::PcscError { inner: None });
                 }
-                // Older firmware: the slot's certificate.
-                Err(_) => match yubikey::certificate::Certificate::read(yk, slot) {
-                    Ok(cert) => {
-                        let spki = cert.subject_pki();
-                        let raw = spki.subject_public_key.raw_bytes().to_vec();
-                        let alg = match raw.len() {
-                            65 => AlgorithmId::EccP256,
-                            97 => AlgorithmId::EccP384,
-                            32 => AlgorithmId::Ed25519,
-                            _ => AlgorithmId::Rsa2048,
-                        };
-                        // No metadata (firmware before 5.3): the config's word for this key.
-                        (
-                            alg,
-                            overrides.0.unwrap_or(PinPolicy::Default),
-                            overrides.1.unwrap_or(TouchPolicy::Default),
-                            raw,
-                        )
-                    }
-                    Err(_) => continue,
+                // Older firmware (before 5.3, no GET METADATA): the slot's certificate, and
+                // the config's word for the key's policies.
+                Err(_) => match from_certificate(yk, slot) {
+                    Some((alg, raw)) => (
+                        alg,
+                        overrides.0.unwrap_or(PinPolicy::Default),
+                        overrides.1.unwrap_or(TouchPolicy::Default),
+                        raw,
+                    ),
+                    None => continue,
                 },
             };
             let Some(public) = public_from_spki(algorithm, &raw) else {

@@ -26,7 +26,8 @@ set -euo pipefail
 
 readonly PACKAGES=(
     softhsm2        # the test-mode token (hwsign-agent --softhsm)
-    opensc          # pkcs11-tool, for looking at tokens
+    opensc          # pkcs11-tool, opensc-tool (APDUs to the virtual cards)
+    opensc-pkcs11   # OpenSC's PKCS#11 module: the cards through PKCS#11 (tests/cards/opensc.rs)
     openssh-client  # ssh-add, ssh-keygen -Y (SSHSIG verification)
     openssh-server  # the forwarding tests' sshd
     openssl         # raw signature verification

@@ -22,10 +22,14 @@
 //!   card started while the agent runs appears in `hwsign keys`.
 //! * [`interop`]: the same virtual PIV card through ykcs11 (PKCS#11), and listed once when both
 //!   paths reach it; gpg (scdaemon with `pcsc-shared`) and hwsign take turns on one OpenPGP
-//!   card; scdaemon holding a card exclusively is named, with the fix.
+//!   card; scdaemon holding a card exclusively is named, in the signing error too, with the fix.
+//! * [`opensc`]: both virtual cards through OpenSC's PKCS#11 module: keys listed with the ids
+//!   the PC/SC backends give, labels stable across the login, signatures verified (PIV 9a and
+//!   the always-authenticate 9c; an OpenPGP card whose PIN counts for one signature), and a card
+//!   pulled out and put back works again without an agent restart.
 //!
 //! Needs `target/debug/hwsign-vcard` (`cargo build -p hwsign-vcard`; scripts/test.sh builds it)
-//! and the Debian packages pcscd, vsmartcard-vpcd, opensc, yubico-piv-tool, ykcs11, scdaemon,
+//! and the Debian packages pcscd, vsmartcard-vpcd, opensc, opensc-pkcs11, yubico-piv-tool, ykcs11, scdaemon,
 //! sqv, openssh-client, openssl. Nothing is skipped: a missing tool fails the test by name.
 
 mod common;
@@ -34,6 +38,8 @@ mod common;
 mod interop;
 #[path = "cards/openpgp.rs"]
 mod openpgp;
+#[path = "cards/opensc.rs"]
+mod opensc;
 #[path = "cards/pins.rs"]
 mod pins;
 #[path = "cards/piv.rs"]

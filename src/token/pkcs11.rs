@@ -134,6 +134,10 @@ pub struct Pkcs11Token {
     pin_error: Option<String>,
     rejected: RejectedPin,
     session: Option<Session>,
+    /// The session was lost: list the slots before opening the next one. Listing is what
+    /// makes modules like OpenSC look at the reader again (a card pulled out and put back);
+    /// opening a session on the old slot may still succeed on the card that is gone.
+    lost: bool,
     keys: HashMap<String, FoundKey>,
     scanned: bool,
     problem: Option<String>,
@@ -155,6 +159,7 @@ impl Pkcs11Token {
             pin_error: None,
             rejected: RejectedPin::new(),
             session: None,
+            lost: false,
             keys: HashMap::new(),
             scanned: false,
             problem: None,
@@ -188,6 +193,10 @@ impl Pkcs11Token {
     /// An open session (not necessarily logged in).
     fn open(&mut self) -> Result<&Session, TokenError> {
         if self.session.is_none() {
+            if self.lost {
+                self.relocate()?;
+                self.lost = false;
+            }
             let session = match self.ctx.open_rw_session(self.slot) {
                 Ok(s) => s,
                 Err(_) => {
@@ -220,7 +229,21 @@ impl Pkcs11Token {
 
     /// Forget the session (token removed, module reset): the PIN cache goes with it.
     fn drop_session(&mut self) {
-        self.session = None;
+        if let Some(session) = self.session.take() {
+            // Closed by the module already (OpenSC closes every session of a card whose PIN
+            // counts for one signature): closing it again only makes cryptoki log an error.
+            // Forgetting it skips that call; it holds no memory of its own.
+            if matches!(
+                session.get_session_info(),
+                Err(CkError::Pkcs11(
+                    RvError::SessionHandleInvalid | RvError::SessionClosed,
+                    _
+                ))
+            ) {
+                std::mem::forget(session);
+            }
+        }
+        self.lost = true;
         self.login_at = None;
         self.scanned = false;
     }
@@ -315,9 +338,22 @@ impl Pkcs11Token {
         }
     }
 
+    /// Whether the token is still in its slot. Modules that list objects from memory (OpenSC)
+    /// would list a pulled card's keys; asking for the slot's state makes them look.
+    fn check_present(&mut self) -> Result<(), TokenError> {
+        match self.ctx.get_slot_info(self.slot) {
+            Ok(info) if info.token_present() => Ok(()),
+            _ => {
+                self.drop_session();
+                Err(TokenError::NotPresent(self.label.clone()))
+            }
+        }
+    }
+
     fn scan(&mut self) -> Result<(), TokenError> {
         let label = self.label.clone();
         self.open()?;
+        self.check_present()?;
         let logged_in = self.logged_in();
         let session = self.open()?;
         let found = find_keys(session, logged_in).map_err(|e| TokenError::pkcs11(&label, &e))?;

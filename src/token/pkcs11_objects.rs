@@ -137,6 +137,21 @@ fn public_from(session: &Session, handle: ObjectHandle) -> Option<PublicKey> {
     }
 }
 
+/// CKA_LABEL of these attributes, trailing blanks cut ("" without one).
+fn label_text(attrs: &[Attribute]) -> String {
+    String::from_utf8_lossy(&attr_bytes(attrs, AttributeType::Label).unwrap_or_default())
+        .trim_end()
+        .to_string()
+}
+
+/// An object's CKA_LABEL, when it can be read.
+fn object_label(session: &Session, handle: ObjectHandle) -> Option<String> {
+    let attrs = session
+        .get_attributes(handle, &[AttributeType::Label])
+        .ok()?;
+    Some(label_text(&attrs))
+}
+
 /// Every key pair on the token. Logged in: every private key whose public key can be found
 /// (by CKA_ID, or on the private object itself for RSA). Not logged in: the public key
 /// objects (listing keys needs no PIN), whose private handles are found after login. Keys
@@ -157,10 +172,7 @@ pub fn find_keys(session: &Session, logged_in: bool) -> cryptoki::error::Result<
             ],
         )?;
         let id = attr_bytes(&attrs, AttributeType::Id).unwrap_or_default();
-        let label =
-            String::from_utf8_lossy(&attr_bytes(&attrs, AttributeType::Label).unwrap_or_default())
-                .trim_end()
-                .to_string();
+        let private_label = label_text(&attrs);
         let always_authenticate = attrs
             .iter()
             .any(|a| matches!(a, Attribute::AlwaysAuthenticate(true)));
@@ -170,23 +182,29 @@ pub fn find_keys(session: &Session, logged_in: bool) -> cryptoki::error::Result<
                 Attribute::Class(ObjectClass::PUBLIC_KEY),
                 Attribute::Id(id.clone()),
             ])?;
-            public = pubs
-                .into_iter()
-                .find_map(|h| public_from(session, h).map(|p| (p, start_date(session, h))));
+            public = pubs.into_iter().find_map(|h| {
+                public_from(session, h)
+                    .map(|p| (p, start_date(session, h), object_label(session, h)))
+            });
         }
-        let public = public.or_else(|| public_from(session, handle).map(|p| (p, None)));
+        let public = public.or_else(|| public_from(session, handle).map(|p| (p, None, None)));
         match public {
-            Some((public, public_date)) => out.push(FoundKey {
+            Some((public, public_date, public_label)) => out.push(FoundKey {
                 handle: Some(handle),
                 // The public object's date first: it is readable with or without a login.
                 created: public_date.or_else(|| start_date(session, handle)),
                 id,
-                label,
+                // The public object's label first, as in a listing without a login: a key's
+                // label does not change when the agent logs in (OpenSC names the two halves
+                // differently: "PIV AUTH pubkey", "PIV AUTH key").
+                label: public_label
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| private_label.clone()),
                 public,
                 always_authenticate,
             }),
             None => tracing::warn!(
-                label,
+                label = private_label,
                 "skipping a private key whose public key cannot be read"
             ),
         }
@@ -199,10 +217,7 @@ fn find_public_keys(session: &Session) -> cryptoki::error::Result<Vec<FoundKey>>
     for handle in session.find_objects(&[Attribute::Class(ObjectClass::PUBLIC_KEY)])? {
         let attrs = session.get_attributes(handle, &[AttributeType::Id, AttributeType::Label])?;
         let id = attr_bytes(&attrs, AttributeType::Id).unwrap_or_default();
-        let label =
-            String::from_utf8_lossy(&attr_bytes(&attrs, AttributeType::Label).unwrap_or_default())
-                .trim_end()
-                .to_string();
+        let label = label_text(&attrs);
         if let Some(public) = public_from(session, handle) {
             let created = start_date(session, handle);
             out.push(FoundKey {

@@ -23,41 +23,6 @@ fn ykcs11_toml(pin_file: &std::path::Path) -> String {
     )
 }
 
-/// The keys with this id, once at least one is listed.
-fn wait_for_id(env: &TestEnv, id: &str, timeout: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let keys = env.keys_json();
-        let found: Vec<Value> = keys.iter().filter(|k| k["id"] == id).cloned().collect();
-        if !found.is_empty() {
-            return found;
-        }
-        let listed: Vec<String> = keys
-            .iter()
-            .map(|k| {
-                let field = |name: &str| k[name].as_str().unwrap_or("?").to_string();
-                format!("{} {} ({})", field("id"), field("label"), field("backend"))
-            })
-            .collect();
-        assert!(
-            Instant::now() < deadline,
-            "no key with id {id} within {timeout:?}; listed: {listed:#?}\n\
-             (ykcs11 2.2.0 gives CKA_EC_PARAMS as explicit curve parameters, not the named-curve OID)\n\
-             `hwsign status`:\n{}",
-            env.hwsign_ok(&["status"])
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// A PIV card in reader 0 with a P-256 key and its certificate in 9a; returns the key's PEM.
-fn piv_card_with_certificate(rig: &Rig) -> (VirtualCard, std::path::PathBuf) {
-    let card = rig.pcscd.start_card(0);
-    let pem = piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]);
-    piv_import_certificate(&rig.pcscd, &card, "9a", &pem);
-    (card, pem)
-}
-
 #[test]
 fn the_virtual_yubikey_signs_through_ykcs11() {
     require_file(YKCS11, "ykcs11");

@@ -190,6 +190,40 @@ pub fn wait_for_key(env: &TestEnv, label: &str, timeout: Duration) -> Value {
     }
 }
 
+/// The keys with this id, once at least one is listed.
+pub fn wait_for_id(env: &TestEnv, id: &str, timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let keys = env.keys_json();
+        let found: Vec<Value> = keys.iter().filter(|k| k["id"] == id).cloned().collect();
+        if !found.is_empty() {
+            return found;
+        }
+        let listed: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let field = |name: &str| k[name].as_str().unwrap_or("?").to_string();
+                format!("{} {} ({})", field("id"), field("label"), field("backend"))
+            })
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "no key with id {id} within {timeout:?}; listed: {listed:#?}\n\
+             `hwsign status`:\n{}",
+            env.hwsign_ok(&["status"])
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// A PIV card in reader 0 with a P-256 key and its certificate in 9a; returns the key's PEM.
+pub fn piv_card_with_certificate(rig: &Rig) -> (VirtualCard, std::path::PathBuf) {
+    let card = rig.pcscd.start_card(0);
+    let pem = piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]);
+    piv_import_certificate(&rig.pcscd, &card, "9a", &pem);
+    (card, pem)
+}
+
 /// Polls `hwsign keys --json` until no key is labelled `label`.
 pub fn wait_until_unlisted(env: &TestEnv, label: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;

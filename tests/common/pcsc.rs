@@ -393,10 +393,32 @@ impl Pcscd {
 
     /// `PCSCLITE_CSOCK_NAME=<private socket>`, for every PC/SC client of this pcscd.
     pub fn env(&self) -> Vec<(OsString, OsString)> {
-        vec![(
-            OsString::from("PCSCLITE_CSOCK_NAME"),
-            self.sock.clone().into_os_string(),
-        )]
+        vec![
+            (
+                OsString::from("PCSCLITE_CSOCK_NAME"),
+                self.sock.clone().into_os_string(),
+            ),
+            (
+                OsString::from("OPENSC_CONF"),
+                self.opensc_conf().into_os_string(),
+            ),
+        ]
+    }
+
+    /// The OpenSC configuration every client of this pcscd gets (`OPENSC_CONF`), written on
+    /// first use: not the machine's, and only the two card drivers our virtual cards need
+    /// and `default` for raw APDUs (OpenSC otherwise probes each card with every driver, ~2 s per
+    /// card over vpcd).
+    pub fn opensc_conf(&self) -> PathBuf {
+        let path = self.dir.join("opensc.conf");
+        if !path.is_file() {
+            fs::write(
+                &path,
+                "app default {\n\tcard_drivers = PIV-II, openpgp, default;\n\tframework pkcs15 {\n\t\tuse_file_caching = no;\n\t}\n}\n",
+            )
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
+        path
     }
 
     /// Points `cmd` at this pcscd.

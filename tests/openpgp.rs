@@ -2,7 +2,8 @@
 //! Debian machine: certificates exported by `hwsign keys export --format openpgp` import into
 //! `gpg` and serve as `sqv`'s keyring, and `hwsign sign --format openpgp` signatures verify
 //! with both (P-256, Ed25519, RSA-3072); tampered files are rejected; exports are
-//! reproducible; a certificate of another key is refused with a clear message.
+//! reproducible; a certificate of another key is refused with a clear message; a revocation
+//! made by the token (`--revoke`) is honoured by sqv, gpg and `hwsign verify` as its reason says.
 
 mod common;
 
@@ -272,4 +273,133 @@ fn certificate_exported_after_signing_still_verifies() {
             .arg(env.path("early.txt.asc"))
             .arg(env.path("early.txt")),
     );
+}
+
+/// `hwsign keys export --format openpgp --revoke REASON` to `file`.
+fn export_revoked(env: &TestEnv, key: &str, reason: &str, file: &str) -> PathBuf {
+    env.hwsign_ok(&[
+        "keys",
+        "export",
+        key,
+        "--format",
+        "openpgp",
+        "--userid",
+        USERID,
+        "--revoke",
+        reason,
+        "--revoke-message",
+        "moved to a new token",
+        "-o",
+        file,
+    ]);
+    env.path(file)
+}
+
+/// `sqv --keyring CERT SIG FILE` succeeds.
+fn sqv_accepts(cert: &Path, sig: &Path, file: &Path) -> bool {
+    Command::new(require_tool("sqv", "sqv"))
+        .arg("--keyring")
+        .arg(cert)
+        .arg(sig)
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// `hwsign verify` of `file` and its `.asc` with a policy trusting the certificate `cert`.
+fn hwsign_verify_with(env: &TestEnv, cert: &str, file: &str) -> std::process::Output {
+    let policy = format!(
+        "[[signer]]\nname = \"release\"\nopenpgp_cert = \"{cert}\"\n\n[[rule]]\nname = \"all\"\nartifacts = [\"*\"]\nsigners = [\"release\"]\nthreshold = 1\n"
+    );
+    let path = env.path(&format!("{cert}.policy.toml"));
+    fs::write(&path, policy).unwrap();
+    env.hwsign(&[
+        "verify",
+        "--policy",
+        path.to_str().unwrap(),
+        "--signature",
+        &format!("{file}.asc"),
+        file,
+    ])
+}
+
+/// A key revoked through hwsign: `compromised` makes sqv, gpg and `hwsign verify` distrust
+/// even a signature made before the revocation; `retired` keeps that one valid; signing with
+/// a revoked certificate is refused.
+#[test]
+fn revoked_certificate_is_honoured_by_every_verifier() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    let key = "release-ed25519";
+    let data = write_file(&env.work, "a.txt", b"released before the revocation\n");
+    env.hwsign_ok(&["sign", "--key", key, "--format", "openpgp", "a.txt"]);
+    let sig = env.path("a.txt.asc");
+    let plain = export_cert(&env, key, "plain.asc");
+    assert!(sqv_accepts(&plain, &sig, &data));
+    // Signature times have one-second resolution: the revocations come strictly later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let retired = export_revoked(&env, key, "retired", "retired.asc");
+    let compromised = export_revoked(&env, key, "compromised", "compromised.asc");
+
+    // sqv: a retired key's earlier signature stands, a compromised key's does not.
+    assert!(
+        sqv_accepts(&retired, &sig, &data),
+        "sqv rejects a signature made before the key was retired"
+    );
+    assert!(
+        !sqv_accepts(&compromised, &sig, &data),
+        "sqv accepts a compromised key's signature"
+    );
+    // gpg sees both certificates revoked (validity `r`).
+    let home = gnupg_home(&env);
+    for cert in [&retired, &compromised] {
+        let out = run_ok(
+            gpg(&home)
+                .args(["--with-colons", "--import-options", "show-only", "--import"])
+                .arg(cert),
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let pub_line = text
+            .lines()
+            .find(|l| l.starts_with("pub:"))
+            .unwrap_or_default();
+        assert!(
+            pub_line.starts_with("pub:r:"),
+            "gpg does not see {} revoked: {pub_line}",
+            cert.display()
+        );
+    }
+    // hwsign verify agrees with sqv and says why.
+    let out = hwsign_verify_with(&env, "retired.asc", "a.txt");
+    assert!(
+        out.status.success(),
+        "hwsign verify rejects the retired key's earlier signature:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = hwsign_verify_with(&env, "compromised.asc", "a.txt");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "hwsign verify accepts a compromised key:\n{said}"
+    );
+    assert!(
+        said.contains("revoked") && said.contains("moved to a new token"),
+        "the rejection does not say the certificate is revoked, and why:\n{said}"
+    );
+    // Signing now with a revoked certificate is refused, whatever the reason.
+    write_file(&env.work, "b.txt", b"after the revocation\n");
+    let err = env.hwsign_err(&[
+        "sign",
+        "--key",
+        key,
+        "--format",
+        "openpgp",
+        "--cert",
+        "retired.asc",
+        "b.txt",
+    ]);
+    assert!(err.contains("revoked"), "{err}");
+    assert!(!env.path("b.txt.asc").exists());
 }

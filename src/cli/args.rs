@@ -72,6 +72,31 @@ pub enum ExportFormat {
     Policy,
 }
 
+/// Why a key is revoked (`keys export --format openpgp --revoke`).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RevokeReason {
+    /// The key leaked: no signature of it is trusted, earlier ones included.
+    Compromised,
+    /// A new key replaces it: signatures made before the revocation stay valid.
+    Superseded,
+    /// It is no longer used: signatures made before the revocation stay valid.
+    Retired,
+    /// No reason given: treated as compromised.
+    Unspecified,
+}
+
+impl From<RevokeReason> for crate::format::openpgp::RevocationReason {
+    fn from(r: RevokeReason) -> Self {
+        use crate::format::openpgp::RevocationReason as R;
+        match r {
+            RevokeReason::Compromised => R::Compromised,
+            RevokeReason::Superseded => R::Superseded,
+            RevokeReason::Retired => R::Retired,
+            RevokeReason::Unspecified => R::Unspecified,
+        }
+    }
+}
+
 /// `hwsign keys export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -92,6 +117,14 @@ pub struct ExportArgs {
     /// OpenPGP: the certificate expires this long after the key's creation (e.g. 2y, 90d, 12h).
     #[arg(long, value_parser = parse_duration)]
     pub expires: Option<std::time::Duration>,
+    /// OpenPGP: add a revocation of the key, made now by the token. `compromised` (and
+    /// `unspecified`) make verifiers distrust every signature of the key; `superseded` and
+    /// `retired` only the ones made after now. Publish the result where the certificate is.
+    #[arg(long, value_enum, requires = "userid")]
+    pub revoke: Option<RevokeReason>,
+    /// OpenPGP: with --revoke, a message for people (e.g. "moved to key 0x…").
+    #[arg(long, requires = "revoke", default_value = "")]
+    pub revoke_message: String,
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,

@@ -83,7 +83,11 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
             if let Some(path) = &a.output {
                 output::check_free(std::slice::from_ref(path), a.force)?;
             }
-            openpgp_cert(client, key, userid, a.expires)?
+            let revocation = a.revoke.map(|r| crate::format::openpgp::Revocation {
+                reason: r.into(),
+                message: a.revoke_message.clone(),
+            });
+            openpgp_cert(client, key, userid, a.expires, revocation.as_ref())?
         }
         ExportFormat::AllowedSigners => {
             let principal = a.principal.as_deref().ok_or_else(|| {
@@ -108,6 +112,7 @@ fn openpgp_cert(
     key: KeyEntry,
     userid: &str,
     expires: Option<std::time::Duration>,
+    revocation: Option<&crate::format::openpgp::Revocation>,
 ) -> Result<String> {
     use crate::format::openpgp;
     let created = openpgp::creation_time(key.created);
@@ -115,9 +120,15 @@ fn openpgp_cert(
     let public = signer.public.clone();
     let primary = openpgp::primary_key(&public, created)?;
     let hash = openpgp::hash_for(public.algorithm());
-    let names = [format!("certificate for {userid}")];
+    let mut names = vec![format!("certificate for {userid}")];
+    if let Some(r) = revocation {
+        names.push(format!(
+            "REVOCATION of this key ({:?}) {}",
+            r.reason, r.message
+        ));
+    }
     signer.with_openpgp(primary.role_into_unspecified(), &names, |pgp| {
-        openpgp::certificate(pgp, userid, hash, expires)
+        openpgp::certificate(pgp, userid, hash, expires, revocation)
     })
 }
 

@@ -15,7 +15,8 @@ use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::{Serialize, SerializeInto};
 use openpgp::types::{
-    Curve, Features, HashAlgorithm, KeyFlags, PublicKeyAlgorithm, RevocationStatus, SignatureType,
+    Curve, Features, HashAlgorithm, KeyFlags, PublicKeyAlgorithm, ReasonForRevocation,
+    RevocationStatus, SignatureType,
 };
 use openpgp::{Packet, armor};
 use sequoia_openpgp as openpgp;
@@ -163,14 +164,52 @@ where
     }
 }
 
+/// Why a key is revoked, as verifiers read it: a key `compromised` (or revoked without a
+/// reason) is untrusted for every signature, earlier ones included; a key `superseded` or
+/// `retired` only for signatures made after the revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// The key leaked.
+    Compromised,
+    /// A new key replaces it.
+    Superseded,
+    /// It is no longer used.
+    Retired,
+    /// No reason given (verifiers treat it as compromised).
+    Unspecified,
+}
+
+impl RevocationReason {
+    fn code(self) -> ReasonForRevocation {
+        match self {
+            RevocationReason::Compromised => ReasonForRevocation::KeyCompromised,
+            RevocationReason::Superseded => ReasonForRevocation::KeySuperseded,
+            RevocationReason::Retired => ReasonForRevocation::KeyRetired,
+            RevocationReason::Unspecified => ReasonForRevocation::Unspecified,
+        }
+    }
+}
+
+/// A revocation to add to a certificate: the reason and a message for people.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    /// Why.
+    pub reason: RevocationReason,
+    /// Free text for people (may be empty).
+    pub message: String,
+}
+
 /// A certificate whose primary key is the signer's key, with `userid` bound to it by a
 /// positive certification made by the signer (the token). Armored. With `expires`, the key
-/// (and so the certificate) expires that long after its creation.
+/// (and so the certificate) expires that long after its creation. With `revocation`, the
+/// certificate also carries a key revocation made now by the token (publish it where the
+/// certificate is published: verifiers then stop trusting the key as the reason says).
 pub fn certificate(
     signer: &mut dyn Signer,
     userid: &str,
     hash: HashAlgorithm,
     expires: Option<Duration>,
+    revocation: Option<&Revocation>,
 ) -> Result<String, FormatError> {
     let primary: Key<PublicParts, PrimaryRole> = signer.public().clone().role_into_primary();
     let created = primary.creation_time();
@@ -190,9 +229,18 @@ pub fn certificate(
         .map_err(pgp_err)?
         .sign_userid_binding(signer, Some(&primary), &uid)
         .map_err(pgp_err)?;
-    let cert =
-        Cert::from_packets(vec![Packet::from(primary), uid.into(), binding.into()].into_iter())
+    let mut packets = vec![Packet::from(primary.clone()), uid.into(), binding.into()];
+    if let Some(r) = revocation {
+        let revocation = SignatureBuilder::new(SignatureType::KeyRevocation)
+            .set_hash_algo(hash)
+            .set_signature_creation_time(SystemTime::now())
+            .and_then(|b| b.set_reason_for_revocation(r.reason.code(), r.message.as_bytes()))
+            .map_err(pgp_err)?
+            .sign_direct_key(signer, Some(&primary))
             .map_err(pgp_err)?;
+        packets.push(revocation.into());
+    }
+    let cert = Cert::from_packets(packets.into_iter()).map_err(pgp_err)?;
     let bytes = cert.armored().to_vec().map_err(pgp_err)?;
     String::from_utf8(bytes).map_err(pgp_err)
 }

@@ -13,7 +13,7 @@ use openpgp::crypto::mpi;
 use openpgp::packet::Signature;
 use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
-use openpgp::types::Curve;
+use openpgp::types::{Curve, RevocationStatus};
 use sequoia_openpgp as openpgp;
 
 use super::VerifyError;
@@ -108,6 +108,21 @@ fn hash_file(sig: &Signature, file: &Path) -> Result<openpgp::crypto::hash::Cont
     Ok(ctx)
 }
 
+/// ` (reason: …)` of the first revocation that gives one, for messages.
+fn revocation_reason(revs: &[&Signature]) -> String {
+    revs.iter()
+        .find_map(|s| s.reason_for_revocation())
+        .map(|(code, message)| {
+            let message = String::from_utf8_lossy(message);
+            if message.is_empty() {
+                format!(" (reason: {code})")
+            } else {
+                format!(" (reason: {code}: {message})")
+            }
+        })
+        .unwrap_or_default()
+}
+
 /// Verify a detached signature over `file`: the index of the policy signer that made it and the
 /// signature's creation time (Unix seconds).
 pub fn verify(policy: &Policy, text: &[u8], file: &Path) -> Result<(usize, u64), VerifyError> {
@@ -142,14 +157,24 @@ pub fn verify(policy: &Policy, text: &[u8], file: &Path) -> Result<(usize, u64),
                     continue;
                 }
                 match cert.with_policy(&sp, Some(created)) {
-                    Ok(vc) => vc
-                        .keys()
-                        .for_signing()
-                        .alive()
-                        .revoked(false)
-                        .filter(|ka| issuers.iter().any(|h| ka.key().key_handle().aliases(h)))
-                        .map(|ka| ka.key().clone())
-                        .collect(),
+                    Ok(vc) => {
+                        if let RevocationStatus::Revoked(revs) = vc.revocation_status() {
+                            failures.push(format!(
+                                "{}: certificate {} is revoked{}",
+                                signer.name,
+                                cert.fingerprint(),
+                                revocation_reason(&revs)
+                            ));
+                            continue;
+                        }
+                        vc.keys()
+                            .for_signing()
+                            .alive()
+                            .revoked(false)
+                            .filter(|ka| issuers.iter().any(|h| ka.key().key_handle().aliases(h)))
+                            .map(|ka| ka.key().clone())
+                            .collect()
+                    }
                     Err(e) => {
                         failures.push(format!(
                             "{}: certificate not valid at the signature's time: {e}",

@@ -264,3 +264,60 @@ fn piv_generate_uses_the_configured_management_key() {
     let key = wait_for_key(&rig.env, &piv_label(&card, "9a"), Duration::from_secs(60));
     assert_card_key(&key, "piv", &format!("piv:{serial}/9a"), &P256);
 }
+
+/// A YubiKey with firmware before 5.3 has no GET METADATA (the virtual card answers 6D00 as
+/// such a key does): the key is found by its slot certificate, and its PIN and touch policy
+/// come from the `[[card]]` table; the touch the card then asks for is announced and given.
+#[test]
+fn piv_without_metadata_takes_the_policies_from_the_config() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let mut card = rig.pcscd.card(0);
+    card.extra_args = vec!["--version".into(), "5.2.7".into()];
+    card.start();
+    let pem = piv_generate(
+        &rig.pcscd,
+        &card,
+        "9c",
+        "ECCP256",
+        &["--pin-policy=once", "--touch-policy=always"],
+    );
+    piv_import_certificate(&rig.pcscd, &card, "9c", &pem);
+    // A key without a certificate cannot be found on such firmware.
+    piv_generate(&rig.pcscd, &card, "9d", "ECCP256", &[]);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\n{}pin_policy = \"once\"\ntouch_policy = \"always\"\n",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let _agent = rig.start_agent();
+    let env = &rig.env;
+    let label = piv_label(&card, "9c");
+    let key = wait_for_key(env, &label, KEY_WAIT);
+    assert_card_key(&key, "piv", &format!("piv:{}/9c", card.serial), &P256);
+    assert_eq!(key["id"], spki_id(&pem), "{key}");
+    assert_eq!(key["touch_policy"], "always", "from the config: {key}");
+    assert_eq!(key["pin_policy"], "once", "from the config: {key}");
+    assert!(
+        listed(env, &piv_label(&card, "9d")).is_none(),
+        "a key without certificate or metadata was listed"
+    );
+
+    let data = write_random(&env.work, "old.bin", RAW_DATA_LEN, 0x0527);
+    let out = run_with_touch(
+        env,
+        &mut card,
+        &["sign", "--key", &label, "--format", "raw", "old.bin"],
+    );
+    assert!(
+        out.status.success(),
+        "signature with a touch failed\n{}",
+        describe("hwsign sign", &out)
+    );
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("Touch the token"),
+        "the client did not announce the touch the config says the key needs: {err}"
+    );
+    raw_signature_verifies(env, &label, &P256, &data);
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
+}

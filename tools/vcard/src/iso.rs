@@ -24,6 +24,7 @@ pub const SW_WRONG_LENGTH: u16 = 0x6700;
 pub const SW_SECURITY_STATUS: u16 = 0x6982;
 pub const SW_CONDITIONS_OF_USE: u16 = 0x6985;
 pub const SW_REFERENCE_NOT_FOUND: u16 = 0x6A88;
+pub const SW_INS_NOT_SUPPORTED: u16 = 0x6D00;
 pub const SW_CLA_NOT_SUPPORTED: u16 = 0x6E00;
 pub const SW_CHECKING_ERROR: u16 = 0x6F00;
 

@@ -7,7 +7,8 @@
 //!   firmware's 6.6.6);
 //! * GET SERIAL (INS F8) answers the configured serial (the firmware answers the same constant
 //!   on every card);
-//! * GET METADATA (INS F7, firmware 5.3+) is synthesized from what the runner saw and stored:
+//! * GET METADATA (INS F7, firmware 5.3+; `--version` below 5.3.0 answers 6D00 as older
+//!   YubiKeys do) is synthesized from what the runner saw and stored:
 //!   GENERATE ASYMMETRIC KEY PAIR and IMPORT (algorithm, the Yubico PIN-policy tag AA and
 //!   touch-policy tag AB, origin, and for generated keys the public key), `--slot-policy`
 //!   overrides, PIN/PUK/management-key changes, and the PIN retry counter;
@@ -27,8 +28,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::iso::{
-    call_firmware, find_tlv, hex, tlv, Apdu, App, Response, SW_REFERENCE_NOT_FOUND,
-    SW_SECURITY_STATUS,
+    call_firmware, find_tlv, hex, tlv, Apdu, App, Response, SW_INS_NOT_SUPPORTED,
+    SW_REFERENCE_NOT_FOUND, SW_SECURITY_STATUS,
 };
 use crate::touch::Touch;
 
@@ -452,6 +453,8 @@ impl<T: piv_authenticator::Client> App for PivApp<T> {
             0xA4 if apdu.p1 == 0x04 => self.select(apdu),
             0xFD => Response::ok(self.cfg.version.to_vec()),
             0xF8 => Response::ok(self.cfg.serial.to_be_bytes().to_vec()),
+            // Firmware before 5.3 has no GET METADATA: INS not supported, as such a YubiKey.
+            0xF7 if self.cfg.version < [5, 3, 0] => Response::status(SW_INS_NOT_SUPPORTED),
             0xF7 => self.metadata(apdu.p2),
             0x20 => self.verify(apdu),
             0x24 | 0x2C => {

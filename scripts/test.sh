@@ -29,8 +29,9 @@ echo "HWSIGN_TEST_NODE_PATH=$HWSIGN_TEST_NODE_PATH"
 say "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
-say "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+# --workspace: the virtual-card runner (tools/vcard) too.
+say "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
 # The virtual-card runner the card tests start (a separate workspace member, LGPL: never a
 # dependency of hwsign; tests/common/pcsc.rs finds it in target/debug).
@@ -38,11 +39,11 @@ say "cargo build -p hwsign-vcard"
 cargo build -p hwsign-vcard
 
 if cargo nextest --version >/dev/null 2>&1; then
-    say "cargo nextest run --no-fail-fast${*:+ $*}"
-    cargo nextest run --no-fail-fast "$@"
+    say "cargo nextest run --workspace --no-fail-fast${*:+ $*}"
+    cargo nextest run --workspace --no-fail-fast "$@"
 else
-    say "cargo test --no-fail-fast${*:+ $*} (cargo-nextest not found)"
-    cargo test --no-fail-fast "$@"
+    say "cargo test --workspace --no-fail-fast${*:+ $*} (cargo-nextest not found)"
+    cargo test --workspace --no-fail-fast "$@"
 fi
 
 say "all checks passed"

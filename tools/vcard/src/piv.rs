@@ -225,7 +225,7 @@ impl Meta {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -531,8 +531,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hwsign-vcard-meta-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("card.piv-meta");
-        let mut meta = Meta::default();
-        meta.pin_changed = true;
+        let mut meta = Meta {
+            pin_changed: true,
+            ..Meta::default()
+        };
         meta.slots.insert(
             0x9A,
             SlotMeta {

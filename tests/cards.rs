@@ -29,12 +29,17 @@
 //!   the always-authenticate 9c; an OpenPGP card whose PIN counts for one signature), and a card
 //!   pulled out and put back works again without an agent restart.
 //!
+//! * [`hardware`]: the same checks on a real YubiKey and a real OpenPGP card, ignored unless
+//!   run with `--run-ignored` and the variables that name the card (never in CI).
+//!
 //! Needs `target/debug/hwsign-vcard` (`cargo build -p hwsign-vcard`; scripts/test.sh builds it)
 //! and the Debian packages pcscd, vsmartcard-vpcd, opensc, opensc-pkcs11, yubico-piv-tool, ykcs11, scdaemon,
 //! sqv, openssh-client, openssl. Nothing is skipped: a missing tool fails the test by name.
 
 mod common;
 
+#[path = "cards/hardware.rs"]
+mod hardware;
 #[path = "cards/interop.rs"]
 mod interop;
 #[path = "cards/openpgp.rs"]

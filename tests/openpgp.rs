@@ -388,6 +388,19 @@ fn revoked_certificate_is_honoured_by_every_verifier() {
         said.contains("revoked") && said.contains("moved to a new token"),
         "the rejection does not say the certificate is revoked, and why:\n{said}"
     );
+    // A signature made after the key was retired is rejected by sqv and hwsign verify.
+    let late = write_file(&env.work, "late.txt", b"signed after the key was retired\n");
+    env.hwsign_ok(&["sign", "--key", key, "--format", "openpgp", "late.txt"]);
+    assert!(
+        !sqv_accepts(&retired, &env.path("late.txt.asc"), &late),
+        "sqv accepts a signature made after the key was retired"
+    );
+    let out = hwsign_verify_with(&env, "retired.asc", "late.txt");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && said.contains("revoked"),
+        "hwsign verify accepts a signature made after the key was retired:\n{said}"
+    );
     // Signing now with a revoked certificate is refused, whatever the reason.
     write_file(&env.work, "b.txt", b"after the revocation\n");
     let err = env.hwsign_err(&[

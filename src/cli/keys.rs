@@ -73,6 +73,11 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
         .clone();
     let public = PublicKey::from_ssh_line(&key.ssh_public_key)
         .map_err(|e| Error::Protocol(e.to_string()))?;
+    if a.revoke.is_some() && !matches!(a.format, ExportFormat::Openpgp) {
+        return Err(Error::Usage(
+            "--revoke makes an OpenPGP revocation: use it with --format openpgp --userid …".into(),
+        ));
+    }
     let text = match a.format {
         ExportFormat::Ssh => format!("{}\n", public.ssh_line(&key.label)),
         ExportFormat::Pem => public.to_pem(),
@@ -122,10 +127,12 @@ fn openpgp_cert(
     let hash = openpgp::hash_for(public.algorithm());
     let mut names = vec![format!("certificate for {userid}")];
     if let Some(r) = revocation {
-        names.push(format!(
-            "REVOCATION of this key ({:?}) {}",
-            r.reason, r.message
-        ));
+        let reason = format!("{:?}", r.reason).to_ascii_lowercase();
+        names.push(if r.message.is_empty() {
+            format!("REVOCATION of this key ({reason})")
+        } else {
+            format!("REVOCATION of this key ({reason}): {}", r.message)
+        });
     }
     signer.with_openpgp(primary.role_into_unspecified(), &names, |pgp| {
         openpgp::certificate(pgp, userid, hash, expires, revocation)

@@ -14,7 +14,7 @@ use openpgp_card::ocard::StatusBytes;
 use openpgp_card::ocard::algorithm::{AlgoSimple, AlgorithmAttributes, Curve};
 use openpgp_card::ocard::crypto::{HashAlgo, PublicKeyMaterial, SigningAlgo};
 use openpgp_card::ocard::data::TouchPolicy as Uif;
-use openpgp_card::state::Open;
+use openpgp_card::state::{Open, Transaction};
 use openpgp_card::{Card, Error as CardError};
 
 use super::TokenError;
@@ -118,6 +118,27 @@ fn fingerprint_of(
         .map_err(|e| CardError::InternalError(e.to_string()))?;
     openpgp_card::ocard::data::Fingerprint::try_from(key.fingerprint().as_bytes())
         .map_err(|e| CardError::InternalError(format!("fingerprint: {e}")))
+}
+
+/// The user PIN's tries left, refused when none are left or only the last one is and it may
+/// not be spent (`force`).
+fn pw1_tries(
+    tx: &mut Card<Transaction<'_>>,
+    ident: &str,
+    token: &str,
+    force: bool,
+) -> Result<u8, TokenError> {
+    let left = tx
+        .pw_status_bytes()
+        .map_err(|e| card_err(ident, &e))?
+        .err_count_pw1();
+    if left == 0 {
+        return Err(TokenError::PinLocked(token.to_string()));
+    }
+    if left == 1 && !force {
+        return Err(TokenError::PinFinalTry(token.to_string()));
+    }
+    Ok(left)
 }
 
 impl OpenPgpCards {
@@ -255,6 +276,16 @@ impl OpenPgpCards {
         self.user_pins.forget(&ident.to_string());
     }
 
+    /// [`pw1_tries`] in a transaction of its own.
+    fn pw1_tries_guard(&mut self, ident: &str, token: &str, force: bool) -> Result<(), TokenError> {
+        let card = self
+            .cards
+            .get_mut(ident)
+            .ok_or_else(|| TokenError::NotPresent(token.to_string()))?;
+        let mut tx = card.transaction().map_err(|e| card_err(ident, &e))?;
+        pw1_tries(&mut tx, ident, token, force).map(|_| ())
+    }
+
     fn sign_on(&mut self, ident: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError> {
         let card_id = ident.to_string();
         let force = self.user_pins.force_last_try(&card_id);
@@ -263,23 +294,16 @@ impl OpenPgpCards {
             "OpenPGP card {ident} needs its user PIN to sign: {}",
             self.prompt
         );
+        // The retry counter before anyone types a PIN (its own transaction: the card is not
+        // held while pinentry waits), and again right before the PIN is tried.
+        self.pw1_tries_guard(ident, &token, force)?;
         let pin = self.user_pins.pin(&card_id, &token, &description)?;
         let card = self
             .cards
             .get_mut(ident)
             .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
         let mut tx = card.transaction().map_err(|e| card_err(ident, &e))?;
-        // Read the retry counter first: never spend the last try unless forced.
-        let left = tx
-            .pw_status_bytes()
-            .map_err(|e| card_err(ident, &e))?
-            .err_count_pw1();
-        if left == 0 {
-            return Err(TokenError::PinLocked(token));
-        }
-        if left == 1 && !force {
-            return Err(TokenError::PinFinalTry(token));
-        }
+        let left = pw1_tries(&mut tx, ident, &token, force)?;
         let refused = match tx.verify_user_signing_pin(pin.pin.to_secret_string()) {
             Ok(()) => None,
             Err(CardError::CardStatus(StatusBytes::PasswordNotChecked(n))) => Some(n),

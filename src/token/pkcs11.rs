@@ -18,6 +18,7 @@ use super::pin_source::{PinSource, RejectedPin, getrandom_fill};
 use super::pkcs11_objects::{FoundKey, find_keys, generation_templates, today};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::hex;
+use crate::secret::Pin;
 
 /// Load and initialize a PKCS#11 module.
 pub fn load_module(path: &std::path::Path) -> Result<Pkcs11, TokenError> {
@@ -192,6 +193,21 @@ impl Pkcs11Token {
 
     /// An open session (not necessarily logged in).
     fn open(&mut self) -> Result<&Session, TokenError> {
+        // A session the module closed (OpenSC closes them all when a card's PIN counts for one
+        // signature): a new one, before anything asks for a PIN on the dead one.
+        let closed = self.session.as_ref().is_some_and(|s| {
+            matches!(
+                s.get_session_info(),
+                Err(CkError::Pkcs11(
+                    RvError::SessionHandleInvalid | RvError::SessionClosed,
+                    _
+                ))
+            )
+        });
+        if closed {
+            tracing::debug!(token = %self.label, "the module closed our session; opening another");
+            self.drop_session();
+        }
         if self.session.is_none() {
             if self.lost {
                 self.relocate()?;
@@ -232,7 +248,8 @@ impl Pkcs11Token {
         if let Some(session) = self.session.take() {
             // Closed by the module already (OpenSC closes every session of a card whose PIN
             // counts for one signature): closing it again only makes cryptoki log an error.
-            // Forgetting it skips that call; it holds no memory of its own.
+            // Forgetting it skips that call; what it keeps is one count on the module's shared
+            // handle, which the agent holds until it exits anyway.
             if matches!(
                 session.get_session_info(),
                 Err(CkError::Pkcs11(
@@ -271,10 +288,39 @@ impl Pkcs11Token {
         if !info.login_required() {
             return Ok(());
         }
+        let mut description = format!(
+            "Token {} (serial {}) needs its PIN",
+            self.label, self.serial
+        );
+        if !self.prompt.is_empty() {
+            description.push_str(&format!(" to sign: {}", self.prompt));
+        }
+        let pin = self.guarded_pin(description)?;
+        let Some(session) = self.session.as_ref() else {
+            return Err(TokenError::NotPresent(self.label.clone()));
+        };
+        match session.login(UserType::User, Some(&pin.as_auth_pin())) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                self.pin_accepted();
+                self.login_at = Some(std::time::Instant::now());
+                tracing::info!(token = %self.label, ttl_s = self.ttl.as_secs(), "logged in; PIN cached");
+                Ok(())
+            }
+            Err(e) => Err(self.pin_refused(&pin, &e)),
+        }
+    }
+
+    /// The PIN for a login, read only when it may be tried: the retry state is read first (the
+    /// last try is never spent unless forced), and a PIN the token rejected is refused unread
+    /// by the token. `description` says what for (pinentry shows it with the tries left).
+    fn guarded_pin(&mut self, mut description: String) -> Result<Pin, TokenError> {
+        let info = self
+            .ctx
+            .get_token_info(self.slot)
+            .map_err(|e| self.err(&e))?;
         if info.user_pin_locked() {
             return Err(TokenError::PinLocked(self.label.clone()));
         }
-        // Read the retry state before asking: the last try is never spent unless forced.
         if info.user_pin_final_try() && !self.force_last_try {
             return Err(TokenError::PinFinalTry(self.label.clone()));
         }
@@ -285,13 +331,6 @@ impl Pkcs11Token {
         } else {
             ""
         };
-        let mut description = format!(
-            "Token {} (serial {}) needs its PIN",
-            self.label, self.serial
-        );
-        if !self.prompt.is_empty() {
-            description.push_str(&format!(" to sign: {}", self.prompt));
-        }
         if !tries.is_empty() {
             description.push_str(&format!("\n({tries})"));
         }
@@ -304,19 +343,20 @@ impl Pkcs11Token {
                 source_name: self.pin.name(),
             });
         }
-        let Some(session) = self.session.as_ref() else {
-            return Err(TokenError::NotPresent(self.label.clone()));
-        };
-        match session.login(UserType::User, Some(&pin.as_auth_pin())) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
-                self.rejected.clear();
-                self.pin_error = None;
-                self.login_at = Some(std::time::Instant::now());
-                tracing::info!(token = %self.label, ttl_s = self.ttl.as_secs(), "logged in; PIN cached");
-                Ok(())
-            }
-            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
-                self.rejected.reject(&pin);
+        Ok(pin)
+    }
+
+    /// The token took the PIN.
+    fn pin_accepted(&mut self) {
+        self.rejected.clear();
+        self.pin_error = None;
+    }
+
+    /// The error for a failed login with `pin`; a wrong PIN is remembered and never tried again.
+    fn pin_refused(&mut self, pin: &Pin, e: &CkError) -> TokenError {
+        match e {
+            CkError::Pkcs11(RvError::PinIncorrect, _) => {
+                self.rejected.reject(pin);
                 let left = match self.ctx.get_token_info(self.slot) {
                     Ok(i) if i.user_pin_final_try() => {
                         "one try left: hwsign will not spend it".to_string()
@@ -326,27 +366,31 @@ impl Pkcs11Token {
                 };
                 self.pin_error = Some(format!("The previous PIN was wrong ({left})."));
                 tracing::warn!(token = %self.label, source = %self.pin.name(), "the token rejected the PIN; it will not be tried again");
-                Err(TokenError::PinWrong {
+                TokenError::PinWrong {
                     token: self.label.clone(),
                     source_name: format!("{} ({left})", self.pin.name()),
-                })
+                }
             }
-            Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                Err(TokenError::PinLocked(self.label.clone()))
-            }
-            Err(e) => Err(self.err(&e)),
+            CkError::Pkcs11(RvError::PinLocked, _) => TokenError::PinLocked(self.label.clone()),
+            e => self.err(e),
         }
     }
 
     /// Whether the token is still in its slot. Modules that list objects from memory (OpenSC)
-    /// would list a pulled card's keys; asking for the slot's state makes them look.
+    /// would list a pulled card's keys; asking for the slot's state makes them look. Other
+    /// errors (a busy reader) keep the session and its login.
     fn check_present(&mut self) -> Result<(), TokenError> {
         match self.ctx.get_slot_info(self.slot) {
             Ok(info) if info.token_present() => Ok(()),
-            _ => {
+            Ok(_)
+            | Err(CkError::Pkcs11(
+                RvError::TokenNotPresent | RvError::DeviceRemoved | RvError::SlotIdInvalid,
+                _,
+            )) => {
                 self.drop_session();
                 Err(TokenError::NotPresent(self.label.clone()))
             }
+            Err(e) => Err(self.err(&e)),
         }
     }
 
@@ -412,25 +456,24 @@ impl Pkcs11Token {
             }
             Scheme::RsaPss(h) => (Mechanism::RsaPkcsPss(pss_params(h)), data),
         };
-        let pin = if key.always_authenticate {
+        if key.always_authenticate {
+            // A login for this one signature (CKA_ALWAYS_AUTHENTICATE), with the same guards
+            // as the session's login.
             let description = format!(
                 "Token {} needs its PIN again for this key (PIN policy always): {}",
                 self.label, self.prompt
             );
-            Some(
-                self.pin
-                    .read(&self.label, &description, None)
-                    .map_err(CallError::Token)?,
-            )
-        } else {
-            None
-        };
-        let session = self.session().map_err(CallError::Token)?;
-        if let Some(pin) = pin {
-            session
-                .login(UserType::ContextSpecific, Some(&pin.as_auth_pin()))
-                .map_err(CallError::Ck)?;
+            let pin = self.guarded_pin(description).map_err(CallError::Token)?;
+            let session = self.session().map_err(CallError::Token)?;
+            match session.login(UserType::ContextSpecific, Some(&pin.as_auth_pin())) {
+                Ok(()) => self.pin_accepted(),
+                Err(e @ CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLocked, _)) => {
+                    return Err(CallError::Token(self.pin_refused(&pin, &e)));
+                }
+                Err(e) => return Err(CallError::Ck(e)),
+            }
         }
+        let session = self.session().map_err(CallError::Token)?;
         let sig = session
             .sign(&mechanism, handle, input)
             .map_err(CallError::Ck)?;

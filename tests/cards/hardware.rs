@@ -49,12 +49,7 @@ fn hardware_agent(cards: &str) -> (TestEnv, Agent) {
     // these tests on a virtual card).
     let pcscd = std::env::var_os("HWSIGN_TEST_PCSCD").unwrap_or_else(|| SYSTEM_PCSCD.into());
     envs.push((OsString::from("PCSCLITE_CSOCK_NAME"), pcscd));
-    let agent = Agent::spawn(
-        &envs,
-        &[OsString::from("--softhsm")],
-        &env.work,
-        &env.dir.path().join("agent.log"),
-    );
+    let agent = Agent::spawn(&envs, &[], &env.work, &env.dir.path().join("agent.log"));
     (env, agent)
 }
 

@@ -180,11 +180,32 @@ fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 }
 
 /// `opensc-tool -l` through the private socket.
+/// Where a pcscd's directory keeps its OpenSC configuration.
+fn opensc_conf_in(dir: &Path) -> PathBuf {
+    dir.join("opensc.conf")
+}
+
+/// The OpenSC configuration of the clients of the pcscd in `dir`: not the machine's, and only
+/// the two card drivers our virtual cards need and `default` for raw APDUs (OpenSC otherwise
+/// probes each card with every driver, ~2 s per card over vpcd).
+fn write_opensc_conf(dir: &Path) {
+    let path = opensc_conf_in(dir);
+    fs::write(
+        &path,
+        "app default {\n\tcard_drivers = PIV-II, openpgp, default;\n\tframework pkcs15 {\n\t\tuse_file_caching = no;\n\t}\n}\n",
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 fn list_readers_at(sock: &Path) -> String {
     require_tool("opensc-tool", "opensc");
     let mut cmd = Command::new("opensc-tool");
     cmd.arg("-l")
         .env("PCSCLITE_CSOCK_NAME", sock)
+        .env(
+            "OPENSC_CONF",
+            opensc_conf_in(sock.parent().unwrap_or(Path::new("/"))),
+        )
         .stdin(Stdio::null());
     let out = run(&mut cmd);
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -256,6 +277,7 @@ impl Pcscd {
         );
         let conf_dir = dir.join("reader.conf.d");
         let log = dir.join("pcscd.log");
+        write_opensc_conf(dir);
         // One copy of the vpcd driver per reader entry: vpcd keeps its two slots in static
         // variables, so entries sharing one loaded library steal each other's slots (only the
         // last entry's card would ever be seen); distinct files are distinct dlopen()s. The
@@ -405,20 +427,10 @@ impl Pcscd {
         ]
     }
 
-    /// The OpenSC configuration every client of this pcscd gets (`OPENSC_CONF`), written on
-    /// first use: not the machine's, and only the two card drivers our virtual cards need
-    /// and `default` for raw APDUs (OpenSC otherwise probes each card with every driver, ~2 s per
-    /// card over vpcd).
+    /// The OpenSC configuration every client of this pcscd gets (`OPENSC_CONF`, written by
+    /// [`write_opensc_conf`] when the pcscd starts).
     pub fn opensc_conf(&self) -> PathBuf {
-        let path = self.dir.join("opensc.conf");
-        if !path.is_file() {
-            fs::write(
-                &path,
-                "app default {\n\tcard_drivers = PIV-II, openpgp, default;\n\tframework pkcs15 {\n\t\tuse_file_caching = no;\n\t}\n}\n",
-            )
-            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        }
-        path
+        opensc_conf_in(&self.dir)
     }
 
     /// Points `cmd` at this pcscd.

@@ -46,6 +46,8 @@ mod interop;
 mod openpgp;
 #[path = "cards/opensc.rs"]
 mod opensc;
+#[path = "peers/rig.rs"]
+mod peers;
 #[path = "cards/pins.rs"]
 mod pins;
 #[path = "cards/piv.rs"]

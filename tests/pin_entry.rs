@@ -51,18 +51,7 @@ impl PinAgent {
             pin.len() >= 8,
             "the test PIN is too short to look for in logs"
         );
-        // pinentry = a program without arguments: a wrapper runs the Python peer.
-        let wrapper = env.path("pinentry.sh");
-        fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec {} {} \"$@\"\n",
-                sh_path(&python3()),
-                sh_path(&peer("pinentry.py"))
-            ),
-        )
-        .unwrap();
-        set_mode(&wrapper, 0o755);
+        let wrapper = pinentry_wrapper(env);
         write_config(
             env,
             &format!(

@@ -1,7 +1,8 @@
 //! The same virtual cards through OpenSC's PKCS#11 module (Debian `opensc-pkcs11`), the path
 //! for cards hwsign does not speak directly: the agent's PKCS#11 backend lists the keys
 //! (the ids the PC/SC backends give), signs, and verifies with openssl and ssh-keygen; a PIV
-//! key with CKA_ALWAYS_AUTHENTICATE (slot 9c) gets its context-specific login; an OpenPGP
+//! key with CKA_ALWAYS_AUTHENTICATE (slot 9c) gets its context-specific login, with the same
+//! PIN safety as the session's (a wrong PIN from pinentry costs one try, never two); an OpenPGP
 //! card whose PIN counts for one signature (PW1 status C4 = 00: OpenSC closes the sessions
 //! after each) signs again and again; a card pulled out and put back works again without an
 //! agent restart. Every client of the rig's pcscd gets the rig's own `OPENSC_CONF`.
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 use crate::common::*;
 use crate::openpgp::{generate_openpgp_key, openpgp_rig};
+use crate::peers::{jsonl, pinentry_wrapper, toml_str};
 use crate::rig::*;
 
 /// Debian's `opensc-pkcs11` (`dpkg -L opensc-pkcs11`).
@@ -139,4 +141,65 @@ fn an_openpgp_card_signs_through_opensc_and_comes_back_after_removal() {
     raw_verifies(env, &by_id, &ED25519, "opensc-back.bin");
     assert!(agent.is_running());
     assert_eq!(openpgp_pw1_tries(&rig.pcscd, &card), 3);
+}
+
+/// The PIN of an always-authenticate key (PIV 9c through OpenSC) comes from pinentry for every
+/// signature; a wrong one there is reported with the card's counter down by one, and never
+/// tried again: the same wrong answer is refused without reaching the card.
+#[test]
+fn a_wrong_pin_for_an_always_authenticate_key_is_never_retried() {
+    require_file(OPENSC_PKCS11, "opensc-pkcs11");
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    let pem = piv_generate(&rig.pcscd, &card, "9c", "ECCP256", &[]);
+    piv_import_certificate(&rig.pcscd, &card, "9c", &pem);
+    let env = &rig.env;
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    let wrapper = pinentry_wrapper(env);
+    rig.write_config(&format!(
+        "pcsc = false\npinentry = {}\n[[token]]\npkcs11_module = \"{OPENSC_PKCS11}\"\ntoken_label = \"{PIV_TOKEN}\"\n",
+        toml_str(&wrapper)
+    ));
+    let (mode, log) = (env.path("pinentry.mode"), env.path("pinentry.log"));
+    let set = |answer: &str| std::fs::write(&mode, format!("{answer}\n")).unwrap();
+    set("pin");
+    let _agent = rig.start_agent_with(&[
+        ("FAKE_PINENTRY_MODE_FILE", &mode),
+        ("FAKE_PINENTRY_PIN_FILE", &pin),
+        ("FAKE_PINENTRY_LOG", &log),
+    ]);
+    let id = spki_id(&pem);
+    opensc_key(env, &id, &P256);
+    let by_id = format!("id:{id}");
+    // The session's login and the key's own login: both from pinentry.
+    raw_verifies(env, &by_id, &P256, "first.bin");
+    let asked = || jsonl(&log).len();
+    let after_first = asked();
+    assert!(
+        after_first >= 2,
+        "pinentry ran {after_first} times for the first signature"
+    );
+
+    // The session stays logged in; the key's login gets a wrong PIN.
+    set("wrong");
+    write_random(&env.work, "wrong.bin", RAW_DATA_LEN, 0x0bad);
+    let err = env.hwsign_err(&["sign", "--key", &by_id, "--format", "raw", "wrong.bin"]);
+    assert!(err.contains("rejected the PIN"), "{err}");
+    assert!(err.contains("[pin-wrong]"), "{err}");
+    assert_eq!(asked(), after_first + 1, "one dialog for the key's login");
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 2, "one try spent");
+
+    // The same wrong answer again: refused by the agent, the card's counter untouched.
+    let err = env.hwsign_err(&["sign", "--key", &by_id, "--format", "raw", "wrong.bin"]);
+    assert!(err.contains("will not try it again"), "{err}");
+    assert_eq!(
+        piv_pin_tries(&rig.pcscd, &card),
+        2,
+        "the wrong PIN was tried again"
+    );
+
+    // The right PIN: signs, and the card's counter is full again.
+    set("pin");
+    raw_verifies(env, &by_id, &P256, "right.bin");
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
 }

@@ -107,8 +107,18 @@ impl Rig {
     /// `PCSCLITE_CSOCK_NAME` given after `isolate()`'s dead socket). Its socket is the
     /// TestEnv's default one, so `env.hwsign*` reach it.
     pub fn start_agent(&self) -> Agent {
+        self.start_agent_with(&[])
+    }
+
+    /// [`Rig::start_agent`] with more environment variables (a scripted pinentry's files).
+    pub fn start_agent_with(&self, extra: &[(&str, &Path)]) -> Agent {
         let mut envs = self.env.env();
         envs.extend(self.pcscd.env());
+        envs.extend(
+            extra
+                .iter()
+                .map(|(k, v)| (OsString::from(k), v.as_os_str().to_owned())),
+        );
         let agent = Agent::spawn(
             &envs,
             &[OsString::from("--softhsm")],

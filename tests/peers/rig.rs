@@ -28,6 +28,23 @@ pub fn python3() -> PathBuf {
     require_tool("python3", "python3")
 }
 
+/// A `pinentry` program for the config (a program without arguments): a wrapper in the env's
+/// directory that runs the scripted pinentry.py (its answers: see that file).
+pub fn pinentry_wrapper(env: &TestEnv) -> PathBuf {
+    let wrapper = env.path("pinentry.sh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {} {} \"$@\"\n",
+            sh_path(&python3()),
+            sh_path(&peer("pinentry.py"))
+        ),
+    )
+    .unwrap();
+    set_mode(&wrapper, 0o755);
+    wrapper
+}
+
 /// `s` as a TOML basic string.
 pub fn toml_str(s: impl AsRef<OsStr>) -> String {
     let s = s.as_ref().to_str().expect("test paths are UTF-8");

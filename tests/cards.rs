@@ -11,7 +11,8 @@
 //!   policies asked for and a self-signed certificate, with the default or a configured
 //!   management key (a touch policy makes the card ask for a touch while the certificate is
 //!   signed, as a YubiKey does); a YubiKey with firmware before 5.3 (no GET METADATA) is read
-//!   from its certificates, with the PIN and touch policy from the config.
+//!   from its certificates, with the PIN and touch policy from the config; after another
+//!   program selected another of the YubiKey's applets, PIV is selected again and signs.
 //! * [`openpgp`]: `hwsign keys generate --openpgp-card` makes the signature key (Ed25519,
 //!   P-256, RSA-2048) and stores the fingerprint hwsign's OpenPGP export has; the key signs
 //!   SSHSIG, raw, DSSE, OpenPGP (sqv) and through the SSH agent protocol.

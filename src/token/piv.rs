@@ -73,6 +73,26 @@ pub struct PivKeys {
     problem: Option<String>,
 }
 
+/// The CHUID object: read to see whether PIV is the selected applet.
+const OBJ_CHUID: yubikey::ObjectId = 0x005f_c102;
+
+/// Selects PIV again when another program selected another of the YubiKey's applets in between
+/// (ykman, gpg's scdaemon on the OpenPGP applet): a PIV command then is not understood. The
+/// probe is one GET DATA (the CHUID, found or not: PIV answers; another applet does not). PIV
+/// is selected only then: selecting it while it is selected could drop its PIN state, and when
+/// another applet was selected the YubiKey dropped that state already.
+fn ensure_piv_selected(serial: u32, yk: &mut YubiKey) -> Result<(), yubikey::Error> {
+    match yk.fetch_object(OBJ_CHUID) {
+        Ok(_) | Err(yubikey::Error::NotFound) => Ok(()),
+        Err(e @ yubikey::Error::PcscError { .. }) => Err(e),
+        Err(_) => {
+            tracing::info!(serial, "another applet is selected; selecting PIV again");
+            // SELECT PIV, then the retry counter (VERIFY without a PIN: no try spent).
+            yk.get_pin_retries().map(|_| ())
+        }
+    }
+}
+
 fn slot_name(slot: SlotId) -> String {
     format!("{:02x}", u8::from(slot))
 }
@@ -176,6 +196,7 @@ impl PivKeys {
         yk: &mut YubiKey,
         overrides: (Option<PinPolicy>, Option<TouchPolicy>),
     ) -> Result<Vec<SlotKey>, yubikey::Error> {
+        ensure_piv_selected(serial, yk)?;
         // The public key in the slot's certificate, with the algorithm its size says.
         let from_certificate = |yk: &mut YubiKey, slot| {
             let cert = yubikey::certificate::Certificate::read(yk, slot).ok()?;
@@ -298,6 +319,7 @@ impl PivKeys {
             .cards
             .get_mut(&serial)
             .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        ensure_piv_selected(serial, yk).map_err(|e| yk_err(serial, e))?;
         match piv::sign_data(yk, &input, algorithm, slot) {
             Ok(sig) => return Ok(sig.to_vec()),
             Err(yubikey::Error::AuthenticationError) => {}

@@ -322,3 +322,40 @@ fn piv_without_metadata_takes_the_policies_from_the_config() {
     raw_signature_verifies(env, &label, &P256, &data);
     assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
 }
+
+/// Another program selects another of the YubiKey's applets between two requests (ykman
+/// selects the management applet; gpg the OpenPGP applet): the card then answers PIV commands
+/// with 6D00 and has dropped PIV's PIN state. The agent selects PIV again and goes on: the key
+/// stays listed and signs, with the PIN verified again from its file.
+#[test]
+fn piv_is_selected_again_after_another_applet_was_used() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &["--pin-policy=once"]);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\n{}",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let _agent = rig.start_agent();
+    let env = &rig.env;
+    let label = piv_label(&card, "9a");
+    wait_for_key(env, &label, KEY_WAIT);
+    raw_verifies(env, &label, &P256, "before.bin");
+
+    // The management applet (A000000527471117), as ykman selects it.
+    send_apdus(
+        &rig.pcscd,
+        &card.reader,
+        &["00:A4:04:00:08:A0:00:00:05:27:47:11:17"],
+    );
+    assert!(
+        card.log_text().contains("another YubiKey applet"),
+        "the card did not switch applets:\n{}",
+        card.log_text()
+    );
+    listed_every_time(env, &label, 2);
+    raw_verifies(env, &label, &P256, "after.bin");
+    sshsig_verifies(env, &label, "after.txt");
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
+}

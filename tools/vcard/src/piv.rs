@@ -19,6 +19,9 @@
 //!   command (so `once` works, and `always` tolerates commands between VERIFY and use, as a
 //!   YubiKey does). `never` on slots other than 9E is not emulated: the firmware still wants
 //!   the PIN once per session;
+//! * SELECT of a Yubico applet (AID prefix A000000527: OTP, OATH, management, as ykman does)
+//!   leaves PIV until PIV is selected again: PIV commands get 6D00 and PIV's PIN state is
+//!   dropped, as on a YubiKey;
 //! * touch policy `always` (or `cached` with no touch in the last 15 s) holds the response of a
 //!   successful GENERAL AUTHENTICATE with that slot's key until a touch, else 6982.
 
@@ -34,6 +37,11 @@ use crate::iso::{
 use crate::touch::Touch;
 
 /// A000000308 00001000 0100
+/// Yubico's RID: the YubiKey's own applets (OTP, OATH, management) are selected by AIDs that
+/// start with it. Selecting one leaves PIV, as on a YubiKey: until PIV is selected again, PIV
+/// commands are not understood (6D00), and PIV's PIN state is gone.
+pub const YUBICO_RID: [u8; 5] = [0xA0, 0x00, 0x00, 0x05, 0x27];
+
 pub const PIV_AID: [u8; 11] = [
     0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00,
 ];
@@ -249,6 +257,8 @@ pub struct PivApp<T: piv_authenticator::Client> {
     meta: Meta,
     touch: Touch,
     session: Session,
+    /// Another of the YubiKey's applets is selected (see [`YUBICO_RID`]).
+    other_applet: bool,
 }
 
 impl<T: piv_authenticator::Client> PivApp<T> {
@@ -260,6 +270,7 @@ impl<T: piv_authenticator::Client> PivApp<T> {
             meta,
             touch,
             session: Session::default(),
+            other_applet: false,
         }
     }
 
@@ -295,11 +306,30 @@ impl<T: piv_authenticator::Client> PivApp<T> {
     }
 
     fn select(&mut self, apdu: &Apdu) -> Response {
+        if apdu.data.starts_with(&YUBICO_RID) {
+            // Leaving PIV: its PIN state goes, as on a YubiKey.
+            if !self.other_applet {
+                let reset = Apdu::new(0x00, 0x20, 0xFF, REF_PIN, &[], 0);
+                self.forward(&reset);
+                self.session = Session::default();
+                log::info!(
+                    "SELECT {}: another YubiKey applet; PIV commands get 6D00 until PIV is selected again",
+                    hex(&apdu.data)
+                );
+            }
+            self.other_applet = true;
+            return Response::ok(Vec::new());
+        }
         let mut a = apdu.clone();
         if a.data.len() >= 5 && a.data.len() < PIV_AID.len() && PIV_AID.starts_with(&a.data) {
             a.data = PIV_AID.to_vec();
         }
-        self.forward(&a)
+        let r = self.forward(&a);
+        // A failed SELECT (an applet the card does not have) leaves the selection as it was.
+        if r.is_ok() {
+            self.other_applet = false;
+        }
+        r
     }
 
     fn verify(&mut self, apdu: &Apdu) -> Response {
@@ -449,6 +479,9 @@ impl<T: piv_authenticator::Client> PivApp<T> {
 
 impl<T: piv_authenticator::Client> App for PivApp<T> {
     fn call(&mut self, apdu: &Apdu) -> Response {
+        if self.other_applet && !(apdu.ins == 0xA4 && apdu.p1 == 0x04) {
+            return Response::status(SW_INS_NOT_SUPPORTED);
+        }
         match apdu.ins {
             0xA4 if apdu.p1 == 0x04 => self.select(apdu),
             0xFD => Response::ok(self.cfg.version.to_vec()),

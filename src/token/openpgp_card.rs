@@ -341,6 +341,15 @@ impl OpenPgpCards {
                 CardError::CardStatus(
                     StatusBytes::SecurityRelatedIssues | StatusBytes::SecurityStatusNotSatisfied,
                 ) => TokenError::TouchTimeout(format!("OpenPGP card {ident} (UIF)")),
+                // Raw Ed25519 sends the message itself; cards take little (opcard: 1 KiB).
+                CardError::CardStatus(
+                    StatusBytes::WrongLength
+                    | StatusBytes::IncorrectParametersCommandDataField
+                    | StatusBytes::UnknownStatus(0x6A, 0x84),
+                ) if scheme == Scheme::Ed25519 => TokenError::Unsupported(format!(
+                    "OpenPGP card {ident} refused a {}-byte message for a raw Ed25519 signature (too long for the card): sign with --format sshsig or hwsign attest, which send the card a digest",
+                    data.len()
+                )),
                 other => card_err(ident, &other),
             })?;
         match scheme {

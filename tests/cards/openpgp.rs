@@ -121,6 +121,15 @@ fn openpgp_card_generate_ed25519_and_sign_every_format() {
     sshsig_verifies(env, &label, "ed.txt");
     raw_verifies(env, &label, &ED25519, "ed.bin");
     dsse_verifies(env, &label, &ED25519);
+    // Raw Ed25519 sends the file itself: too long for the card, the error says what to use.
+    write_random(&env.work, "long.bin", 4096, 0x4096);
+    let err = env.hwsign_err(&["sign", "--key", &label, "--format", "raw", "long.bin"]);
+    assert!(
+        err.contains("too long for the card") && err.contains("--format sshsig"),
+        "{err}"
+    );
+    assert!(!env.path("long.bin.rawsig").exists());
+    sshsig_verifies(env, &label, "after-long.txt");
     ssh_agent_signature_verifies(env, &agent, &label);
 
     // OpenPGP signature: sqv names the card key's fingerprint.

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Card latency, side by side with the peers, as ratios (never asserted in tests): one raw
+# P-256 signature on the virtual YubiKey (tools/vcard behind vpcd, a private pcscd) through
+#   1. hwsign: `hwsign sign --format raw` through the agent (PC/SC backend, card kept open)
+#   2. pkcs11-tool with ykcs11 (loads the module and finds the card in every run)
+#   3. pkcs11-tool with OpenSC's module (the same, plus OpenSC's card detection)
+# Medians over N runs. The virtual card answers each APDU in ~45 ms (vpcd over TCP), far
+# slower than a YubiKey: the ratios show what each path costs in round trips, not a YubiKey's
+# absolute speed.
+#
+#   scripts/bench-cards.sh [RUNS (default 10)]
+set -euo pipefail
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+runs="${1:-10}"
+cargo build --release --bins >&2
+cargo build -p hwsign-vcard >&2
+target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+bin="$target/release"
+vcard="$target/debug/hwsign-vcard"
+ykcs11=/usr/lib/x86_64-linux-gnu/libykcs11.so
+opensc=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
+mgm=010203040506070801020304050607080102030405060708
+
+tmp="$(mktemp -d /tmp/hwsign-bench.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+
+# A private pcscd with one vpcd reader (port 36100 + random), USB drivers hidden when possible.
+port=$((36100 + RANDOM % 2000))
+mkdir -p "$tmp/reader.conf.d" "$tmp/card/touch"
+cp /usr/lib/pcsc/drivers/serial/libifdvpcd.so "$tmp/vpcd.so"
+printf 'FRIENDLYNAME "Yubico YubiKey bench"\nDEVICENAME   /dev/null:0x%X\nLIBPATH      %s\nCHANNELID    0x%X\n' \
+    "$port" "$tmp/vpcd.so" "$port" >"$tmp/reader.conf.d/vpcd"
+export PCSCLITE_CSOCK_NAME="$tmp/pcscd.sock"
+printf 'app default {\n\tcard_drivers = PIV-II, default;\n}\n' >"$tmp/opensc.conf"
+export OPENSC_CONF="$tmp/opensc.conf"
+pcscd_cmd=(systemd-socket-activate -l "$PCSCLITE_CSOCK_NAME" /usr/sbin/pcscd --foreground --config "$tmp/reader.conf.d")
+if unshare --mount true 2>/dev/null; then
+    unshare --mount --propagation private sh -c \
+        'mount -t tmpfs -o ro,size=4k hwsign-no-usb-drivers /usr/lib/pcsc/drivers && exec "$@"' sh \
+        "${pcscd_cmd[@]}" >"$tmp/pcscd.log" 2>&1 &
+else
+    "${pcscd_cmd[@]}" >"$tmp/pcscd.log" 2>&1 &
+fi
+pids+=($!)
+for _ in $(seq 50); do [[ -S "$PCSCLITE_CSOCK_NAME" ]] && break; sleep 0.1; done
+opensc-tool -l >/dev/null 2>&1 || true   # the first client starts pcscd
+"$vcard" --kind piv --port "$port" --serial 31000000 --touch-dir "$tmp/card/touch" \
+    --state "$tmp/card/state" >/dev/null 2>"$tmp/card/vcard.log" &
+pids+=($!)
+reader="Yubico YubiKey bench 00 00"
+for _ in $(seq 100); do opensc-tool -l 2>/dev/null | grep -q "Yes .*$reader" && break; sleep 0.2; done
+
+# A P-256 key in 9a, PIN policy once, with a certificate (ykcs11 and OpenSC want one).
+yubico-piv-tool -r "$reader" --key="$mgm" -a generate -s 9a -A ECCP256 --pin-policy=once -o "$tmp/9a.pem" >&2
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/ca.key" 2>/dev/null
+openssl x509 -new -subj "/CN=hwsign bench/" -days 30 -key "$tmp/ca.key" -force_pubkey "$tmp/9a.pem" -out "$tmp/9a.crt"
+yubico-piv-tool -r "$reader" --key="$mgm" -a import-certificate -s 9a -i "$tmp/9a.crt" >&2
+
+# The agent (PC/SC on, the card's PIN from a file).
+mkdir -m 700 "$tmp/run"
+export XDG_RUNTIME_DIR="$tmp/run" XDG_STATE_HOME="$tmp/state" XDG_CONFIG_HOME="$tmp/config"
+unset SSH_AUTH_SOCK HWSIGN_AUTH_SOCK
+mkdir -p "$tmp/config/hwsign"
+echo 123456 >"$tmp/pin" && chmod 600 "$tmp/pin"
+printf 'pcsc = true\n[[card]]\nserial = 31000000\npin_file = "%s"\n' "$tmp/pin" >"$tmp/config/hwsign/config.toml"
+"$bin/hwsign-agent" --softhsm >"$tmp/ready" 2>"$tmp/agent.log" &
+pids+=($!)
+for _ in $(seq 600); do grep -q HWSIGN_AUTH_SOCK "$tmp/ready" && break; sleep 0.2; done
+export HWSIGN_AUTH_SOCK="$tmp/run/hwsign/agent.sock"
+for _ in $(seq 300); do "$bin/hwsign" keys 2>/dev/null | grep -q piv-31000000-9a && break; sleep 0.2; done
+
+median() {
+    local n="$1"; shift
+    python3 - "$n" "$@" <<'PY'
+import subprocess, sys, time, statistics
+n = int(sys.argv[1]); cmd = sys.argv[2:]
+t = []
+for _ in range(n):
+    s = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
+print(f"{statistics.median(t):.6f}")
+PY
+}
+
+echo "release" >"$tmp/small.txt"
+openssl dgst -sha256 -binary "$tmp/small.txt" >"$tmp/small.sha256"
+echo "== one P-256 signature on the virtual YubiKey, median of $runs"
+t_hw="$(median "$runs" "$bin/hwsign" sign --key piv-31000000-9a --format raw --force "$tmp/small.txt")"
+t_yk="$(median "$runs" pkcs11-tool --module "$ykcs11" --login --pin 123456 --sign --mechanism ECDSA --id 01 --input-file "$tmp/small.sha256" --output-file "$tmp/yk.sig")"
+t_sc="$(median "$runs" pkcs11-tool --module "$opensc" --login --pin 123456 --sign --mechanism ECDSA --id 01 --input-file "$tmp/small.sha256" --output-file "$tmp/sc.sig")"
+python3 - "$t_hw" "$t_yk" "$t_sc" <<'PY'
+import sys
+h, y, s = map(float, sys.argv[1:])
+print(f"hwsign sign --format raw (agent, PC/SC)    {h*1000:9.1f} ms")
+print(f"pkcs11-tool --sign, ykcs11                 {y*1000:9.1f} ms   ratio hwsign / ykcs11: {h/y:.2f}")
+print(f"pkcs11-tool --sign, OpenSC                 {s*1000:9.1f} ms   ratio hwsign / OpenSC: {h/s:.2f}")
+PY

@@ -30,13 +30,16 @@ pub fn error_response(err: &WireError) -> Response {
     Response::ExtensionResponse(err.to_extension())
 }
 
-/// The keys this socket may see, with their `remote` flag from the policy.
-async fn visible_keys(ctx: &Context) -> Vec<(KeyRef, KeyEntry)> {
+/// The keys this socket may see, with their `remote` flag from the policy: every token asked
+/// now (`fresh`), or a recent listing (see [`super::inventory::RECENT`]).
+async fn visible_keys(ctx: &Context, fresh: bool) -> Vec<(KeyRef, KeyEntry)> {
     let config = ctx.config();
-    ctx.inventory
-        .refresh()
-        .await
-        .into_iter()
+    let keys = if fresh {
+        ctx.inventory.refresh().await
+    } else {
+        ctx.inventory.recent(super::inventory::RECENT).await
+    };
+    keys.into_iter()
         .map(|k| {
             let mut e = k.entry();
             e.remote = policy::usable_through(&config, Socket::Extra, &e);
@@ -54,7 +57,7 @@ async fn visible_keys(ctx: &Context) -> Vec<(KeyRef, KeyEntry)> {
 pub async fn handle(ctx: &Context, peer: &mut Peer, request: Request) -> Response {
     match request {
         Request::RequestIdentities => Response::IdentitiesAnswer(
-            visible_keys(ctx)
+            visible_keys(ctx, true)
                 .await
                 .into_iter()
                 .map(|(k, _)| Identity {
@@ -199,8 +202,8 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             }
         },
         KeysRequest::NAME => match KeysRequest::from_extension(&ext) {
-            Ok(_) => ok_ext(&KeysReply {
-                keys: visible_keys(ctx)
+            Ok(req) => ok_ext(&KeysReply {
+                keys: visible_keys(ctx, req.fresh)
                     .await
                     .into_iter()
                     .map(|(_, e)| e)

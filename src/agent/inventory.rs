@@ -1,7 +1,8 @@
 //! The key inventory: every key of every token, by key id, with the worker that owns it. A key
 //! reachable through two tokens or backends (same SPKI) is listed once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::RwLock;
 
@@ -56,7 +57,14 @@ pub struct Inventory {
     tokens: Arc<Vec<TokenHandle>>,
     created: Arc<CreatedStore>,
     keys: Arc<RwLock<Vec<KeyRef>>>,
+    /// When the tokens were last asked for their keys (None: never, or a key went missing).
+    refreshed: Arc<Mutex<Option<Instant>>>,
 }
+
+/// How old a listing may be to answer a client picking a key (`keys@hwsign` without `fresh`).
+/// Cards take tens of APDUs to list (24 PIV slots); the client asks again with `fresh` when
+/// the key it wants is not there, and a token that lost a key makes the next answer fresh.
+pub const RECENT: Duration = Duration::from_secs(30);
 
 impl Inventory {
     /// An inventory over these token workers (call [`Inventory::refresh`] to fill it), with
@@ -66,6 +74,30 @@ impl Inventory {
             tokens: Arc::new(tokens),
             created: Arc::new(created),
             keys: Arc::new(RwLock::new(Vec::new())),
+            refreshed: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The keys as found at most `max_age` ago, or [`Inventory::refresh`]ed now.
+    pub async fn recent(&self, max_age: Duration) -> Vec<KeyRef> {
+        let fresh_enough = self
+            .refreshed
+            .lock()
+            .ok()
+            .and_then(|at| *at)
+            .is_some_and(|at| at.elapsed() <= max_age);
+        if fresh_enough {
+            self.keys().await
+        } else {
+            self.refresh().await
+        }
+    }
+
+    /// A key was not where the listing said (token gone, key deleted): the next
+    /// [`Inventory::recent`] asks the tokens again.
+    pub fn invalidate(&self) {
+        if let Ok(mut at) = self.refreshed.lock() {
+            *at = None;
         }
     }
 
@@ -109,6 +141,9 @@ impl Inventory {
             }
         }
         *self.keys.write().await = all.clone();
+        if let Ok(mut at) = self.refreshed.lock() {
+            *at = Some(Instant::now());
+        }
         all
     }
 

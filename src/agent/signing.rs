@@ -182,7 +182,16 @@ pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, W
                     .token
                     .sign(&job.key.id, job.scheme, input, &what)
                     .await
-                    .map_err(|e| ("failed", e.to_wire())),
+                    .map_err(|e| {
+                        if matches!(
+                            e,
+                            crate::token::TokenError::NotPresent(_)
+                                | crate::token::TokenError::UnknownKey(_)
+                        ) {
+                            ctx.inventory.invalidate();
+                        }
+                        ("failed", e.to_wire())
+                    }),
             },
         },
     };

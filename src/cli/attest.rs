@@ -135,10 +135,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     }
     output::check_free(&outputs, args.force)?;
 
-    let keys = client.keys()?;
-    let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())
-        .map_err(|e| select::explain(client, e))?
-        .clone();
+    let key = select::pick(client, args.key.as_deref(), config.default_key.as_deref())?;
     let mut signer = Signer::new(client, key)?;
     let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
 
@@ -221,10 +218,7 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
     if out != path {
         output::check_free(std::slice::from_ref(&out), args.force)?;
     }
-    let keys = client.keys()?;
-    let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())
-        .map_err(|e| select::explain(client, e))?
-        .clone();
+    let key = select::pick(client, args.key.as_deref(), config.default_key.as_deref())?;
     if envelope.signatures.iter().any(|s| s.keyid == key.id) {
         return Err(Error::Usage(format!(
             "{} is already signed by {} (id {})\n  hint: co-sign with another key (--key); verifiers count each signer once",

@@ -67,10 +67,7 @@ fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
 }
 
 fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
-    let keys = client.keys()?;
-    let key = select::select(&keys, Some(&a.key), None)
-        .map_err(|e| select::explain(client, e))?
-        .clone();
+    let key = select::pick(client, Some(&a.key), None)?;
     let public = PublicKey::from_ssh_line(&key.ssh_public_key)
         .map_err(|e| Error::Protocol(e.to_string()))?;
     if a.revoke.is_some() && !matches!(a.format, ExportFormat::Openpgp) {

@@ -58,10 +58,7 @@ fn signer_for<'a>(
     config: &Config,
     args: &SignArgs,
 ) -> Result<Signer<'a>> {
-    let keys = client.keys()?;
-    let key = select::select(&keys, args.key.as_deref(), config.default_key.as_deref())
-        .map_err(|e| select::explain(client, e))?
-        .clone();
+    let key = select::pick(client, args.key.as_deref(), config.default_key.as_deref())?;
     Signer::new(client, key)
 }
 

@@ -109,9 +109,19 @@ impl AgentClient {
         })
     }
 
-    /// The agent's keys.
+    /// The agent's keys, every token asked now.
     pub fn keys(&mut self) -> Result<Vec<KeyEntry>> {
-        Ok(self.call::<_, KeysReply>(&KeysRequest)?.keys)
+        Ok(self
+            .call::<_, KeysReply>(&KeysRequest { fresh: true })?
+            .keys)
+    }
+
+    /// The agent's keys as it found them recently (cheaper: cards take tens of APDUs to list).
+    /// For picking a key; [`crate::client::select::pick`] asks again when it is not there.
+    pub fn recent_keys(&mut self) -> Result<Vec<KeyEntry>> {
+        Ok(self
+            .call::<_, KeysReply>(&KeysRequest { fresh: false })?
+            .keys)
     }
 
     /// The agent's status.

@@ -58,6 +58,25 @@ pub fn explain(client: &mut crate::client::AgentClient, err: Error) -> Error {
     }
 }
 
+/// The key `spec` names (or `default`, or the only key) among the agent's keys: from its recent
+/// listing, or, when that has no match, from a listing made now (a key that just appeared);
+/// errors name what the agent has and the problems its tokens report.
+pub fn pick(
+    client: &mut crate::client::AgentClient,
+    spec: Option<&str>,
+    default: Option<&str>,
+) -> Result<KeyEntry> {
+    let recent = client.recent_keys()?;
+    if let Ok(key) = select(&recent, spec, default) {
+        return Ok(key.clone());
+    }
+    let keys = client.keys()?;
+    match select(&keys, spec, default) {
+        Ok(key) => Ok(key.clone()),
+        Err(e) => Err(explain(client, e)),
+    }
+}
+
 /// Pick the key `spec` names (or the default, or the only key).
 pub fn select<'a>(
     keys: &'a [KeyEntry],

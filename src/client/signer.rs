@@ -6,6 +6,7 @@ use crate::proto::keys::KeyEntry;
 use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::{SignContext, SignRequest};
 use crate::pubkey::PublicKey;
+use crate::verify::crypto::{Signed, check};
 
 /// Signs with one of the agent's keys.
 #[derive(Debug)]
@@ -66,6 +67,18 @@ impl<'a> Signer<'a> {
                 "the agent signed with another key or scheme than asked".into(),
             ));
         }
+        // Nothing is written that does not verify with the key it names (a key replaced on
+        // its card since the listing, a token answering garbage).
+        let signed = match input {
+            SignInput::Message => Signed::Message(&req.data),
+            SignInput::Prehash => Signed::Sha256(&req.data),
+        };
+        check(&self.public, scheme, signed, &reply.signature).map_err(|e| {
+            Error::Protocol(format!(
+                "the signature from key {} ({}) does not check out: {e}; nothing was written\n  hint: run `hwsign keys` (was the key replaced on its token?) and sign again",
+                self.key.label, self.key.id
+            ))
+        })?;
         Ok(reply.signature)
     }
 

@@ -3,7 +3,34 @@
 use super::wire::{Dec, Enc};
 use super::{HwsignMessage, ProtoError};
 
-crate::empty_request!(KeysRequest, "keys@hwsign", "Ask for the key inventory.");
+/// Ask for the key inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysRequest {
+    /// Look at every token now (a listing: `hwsign keys`). Without it the agent may answer
+    /// from its last look when that is recent (a client picking the key for a signature; it
+    /// asks again with `fresh` when the key it wants is not there). An empty body (clients
+    /// before this field) means `fresh`.
+    pub fresh: bool,
+}
+
+impl Default for KeysRequest {
+    fn default() -> Self {
+        KeysRequest { fresh: true }
+    }
+}
+
+impl HwsignMessage for KeysRequest {
+    const NAME: &'static str = "keys@hwsign";
+    fn encode_body(&self, e: &mut Enc) {
+        e.bool(self.fresh);
+    }
+    fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
+        if d.remaining() == 0 {
+            return Ok(KeysRequest::default());
+        }
+        Ok(KeysRequest { fresh: d.bool()? })
+    }
+}
 
 /// One key as the agent describes it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -130,10 +157,17 @@ mod tests {
         };
         assert_eq!(KeysReply::from_bytes(&r.to_bytes()).unwrap(), r);
         assert_eq!(
-            KeysRequest::from_bytes(&KeysRequest.to_bytes()).unwrap(),
-            KeysRequest
+            KeysRequest::from_bytes(&KeysRequest::default().to_bytes()).unwrap(),
+            KeysRequest::default()
         );
-        let mut future = KeysRequest.to_bytes();
+        let cached = KeysRequest { fresh: false };
+        assert_eq!(KeysRequest::from_bytes(&cached.to_bytes()).unwrap(), cached);
+        // A body of only the version (clients before `fresh`): a fresh listing.
+        assert_eq!(
+            KeysRequest::from_bytes(&crate::proto::VERSION.to_be_bytes()).unwrap(),
+            KeysRequest::default()
+        );
+        let mut future = KeysRequest::default().to_bytes();
         future[3] = 9;
         assert!(matches!(
             KeysRequest::from_bytes(&future),

@@ -450,11 +450,27 @@ impl Backend for PivKeys {
         if !self.keys.contains_key(key_id) {
             self.keys()?;
         }
-        let result = self.sign_on(key_id, scheme, data);
+        let mut result = self.sign_on(key_id, scheme, data);
         if let Err(TokenError::NotPresent(_)) = &result {
-            if let Some(serial) = self.keys.get(key_id).map(|k| k.serial) {
+            let serial = self.keys.get(key_id).map(|k| k.serial);
+            if let Some(serial) = serial {
                 self.cards.remove(&serial);
                 self.user_pins.forget(&serial);
+            }
+            // Reset by another program (yubico-piv-tool resets the card when it is done), or
+            // pulled out and put back: connect again and try once more. A card that is gone
+            // stays gone, and nothing was signed or PIN-verified by the failed attempt's end.
+            self.discover();
+            self.scan();
+            if self.keys.contains_key(key_id) {
+                tracing::info!(key_id, "the card was reset or reinserted; connected again");
+                result = self.sign_on(key_id, scheme, data);
+            } else if serial.is_some_and(|s| self.cards.contains_key(&s)) {
+                // The card is back, the key is not: replaced in its slot meanwhile.
+                result = Err(TokenError::UnknownKey(format!(
+                    "{key_id} (no longer on YubiKey {}: its slot holds another key now)",
+                    serial.unwrap_or_default()
+                )));
             }
         }
         self.problem = result.as_ref().err().map(|e| e.to_string());

@@ -125,6 +125,78 @@ pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme,
     }
 }
 
+/// Check `sig` as made with exactly `scheme` (hash and padding as the signer was asked) over
+/// `signed`: a message (hashed here with the scheme's hash) or the scheme's digest of it. The
+/// client checks every signature the agent returns before it writes anything.
+pub fn check(
+    key: &PublicKey,
+    scheme: Scheme,
+    signed: Signed<'_>,
+    sig: &[u8],
+) -> Result<(), CryptoError> {
+    use sha2::Sha512;
+    let alg = key.algorithm().to_string();
+    let mismatch = || CryptoError::Mismatch(alg.clone());
+    let malformed = |detail: String| CryptoError::Malformed {
+        alg: alg.clone(),
+        detail,
+    };
+    let digest = |h: HashAlg| match signed {
+        Signed::Message(m) => match h {
+            HashAlg::Sha256 => Sha256::digest(m).to_vec(),
+            HashAlg::Sha384 => Sha384::digest(m).to_vec(),
+            HashAlg::Sha512 => Sha512::digest(m).to_vec(),
+        },
+        Signed::Sha256(d) => d.to_vec(),
+    };
+    match (key, scheme) {
+        (PublicKey::P256(pk), Scheme::Ecdsa(h)) => {
+            let sig = p256::ecdsa::Signature::from_der(sig)
+                .map_err(|e| malformed(format!("not DER: {e}")))?;
+            p256::ecdsa::VerifyingKey::from(pk)
+                .verify_prehash(&digest(h), &sig)
+                .map_err(|_| mismatch())
+        }
+        (PublicKey::P384(pk), Scheme::Ecdsa(h)) => {
+            let sig = p384::ecdsa::Signature::from_der(sig)
+                .map_err(|e| malformed(format!("not DER: {e}")))?;
+            p384::ecdsa::VerifyingKey::from(pk)
+                .verify_prehash(&digest(h), &sig)
+                .map_err(|_| mismatch())
+        }
+        (PublicKey::Ed25519(vk), Scheme::Ed25519) => {
+            let Signed::Message(m) = signed else {
+                return Err(CryptoError::Unsupported(
+                    "an Ed25519 key signs the message itself, not a digest".into(),
+                ));
+            };
+            let sig = ed25519_dalek::Signature::from_slice(sig)
+                .map_err(|_| malformed(format!("{} bytes, expected 64", sig.len())))?;
+            vk.verify_strict(m, &sig).map_err(|_| mismatch())
+        }
+        (PublicKey::Rsa(pk), Scheme::RsaPkcs1v15(h)) => {
+            let padding = match h {
+                HashAlg::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
+                HashAlg::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
+                HashAlg::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
+            };
+            pk.verify(padding, &digest(h), sig).map_err(|_| mismatch())
+        }
+        (PublicKey::Rsa(pk), Scheme::RsaPss(h)) => {
+            // The salt as long as the hash (what hwsign asks tokens for).
+            let padding = match h {
+                HashAlg::Sha256 => rsa::Pss::new::<Sha256>(),
+                HashAlg::Sha384 => rsa::Pss::new::<Sha384>(),
+                HashAlg::Sha512 => rsa::Pss::new::<Sha512>(),
+            };
+            pk.verify(padding, &digest(h), sig).map_err(|_| mismatch())
+        }
+        (_, scheme) => Err(CryptoError::Unsupported(format!(
+            "a {alg} key does not sign {scheme:?}"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +241,32 @@ mod tests {
             verify(&e.public, Signed::Message(b"m"), &[0u8; 63]),
             Err(CryptoError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn check_wants_exactly_the_scheme_asked_for() {
+        let msg = b"SSHSIG blob or PAE";
+        let p = TestKey::p256("p", 9);
+        let sig = p.sign(msg);
+        let sha256 = Sha256::digest(msg).to_vec();
+        let ecdsa = Scheme::Ecdsa(HashAlg::Sha256);
+        check(&p.public, ecdsa, Signed::Message(msg), &sig).unwrap();
+        check(&p.public, ecdsa, Signed::Sha256(&sha256), &sig).unwrap();
+        assert!(check(&p.public, ecdsa, Signed::Message(b"other"), &sig).is_err());
+        assert!(
+            check(
+                &p.public,
+                Scheme::Ecdsa(HashAlg::Sha512),
+                Signed::Message(msg),
+                &sig
+            )
+            .is_err()
+        );
+        assert!(check(&p.public, Scheme::Ed25519, Signed::Message(msg), &sig).is_err());
+        let e = TestKey::ed25519("e", 9);
+        let sig = e.sign(msg);
+        check(&e.public, Scheme::Ed25519, Signed::Message(msg), &sig).unwrap();
+        assert!(check(&e.public, Scheme::Ed25519, Signed::Sha256(&sha256), &sig).is_err());
+        assert!(check(&e.public, Scheme::Ed25519, Signed::Message(b"other"), &sig).is_err());
     }
 }

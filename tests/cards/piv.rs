@@ -359,3 +359,49 @@ fn piv_is_selected_again_after_another_applet_was_used() {
     sshsig_verifies(env, &label, "after.txt");
     assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
 }
+
+/// A key replaced in its slot by another program after the agent listed it: the signature
+/// the client asked for (by the old key) is refused with what happened, nothing is written,
+/// and the next command picks the new key and signs.
+#[test]
+fn a_key_replaced_in_its_slot_is_never_signed_for_by_its_old_listing() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    // piv_generate writes 9a.pem: the old key's id is taken before the new key replaces it.
+    let old_id = spki_id(&piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]));
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\n{}",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let _agent = rig.start_agent();
+    let env = &rig.env;
+    let label = piv_label(&card, "9a");
+    let key = wait_for_key(env, &label, KEY_WAIT);
+    assert_eq!(key["id"], old_id);
+    raw_verifies(env, &label, &P256, "old.bin");
+
+    // Another program makes a new key in 9a (yubico-piv-tool also resets the card when done).
+    let new_id = spki_id(&piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]));
+    assert_ne!(new_id, old_id);
+    write_random(&env.work, "replaced.bin", RAW_DATA_LEN, 0x9a9a);
+    let out = env.hwsign(&["sign", "--key", &label, "--format", "raw", "replaced.bin"]);
+    if out.status.success() {
+        // Picked from a fresh listing: it must be the new key's signature.
+        assert_eq!(listed(env, &label).unwrap()["id"], new_id);
+        raw_signature_verifies(env, &label, &P256, &env.path("replaced.bin"));
+    } else {
+        let err = stderr_of(&out);
+        eprintln!("signing with the replaced key: {err}");
+        assert!(
+            err.contains("no longer on YubiKey") && err.contains("hwsign keys"),
+            "{err}"
+        );
+        assert!(!env.path("replaced.bin.rawsig").exists(), "{err}");
+    }
+    // The next command has the new key.
+    let key = wait_for_key(env, &label, KEY_WAIT);
+    assert_eq!(key["id"], new_id, "{key}");
+    raw_verifies(env, &label, &P256, "new.bin");
+    assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
+}

@@ -1,6 +1,7 @@
 //! The key inventory: every key of every token, by key id, with the worker that owns it. A key
 //! reachable through two tokens or backends (same SPKI) is listed once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,8 @@ pub struct Inventory {
     keys: Arc<RwLock<Vec<KeyRef>>>,
     /// When the tokens were last asked for their keys (None: never, or a key went missing).
     refreshed: Arc<Mutex<Option<Instant>>>,
+    /// Bumped by [`Inventory::invalidate`]: a refresh that began before it does not count.
+    generation: Arc<AtomicU64>,
 }
 
 /// How old a listing may be to answer a client picking a key (`keys@hwsign` without `fresh`).
@@ -75,6 +78,7 @@ impl Inventory {
             created: Arc::new(created),
             keys: Arc::new(RwLock::new(Vec::new())),
             refreshed: Arc::new(Mutex::new(None)),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -97,6 +101,7 @@ impl Inventory {
     /// [`Inventory::recent`] asks the tokens again.
     pub fn invalidate(&self) {
         if let Ok(mut at) = self.refreshed.lock() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
             *at = None;
         }
     }
@@ -109,6 +114,9 @@ impl Inventory {
     /// Ask every token for its keys. A token that fails keeps no keys and is logged; the
     /// others are unaffected.
     pub async fn refresh(&self) -> Vec<KeyRef> {
+        // The listing counts as made when it began: what changed during it is not in it.
+        let generation = self.generation.load(Ordering::SeqCst);
+        let started = Instant::now();
         let mut all: Vec<KeyRef> = Vec::new();
         for token in self.tokens.iter() {
             let info = match token.info().await {
@@ -142,7 +150,9 @@ impl Inventory {
         }
         *self.keys.write().await = all.clone();
         if let Ok(mut at) = self.refreshed.lock() {
-            *at = Some(Instant::now());
+            if self.generation.load(Ordering::SeqCst) == generation {
+                *at = Some(started);
+            }
         }
         all
     }

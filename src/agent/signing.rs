@@ -158,6 +158,33 @@ async fn gate(
     Ok(what)
 }
 
+/// The token's signature checked against the key it was asked for, over what the token got
+/// (the scheme's digest, or the message for Ed25519): a key replaced on its token since the
+/// listing, or a token answering garbage, returns nothing.
+fn check_signature(
+    key: &KeyRef,
+    scheme: Scheme,
+    token_input: &[u8],
+    sig: &[u8],
+) -> Result<(), WireError> {
+    use crate::verify::crypto::{Signed, check};
+    let signed = match scheme.hash() {
+        Some(_) => Signed::Sha256(token_input),
+        None => Signed::Message(token_input),
+    };
+    check(&key.info.public, scheme, signed, sig).map_err(|e| {
+        tracing::error!(key = %key.info.label, id = %key.id, error = %e, "the token's signature does not verify with the listed key");
+        WireError::new(
+            ErrorCode::UnknownKey,
+            format!(
+                "the signature from {} does not verify with key {} ({}): {e}; was the key replaced on its token? Nothing was returned",
+                key.token_label, key.info.label, key.id
+            ),
+            "run `hwsign keys` and sign again",
+        )
+    })
+}
+
 /// Sign, within policy, with an audit record.
 pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, WireError> {
     let kind = Kind::of(&job.data, job.input);
@@ -177,21 +204,33 @@ pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, W
             Err(e) => Err(("refused", e)),
             Ok(input) => match gate(ctx, &config, peer, job.key, &kind, &req.signed, note).await {
                 Err(e) => Err(("refused", e)),
-                Ok(what) => job
-                    .key
-                    .token
-                    .sign(&job.key.id, job.scheme, input, &what)
-                    .await
-                    .map_err(|e| {
-                        if matches!(
-                            e,
-                            crate::token::TokenError::NotPresent(_)
-                                | crate::token::TokenError::UnknownKey(_)
-                        ) {
-                            ctx.inventory.invalidate();
+                Ok(what) => {
+                    let signed = input.clone();
+                    match job
+                        .key
+                        .token
+                        .sign(&job.key.id, job.scheme, input, &what)
+                        .await
+                    {
+                        Err(e) => {
+                            if matches!(
+                                e,
+                                crate::token::TokenError::NotPresent(_)
+                                    | crate::token::TokenError::UnknownKey(_)
+                            ) {
+                                ctx.inventory.invalidate();
+                            }
+                            Err(("failed", e.to_wire()))
                         }
-                        ("failed", e.to_wire())
-                    }),
+                        Ok(sig) => match check_signature(job.key, job.scheme, &signed, &sig) {
+                            Ok(()) => Ok(sig),
+                            Err(e) => {
+                                ctx.inventory.invalidate();
+                                Err(("failed", e))
+                            }
+                        },
+                    }
+                }
             },
         },
     };

@@ -66,9 +66,15 @@ pub fn pick(
     spec: Option<&str>,
     default: Option<&str>,
 ) -> Result<KeyEntry> {
-    let recent = client.recent_keys()?;
-    if let Ok(key) = select(&recent, spec, default) {
-        return Ok(key.clone());
+    // A named key from the recent listing; "the only key" only from a fresh one (a second
+    // token may have come since). An agent that does not know recent listings (older, or an
+    // error) gets the fresh request.
+    if spec.or(default).is_some() {
+        if let Ok(recent) = client.recent_keys() {
+            if let Ok(key) = select(&recent, spec, default) {
+                return Ok(key.clone());
+            }
+        }
     }
     let keys = client.keys()?;
     match select(&keys, spec, default) {

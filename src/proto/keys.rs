@@ -22,7 +22,10 @@ impl Default for KeysRequest {
 impl HwsignMessage for KeysRequest {
     const NAME: &'static str = "keys@hwsign";
     fn encode_body(&self, e: &mut Enc) {
-        e.bool(self.fresh);
+        // A fresh request is the bytes agents before `fresh` know (an empty body).
+        if !self.fresh {
+            e.bool(false);
+        }
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         if d.remaining() == 0 {
@@ -162,10 +165,15 @@ mod tests {
         );
         let cached = KeysRequest { fresh: false };
         assert_eq!(KeysRequest::from_bytes(&cached.to_bytes()).unwrap(), cached);
-        // A body of only the version (clients before `fresh`): a fresh listing.
+        // A body of only the version (clients before `fresh`): a fresh listing; and a fresh
+        // request is exactly those bytes, so agents before `fresh` understand it.
         assert_eq!(
             KeysRequest::from_bytes(&crate::proto::VERSION.to_be_bytes()).unwrap(),
             KeysRequest::default()
+        );
+        assert_eq!(
+            KeysRequest::default().to_bytes(),
+            crate::proto::VERSION.to_be_bytes()
         );
         let mut future = KeysRequest::default().to_bytes();
         future[3] = 9;

@@ -356,6 +356,21 @@ impl OpenPgpCards {
             Scheme::Ecdsa(_) => crate::format::ecdsa::raw_to_der(&sig).map_err(|e| {
                 TokenError::Other(format!("the card returned a bad ECDSA signature: {e}"))
             }),
+            // As long as the modulus: a card may drop leading zero bytes (verifiers want all).
+            Scheme::RsaPkcs1v15(_) => {
+                let len = self
+                    .keys
+                    .values()
+                    .find(|k| k.ident == ident)
+                    .and_then(|k| match k.info.algorithm() {
+                        KeyAlgorithm::Rsa(bits) => Some((bits as usize).div_ceil(8)),
+                        _ => None,
+                    })
+                    .unwrap_or(sig.len());
+                let mut padded = vec![0u8; len.saturating_sub(sig.len())];
+                padded.extend_from_slice(&sig);
+                Ok(padded)
+            }
             _ => Ok(sig),
         }
     }

@@ -83,13 +83,16 @@ const OBJ_CHUID: yubikey::ObjectId = 0x005f_c102;
 /// another applet was selected the YubiKey dropped that state already.
 fn ensure_piv_selected(serial: u32, yk: &mut YubiKey) -> Result<(), yubikey::Error> {
     match yk.fetch_object(OBJ_CHUID) {
-        Ok(_) | Err(yubikey::Error::NotFound) => Ok(()),
-        Err(e @ yubikey::Error::PcscError { .. }) => Err(e),
-        Err(_) => {
+        // Not understood (6D00 and the like): another applet answered.
+        Err(yubikey::Error::GenericError) => {
             tracing::info!(serial, "another applet is selected; selecting PIV again");
             // SELECT PIV, then the retry counter (VERIFY without a PIN: no try spent).
             yk.get_pin_retries().map(|_| ())
         }
+        // Found, not found, or an object that does not parse: PIV answered. A PC/SC error
+        // (card gone or reset) goes to the caller.
+        Err(e @ yubikey::Error::PcscError { .. }) => Err(e),
+        Ok(_) | Err(_) => Ok(()),
     }
 }
 
@@ -270,6 +273,44 @@ impl PivKeys {
         Ok(out)
     }
 
+    /// The key's card answers as PIV before anything is sent for the signature: PIV selected
+    /// again when another applet was used; when another program reset the card (yubico-piv-tool
+    /// does when it exits) or it was pulled and put back, connected again. A card that is gone
+    /// is [`TokenError::NotPresent`]; a card back without the key (replaced in its slot
+    /// meanwhile) is [`TokenError::UnknownKey`], never a signature by another key.
+    fn ready(&mut self, key_id: &str) -> Result<(), TokenError> {
+        let serial = self
+            .keys
+            .get(key_id)
+            .map(|k| k.serial)
+            .ok_or_else(|| TokenError::UnknownKey(key_id.into()))?;
+        let probe = match self.cards.get_mut(&serial) {
+            Some(yk) => ensure_piv_selected(serial, yk),
+            None => Err(yubikey::Error::PcscError { inner: None }),
+        };
+        if probe.is_ok() {
+            return Ok(());
+        }
+        self.cards.remove(&serial);
+        self.user_pins.forget(&serial);
+        self.discover();
+        self.scan();
+        if self.keys.contains_key(key_id) {
+            tracing::info!(serial, "the card was reset or reinserted; connected again");
+            let yk = self
+                .cards
+                .get_mut(&serial)
+                .ok_or_else(|| TokenError::NotPresent(format!("YubiKey {serial}")))?;
+            return ensure_piv_selected(serial, yk).map_err(|e| yk_err(serial, e));
+        }
+        if self.cards.contains_key(&serial) {
+            return Err(TokenError::UnknownKey(format!(
+                "{key_id} (no longer on YubiKey {serial}: its slot holds another key now)"
+            )));
+        }
+        Err(TokenError::NotPresent(format!("YubiKey {serial}")))
+    }
+
     fn sign_on(
         &mut self,
         key_id: &str,
@@ -319,7 +360,6 @@ impl PivKeys {
             .cards
             .get_mut(&serial)
             .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
-        ensure_piv_selected(serial, yk).map_err(|e| yk_err(serial, e))?;
         match piv::sign_data(yk, &input, algorithm, slot) {
             Ok(sig) => return Ok(sig.to_vec()),
             Err(yubikey::Error::AuthenticationError) => {}
@@ -450,29 +490,18 @@ impl Backend for PivKeys {
         if !self.keys.contains_key(key_id) {
             self.keys()?;
         }
-        let mut result = self.sign_on(key_id, scheme, data);
-        if let Err(TokenError::NotPresent(_)) = &result {
-            let serial = self.keys.get(key_id).map(|k| k.serial);
-            if let Some(serial) = serial {
-                self.cards.remove(&serial);
-                self.user_pins.forget(&serial);
+        let result = self.ready(key_id).and_then(|()| {
+            let result = self.sign_on(key_id, scheme, data);
+            if let Err(TokenError::NotPresent(_)) = &result {
+                // Gone mid-operation: this request fails (no second PIN, no second touch); the
+                // card is found again when it is back.
+                if let Some(serial) = self.keys.get(key_id).map(|k| k.serial) {
+                    self.cards.remove(&serial);
+                    self.user_pins.forget(&serial);
+                }
             }
-            // Reset by another program (yubico-piv-tool resets the card when it is done), or
-            // pulled out and put back: connect again and try once more. A card that is gone
-            // stays gone, and nothing was signed or PIN-verified by the failed attempt's end.
-            self.discover();
-            self.scan();
-            if self.keys.contains_key(key_id) {
-                tracing::info!(key_id, "the card was reset or reinserted; connected again");
-                result = self.sign_on(key_id, scheme, data);
-            } else if serial.is_some_and(|s| self.cards.contains_key(&s)) {
-                // The card is back, the key is not: replaced in its slot meanwhile.
-                result = Err(TokenError::UnknownKey(format!(
-                    "{key_id} (no longer on YubiKey {}: its slot holds another key now)",
-                    serial.unwrap_or_default()
-                )));
-            }
-        }
+            result
+        });
         self.problem = result.as_ref().err().map(|e| e.to_string());
         result
     }

@@ -538,6 +538,8 @@ impl<T: piv_authenticator::Client> App for PivApp<T> {
             log::debug!("PIN logout on reset answered {:04X}", r.sw);
         }
         self.session = Session::default();
+        // A reset card starts with its default applet: PIV here.
+        self.other_applet = false;
     }
 }
 

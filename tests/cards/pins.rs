@@ -86,15 +86,9 @@ fn wrong_pins_then_last_try_refused(
 fn piv_wrong_pin_is_reported_and_never_retried_and_the_last_try_is_kept() {
     let rig = Rig::new(&[CardKind::Piv]);
     let card = rig.pcscd.start_card(0);
-    piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]);
-    let pin = rig.secret_file("piv.pin", "000000");
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        piv_card_toml(card.serial, &pin, false)
-    ));
-    let agent = rig.start_agent();
-    let label = piv_label(&card, "9a");
-    wait_for_key(&rig.env, &label, KEY_WAIT);
+    let PivAgent {
+        agent, label, pin, ..
+    } = piv_9a_agent(&rig, &card, &[], "000000", "");
     wrong_pins_then_last_try_refused(&rig.env, &label, &pin, &|| piv_pin_tries(&rig.pcscd, &card));
     // The agent still serves.
     wait_for_key(&rig.env, &label, KEY_WAIT);

@@ -71,16 +71,19 @@ fn piv_keys_are_listed_and_sign_every_format() {
 fn piv_pin_verified_once_counts_for_the_next_request() {
     let rig = Rig::new(&[CardKind::Piv]);
     let card = rig.pcscd.start_card(0);
-    piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &["--pin-policy=once"]);
-    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\npin_cache_ttl = \"0\"\n{}",
-        piv_card_toml(card.serial, &pin, false)
-    ));
-    let _agent = rig.start_agent();
+    let PivAgent {
+        agent: _agent,
+        label,
+        pin,
+        ..
+    } = piv_9a_agent(
+        &rig,
+        &card,
+        &["--pin-policy=once"],
+        DEFAULT_PIN,
+        "pin_cache_ttl = \"0\"\n",
+    );
     let env = &rig.env;
-    let label = piv_label(&card, "9a");
-    wait_for_key(env, &label, KEY_WAIT);
 
     raw_verifies(env, &label, &P256, "first.bin");
     fs::remove_file(&pin).unwrap();
@@ -331,16 +334,12 @@ fn piv_without_metadata_takes_the_policies_from_the_config() {
 fn piv_is_selected_again_after_another_applet_was_used() {
     let rig = Rig::new(&[CardKind::Piv]);
     let card = rig.pcscd.start_card(0);
-    piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &["--pin-policy=once"]);
-    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        piv_card_toml(card.serial, &pin, false)
-    ));
-    let _agent = rig.start_agent();
+    let PivAgent {
+        agent: _agent,
+        label,
+        ..
+    } = piv_9a_agent(&rig, &card, &["--pin-policy=once"], DEFAULT_PIN, "");
     let env = &rig.env;
-    let label = piv_label(&card, "9a");
-    wait_for_key(env, &label, KEY_WAIT);
     raw_verifies(env, &label, &P256, "before.bin");
 
     // The management applet (A000000527471117), as ykman selects it.
@@ -367,18 +366,14 @@ fn piv_is_selected_again_after_another_applet_was_used() {
 fn a_key_replaced_in_its_slot_is_never_signed_for_by_its_old_listing() {
     let rig = Rig::new(&[CardKind::Piv]);
     let card = rig.pcscd.start_card(0);
-    // piv_generate writes 9a.pem: the old key's id is taken before the new key replaces it.
-    let old_id = spki_id(&piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]));
-    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        piv_card_toml(card.serial, &pin, false)
-    ));
-    let _agent = rig.start_agent();
+    let PivAgent {
+        agent: _agent,
+        label,
+        id: old_id,
+        ..
+    } = piv_9a_agent(&rig, &card, &[], DEFAULT_PIN, "");
     let env = &rig.env;
-    let label = piv_label(&card, "9a");
-    let key = wait_for_key(env, &label, KEY_WAIT);
-    assert_eq!(key["id"], old_id);
+    assert_eq!(listed(env, &label).unwrap()["id"], old_id);
     raw_verifies(env, &label, &P256, "old.bin");
 
     // Another program makes a new key in 9a (yubico-piv-tool also resets the card when done).

@@ -136,6 +136,46 @@ impl Rig {
     }
 }
 
+/// An agent for a virtual YubiKey whose slot 9a holds a P-256 key (see [`piv_9a_agent`]).
+/// Bind `agent` when destructuring (`agent: _agent`): `..` would stop it at once.
+pub struct PivAgent {
+    pub agent: Agent,
+    /// `piv-<serial>-9a`.
+    pub label: String,
+    /// The key's id (SHA-256 of its SPKI).
+    pub id: String,
+    /// The card's PIN file.
+    pub pin: PathBuf,
+}
+
+/// yubico-piv-tool makes a P-256 key in the started `card`'s slot 9a (with `extra` arguments
+/// such as `--touch-policy=always`), the PIN file holds `pin`, and an agent runs with `top`
+/// config lines (e.g. `pin_cache_ttl = "0"`) and the card's `[[card]]` table; returns when the
+/// key is listed.
+pub fn piv_9a_agent(
+    rig: &Rig,
+    card: &VirtualCard,
+    extra: &[&str],
+    pin: &str,
+    top: &str,
+) -> PivAgent {
+    let pem = piv_generate(&rig.pcscd, card, "9a", "ECCP256", extra);
+    let pin = rig.secret_file("piv.pin", pin);
+    rig.write_config(&format!(
+        "pcsc = true\n{top}{}",
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let agent = rig.start_agent();
+    let label = piv_label(card, "9a");
+    wait_for_key(&rig.env, &label, KEY_WAIT);
+    PivAgent {
+        agent,
+        label,
+        id: spki_id(&pem),
+        pin,
+    }
+}
+
 /// Stops an agent (SIGTERM) and asserts it exited cleanly, letting go of the cards.
 pub fn stop_agent(agent: Agent) {
     let status = agent.stop();

@@ -75,21 +75,18 @@ fn piv_touch_given_signs_and_touch_not_given_times_out() {
     let rig = Rig::new(&[CardKind::Piv]);
     let mut card = rig.pcscd.card(0).touch_timeout(SHORT_TOUCH);
     card.start();
-    piv_generate(
-        &rig.pcscd,
+    let PivAgent {
+        agent: _agent,
+        label,
+        ..
+    } = piv_9a_agent(
+        &rig,
         &card,
-        "9a",
-        "ECCP256",
         &["--pin-policy=once", "--touch-policy=always"],
+        DEFAULT_PIN,
+        "",
     );
-    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        piv_card_toml(card.serial, &pin, false)
-    ));
-    let _agent = rig.start_agent();
     let env = &rig.env;
-    let label = piv_label(&card, "9a");
     let key = wait_for_key(env, &label, KEY_WAIT);
     assert_eq!(key["touch_policy"], "always", "{key}");
     assert_eq!(key["pin_policy"], "once", "{key}");
@@ -192,21 +189,9 @@ fn piv_card_removed_mid_signature_fails_that_request_only() {
     let rig = Rig::new(&[CardKind::Piv]);
     let mut card = rig.pcscd.card(0).touch_timeout(LONG_TOUCH);
     card.start();
-    piv_generate(
-        &rig.pcscd,
-        &card,
-        "9a",
-        "ECCP256",
-        &["--touch-policy=always"],
-    );
-    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        piv_card_toml(card.serial, &pin, false)
-    ));
-    let mut agent = rig.start_agent();
-    let label = piv_label(&card, "9a");
-    wait_for_key(&rig.env, &label, KEY_WAIT);
+    let PivAgent {
+        mut agent, label, ..
+    } = piv_9a_agent(&rig, &card, &["--touch-policy=always"], DEFAULT_PIN, "");
     let serial = card.serial.to_string();
     removal_mid_signature(&rig, &mut agent, &mut card, &label, &P256, &serial);
 }

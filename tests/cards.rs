@@ -12,7 +12,9 @@
 //!   management key (a touch policy makes the card ask for a touch while the certificate is
 //!   signed, as a YubiKey does); a YubiKey with firmware before 5.3 (no GET METADATA) is read
 //!   from its certificates, with the PIN and touch policy from the config; after another
-//!   program selected another of the YubiKey's applets, PIV is selected again and signs.
+//!   program selected another of the YubiKey's applets, PIV is selected again and signs; a
+//!   key replaced in its slot (with or without a card reset) is never signed for by its old
+//!   listing: the agent checks every signature against the key it was asked for.
 //! * [`openpgp`]: `hwsign keys generate --openpgp-card` makes the signature key (Ed25519,
 //!   P-256, RSA-2048) and stores the fingerprint hwsign's OpenPGP export has; the key signs
 //!   SSHSIG, raw, DSSE, OpenPGP (sqv) and through the SSH agent protocol.

@@ -400,3 +400,73 @@ fn a_key_replaced_in_its_slot_is_never_signed_for_by_its_old_listing() {
     raw_verifies(env, &label, &P256, "new.bin");
     assert_eq!(piv_pin_tries(&rig.pcscd, &card), 3);
 }
+
+/// A second agent on the same card replaces the key in 9a without resetting the card (shared
+/// connections both): the first agent still lists the old key, and the card's slot now signs
+/// with the new one. The first agent checks the card's signature against the key it was asked
+/// for and returns nothing; the next command picks the new key from a fresh listing.
+#[test]
+fn a_signature_by_another_key_than_listed_is_never_returned() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let card = rig.pcscd.start_card(0);
+    let PivAgent {
+        agent: _agent,
+        label,
+        id: old_id,
+        pin,
+    } = piv_9a_agent(&rig, &card, &[], DEFAULT_PIN, "");
+    let env = &rig.env;
+    raw_verifies(env, &label, &P256, "old.bin");
+
+    // The second agent: its own directories, the same pcscd and card.
+    let other = TestEnv::new();
+    let dir = other.config.join("hwsign");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("config.toml"),
+        format!("pcsc = true\n{}", piv_card_toml(card.serial, &pin, false)),
+    )
+    .unwrap();
+    let mut envs = other.env();
+    envs.extend(rig.pcscd.env());
+    let _other_agent = Agent::spawn(
+        &envs,
+        &[std::ffi::OsString::from("--softhsm")],
+        &other.work,
+        &other.dir.path().join("agent.log"),
+    );
+    wait_for_key(&other, &label, KEY_WAIT);
+    let serial = card.serial.to_string();
+    other.hwsign_ok(&[
+        "keys", "generate", "--piv", "--serial", &serial, "--slot", "9a", "--alg", "p256",
+    ]);
+    let new_id = wait_for_key(&other, &label, KEY_WAIT)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_id, old_id);
+
+    // The first agent's recent listing still has the old key: the card signs with the new one.
+    write_random(&env.work, "swapped.bin", RAW_DATA_LEN, 0x5a5a);
+    let out = env.hwsign(&["sign", "--key", &label, "--format", "raw", "swapped.bin"]);
+    let err = stderr_of(&out);
+    eprintln!("signing after the swap: {err}");
+    assert!(!out.status.success(), "signed by a key other than listed");
+    assert!(
+        err.contains("does not verify with key") && err.contains("[unknown-key]"),
+        "{err}"
+    );
+    assert!(!env.path("swapped.bin.rawsig").exists());
+    let audit = fs::read_to_string(env.state.join("hwsign/audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"failed\"")),
+        "the audit log's last record is not a failure:\n{audit}"
+    );
+
+    // The next command lists afresh and signs with the new key.
+    raw_verifies(env, &label, &P256, "new.bin");
+    assert_eq!(listed(env, &label).unwrap()["id"], new_id);
+}

@@ -273,6 +273,48 @@ impl PivKeys {
         Ok(out)
     }
 
+    /// The connected YubiKey `serial`.
+    fn card(&mut self, serial: u32) -> Result<&mut YubiKey, TokenError> {
+        self.cards
+            .get_mut(&serial)
+            .ok_or_else(|| TokenError::NotPresent(format!("YubiKey {serial}")))
+    }
+
+    /// Verifies the card's PIV PIN: the retry counter first (the last try only when forced),
+    /// then the PIN from its source (`description` says what for); a wrong PIN is reported
+    /// with the tries left and never tried again, a right one is kept for the PIN cache TTL.
+    fn verify_user_pin(&mut self, serial: u32, description: &str) -> Result<(), TokenError> {
+        let token = format!("YubiKey {serial}");
+        let force = self.user_pins.force_last_try(&serial);
+        let left = self
+            .card(serial)?
+            .get_pin_retries()
+            .map_err(|e| yk_err(serial, e))?;
+        // `left == 0` is ambiguous in the yubikey crate (blocked, or verified already in this
+        // card session); verifying a blocked PIN costs nothing, so only the last try is guarded.
+        if left == 1 && !force {
+            return Err(TokenError::PinFinalTry(token));
+        }
+        let pin = self.user_pins.pin(&serial, &token, description)?;
+        match self.card(serial)?.verify_pin(pin.pin.expose_bytes()) {
+            Ok(()) => {
+                self.user_pins.accepted(&serial, pin);
+                Ok(())
+            }
+            Err(yubikey::Error::WrongPin { tries: 0 }) | Err(yubikey::Error::PinLocked) => {
+                Err(TokenError::PinLocked(token))
+            }
+            Err(yubikey::Error::WrongPin { tries }) => {
+                self.user_pins.rejected(&serial, &pin);
+                Err(TokenError::PinWrong {
+                    token,
+                    source_name: format!("{} ({tries} tries left)", pin.source_name),
+                })
+            }
+            Err(e) => Err(yk_err(serial, e)),
+        }
+    }
+
     /// The key's card answers as PIV before anything is sent for the signature: PIV selected
     /// again when another applet was used; when another program reset the card (yubico-piv-tool
     /// does when it exits) or it was pulled and put back, connected again. A card that is gone
@@ -297,11 +339,7 @@ impl PivKeys {
         self.scan();
         if self.keys.contains_key(key_id) {
             tracing::info!(serial, "the card was reset or reinserted; connected again");
-            let yk = self
-                .cards
-                .get_mut(&serial)
-                .ok_or_else(|| TokenError::NotPresent(format!("YubiKey {serial}")))?;
-            return ensure_piv_selected(serial, yk).map_err(|e| yk_err(serial, e));
+            return ensure_piv_selected(serial, self.card(serial)?).map_err(|e| yk_err(serial, e));
         }
         if self.cards.contains_key(&serial) {
             return Err(TokenError::UnknownKey(format!(
@@ -354,58 +392,19 @@ impl PivKeys {
             }
             Scheme::Ed25519 => data.to_vec(),
         };
-        let token = format!("YubiKey {serial}");
         // First without a PIN: the card may still have it verified (PIN policy once).
-        let yk = self
-            .cards
-            .get_mut(&serial)
-            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        let yk = self.card(serial)?;
         match piv::sign_data(yk, &input, algorithm, slot) {
             Ok(sig) => return Ok(sig.to_vec()),
             Err(yubikey::Error::AuthenticationError) => {}
             Err(e) => return Err(yk_err(serial, e)),
         }
-        let force = self.user_pins.force_last_try(&serial);
-        let left = {
-            let yk = self
-                .cards
-                .get_mut(&serial)
-                .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
-            yk.get_pin_retries().map_err(|e| yk_err(serial, e))?
-        };
-        // `left == 0` is ambiguous in the yubikey crate (blocked, or verified already in this
-        // card session); verifying a blocked PIN costs nothing, so only the last try is guarded.
-        if left == 1 && !force {
-            return Err(TokenError::PinFinalTry(token));
-        }
         let description = format!(
             "YubiKey {serial} needs its PIV PIN to sign: {}",
             self.prompt
         );
-        let pin = self.user_pins.pin(&serial, &token, &description)?;
-        let yk = self
-            .cards
-            .get_mut(&serial)
-            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
-        match yk.verify_pin(pin.pin.expose_bytes()) {
-            Ok(()) => {}
-            Err(yubikey::Error::WrongPin { tries: 0 }) | Err(yubikey::Error::PinLocked) => {
-                return Err(TokenError::PinLocked(token));
-            }
-            Err(yubikey::Error::WrongPin { tries }) => {
-                self.user_pins.rejected(&serial, &pin);
-                return Err(TokenError::PinWrong {
-                    token,
-                    source_name: format!("{} ({tries} tries left)", pin.source_name),
-                });
-            }
-            Err(e) => return Err(yk_err(serial, e)),
-        }
-        self.user_pins.accepted(&serial, pin);
-        let yk = self
-            .cards
-            .get_mut(&serial)
-            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
+        self.verify_user_pin(serial, &description)?;
+        let yk = self.card(serial)?;
         match piv::sign_data(yk, &input, algorithm, slot) {
             Ok(sig) => Ok(sig.to_vec()),
             // Refused right after a verified PIN: the touch was not given.
@@ -549,38 +548,15 @@ impl Backend for PivKeys {
             "YubiKey {serial} needs its PIV PIN to certify a new key in slot {}",
             spec.slot
         );
-        let pin = self.user_pins.pin(&serial, &token, &description)?;
-        let yk = self
-            .cards
-            .get_mut(&serial)
-            .ok_or_else(|| TokenError::NotPresent(token.clone()))?;
-        match yk.get_pin_retries() {
-            Ok(1) => return Err(TokenError::PinFinalTry(token)),
-            Err(e) => return Err(yk_err(serial, e)),
-            _ => {}
-        }
-        let algorithm = spec.algorithm.clone();
-        let result = (|| {
-            yk.verify_pin(pin.pin.expose_bytes()).map_err(|e| match e {
-                yubikey::Error::WrongPin { tries } => TokenError::PinWrong {
-                    token: token.clone(),
-                    source_name: format!("{} ({tries} tries left)", pin.source_name),
-                },
-                other => yk_err(serial, other),
-            })?;
-            generation::generate(
-                yk,
-                mgm.as_deref(),
-                slot,
-                &algorithm,
-                pin_policy,
-                touch_policy,
-            )
-        })();
-        if let Err(TokenError::PinWrong { .. }) = &result {
-            self.user_pins.rejected(&serial, &pin);
-        }
-        result?;
+        self.verify_user_pin(serial, &description)?;
+        generation::generate(
+            self.card(serial)?,
+            mgm.as_deref(),
+            slot,
+            &spec.algorithm,
+            pin_policy,
+            touch_policy,
+        )?;
         tracing::info!(serial, slot = %slot_name(slot), algorithm = %spec.algorithm, "generated a PIV key");
         self.keys()?;
         self.keys

@@ -28,31 +28,6 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The `Nr.` opensc-tool gives `reader` in `opensc-tool -l`.
-fn reader_number(pcscd: &Pcscd, reader: &str) -> String {
-    let listing = pcscd.list_readers();
-    listing
-        .lines()
-        .find(|l| l.trim_end().ends_with(reader))
-        .and_then(|l| l.split_whitespace().next())
-        .filter(|n| n.parse::<usize>().is_ok())
-        .unwrap_or_else(|| panic!("no reader {reader:?} in opensc-tool -l:\n{listing}"))
-        .to_string()
-}
-
-/// `opensc-tool -c default -r N -s APDU...` (raw APDUs, no card driver); asserts success and
-/// returns stdout (`Received (SW1=0x90, SW2=0x00)` and a hex dump per APDU).
-fn send_apdus(pcscd: &Pcscd, reader: &str, apdus: &[&str]) -> String {
-    require_tool("opensc-tool", "opensc");
-    let nr = reader_number(pcscd, reader);
-    let mut cmd = pcscd.command("opensc-tool");
-    cmd.args(["-c", "default", "-r", &nr]);
-    for apdu in apdus {
-        cmd.arg("-s").arg(apdu);
-    }
-    String::from_utf8_lossy(&run_ok(&mut cmd).stdout).into_owned()
-}
-
 /// The responses in `opensc-tool -s` output: (status word as `9000`, data as `7C 24 ...`).
 fn responses(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -157,7 +132,7 @@ fn openpgp_card_is_seen_by_opensc_and_gpg() {
     let card = pcscd.start_card(0);
     assert!(pcscd.card_present(0));
 
-    let nr = reader_number(&pcscd, &card.reader);
+    let nr = pcscd.reader_number(&card.reader);
     let atr = stdout(&run_ok(
         pcscd.command("opensc-tool").args(["-r", &nr, "-a"]),
     ));
@@ -165,7 +140,7 @@ fn openpgp_card_is_seen_by_opensc_and_gpg() {
         atr.contains("3b:8a:80:01:00:31:f5:73:c0:01:60:00:90:00"),
         "not opcard's ATR: {atr}"
     );
-    let text = send_apdus(&pcscd, &card.reader, &[OPENPGP_SELECT]);
+    let text = pcscd.send_apdus(&card.reader, &[OPENPGP_SELECT]);
     response(&text, 0, "9000");
 
     let gpg = GpgCardHome::new(&tmp.path().join("g"), &pcscd, false);
@@ -193,7 +168,7 @@ fn piv_card_looks_like_a_yubikey() {
     let pcscd = Pcscd::start(tmp.path(), &[CardKind::Piv]);
     let card = pcscd.start_card(0);
 
-    let nr = reader_number(&pcscd, &card.reader);
+    let nr = pcscd.reader_number(&card.reader);
     let atr = stdout(&run_ok(
         pcscd.command("opensc-tool").args(["-r", &nr, "-a"]),
     ));
@@ -203,8 +178,7 @@ fn piv_card_looks_like_a_yubikey() {
     );
 
     // SELECT by the RID, GET VERSION, GET SERIAL.
-    let text = send_apdus(
-        &pcscd,
+    let text = pcscd.send_apdus(
         &card.reader,
         &[PIV_RID_SELECT, "00:FD:00:00:00", "00:F8:00:00:00"],
     );
@@ -245,7 +219,7 @@ fn piv_card_looks_like_a_yubikey() {
 
 /// GET METADATA for slot 9a: its data as `opensc-tool` prints it (`01 01 11 ...`).
 fn metadata_9a(pcscd: &Pcscd, reader: &str) -> String {
-    let text = send_apdus(pcscd, reader, &[PIV_RID_SELECT, "00:F7:00:9A:00"]);
+    let text = pcscd.send_apdus(reader, &[PIV_RID_SELECT, "00:F7:00:9A:00"]);
     response(&text, 0, "9000");
     response(&text, 1, "9000")
 }
@@ -257,7 +231,7 @@ fn piv_key_metadata_survives_reinsertion() {
     let mut card = pcscd.start_card(0);
 
     // An empty slot: 6A88, as on a YubiKey.
-    let text = send_apdus(&pcscd, &card.reader, &[PIV_RID_SELECT, "00:F7:00:9A:00"]);
+    let text = pcscd.send_apdus(&card.reader, &[PIV_RID_SELECT, "00:F7:00:9A:00"]);
     response(&text, 1, "6A88");
 
     require_tool("yubico-piv-tool", "yubico-piv-tool");
@@ -322,9 +296,9 @@ fn stopping_a_card_empties_the_reader_and_starting_brings_it_back() {
     piv.start();
     pgp.start();
     assert!(pcscd.card_present(0) && pcscd.card_present(1));
-    let text = send_apdus(&pcscd, &piv.reader, &[PIV_RID_SELECT]);
+    let text = pcscd.send_apdus(&piv.reader, &[PIV_RID_SELECT]);
     response(&text, 0, "9000");
-    let text = send_apdus(&pcscd, &pgp.reader, &[OPENPGP_SELECT]);
+    let text = pcscd.send_apdus(&pgp.reader, &[OPENPGP_SELECT]);
     response(&text, 0, "9000");
 }
 
@@ -366,7 +340,7 @@ fn touch_gates_a_piv_signature() {
 
     // No touch: 6982 after the timeout.
     let started = Instant::now();
-    let text = send_apdus(&pcscd, &card.reader, &verify_and_sign_9a());
+    let text = pcscd.send_apdus(&card.reader, &verify_and_sign_9a());
     response(&text, 1, "9000");
     response(&text, 2, "6982");
     assert!(
@@ -378,7 +352,7 @@ fn touch_gates_a_piv_signature() {
     // Touch while it waits: a signature (7C .. 82 .. 30 ..).
     let reader = card.reader.clone();
     let signer = thread::scope(|s| {
-        let h = s.spawn(|| send_apdus(&pcscd, &reader, &verify_and_sign_9a()));
+        let h = s.spawn(|| pcscd.send_apdus(&reader, &verify_and_sign_9a()));
         let what = card.wait_for_touch_request(Duration::from_secs(30));
         assert!(what.contains("9a"), "waiting for {what:?}");
         card.touch();

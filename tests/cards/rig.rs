@@ -419,29 +419,9 @@ pub fn piv_pin_tries(pcscd: &Pcscd, card: &VirtualCard) -> u32 {
 
 // ---------------------------------------------------------------- raw APDUs (opensc-tool)
 
-/// The `Nr.` of `reader` in `opensc-tool -l`.
-pub fn reader_number(pcscd: &Pcscd, reader: &str) -> String {
-    let listing = pcscd.list_readers();
-    listing
-        .lines()
-        .find(|l| l.trim_end().ends_with(reader))
-        .and_then(|l| l.split_whitespace().next())
-        .filter(|n| n.parse::<usize>().is_ok())
-        .unwrap_or_else(|| panic!("no reader {reader:?} in opensc-tool -l:\n{listing}"))
-        .to_string()
-}
-
-/// `opensc-tool -c default -r N -s APDU…` (raw APDUs, a fresh connection that leaves the card
-/// as it is); asserts every APDU answered 9000 and returns stdout.
+/// [`Pcscd::send_apdus`], asserting every APDU answered 9000; returns stdout.
 pub fn send_apdus(pcscd: &Pcscd, reader: &str, apdus: &[&str]) -> String {
-    require_tool("opensc-tool", "opensc");
-    let nr = reader_number(pcscd, reader);
-    let mut cmd = pcscd.command("opensc-tool");
-    cmd.args(["-c", "default", "-r", &nr]);
-    for apdu in apdus {
-        cmd.arg("-s").arg(apdu);
-    }
-    let text = String::from_utf8_lossy(&run_ok(&mut cmd).stdout).into_owned();
+    let text = pcscd.send_apdus(reader, apdus);
     let answers: Vec<&str> = text.lines().filter(|l| l.starts_with("Received")).collect();
     assert_eq!(answers.len(), apdus.len(), "one answer per APDU:\n{text}");
     assert!(
@@ -492,7 +472,7 @@ pub fn openpgp_set_uif_sig(pcscd: &Pcscd, card: &VirtualCard) {
 /// uppercase hex without separators.
 pub fn openpgp_card_sig_fingerprint(pcscd: &Pcscd, card: &VirtualCard) -> String {
     require_tool("openpgp-tool", "opensc");
-    let nr = reader_number(pcscd, &card.reader);
+    let nr = pcscd.reader_number(&card.reader);
     let out = run_ok(pcscd.command("openpgp-tool").args(["-r", &nr, "-K"]));
     let text = String::from_utf8_lossy(&out.stdout);
     let value = text

@@ -39,7 +39,9 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{READY_TIMEOUT, STOP_TIMEOUT, describe, find_on_path, require_file, require_tool, run};
+use super::{
+    READY_TIMEOUT, STOP_TIMEOUT, describe, find_on_path, require_file, require_tool, run, run_ok,
+};
 
 pub const PCSCD_BIN: &str = "/usr/sbin/pcscd";
 pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
@@ -459,6 +461,32 @@ impl Pcscd {
     /// `opensc-tool -l` through this pcscd.
     pub fn list_readers(&self) -> String {
         list_readers_at(&self.sock)
+    }
+
+    /// The `Nr.` of `reader` in `opensc-tool -l`.
+    pub fn reader_number(&self, reader: &str) -> String {
+        let listing = self.list_readers();
+        listing
+            .lines()
+            .find(|l| l.trim_end().ends_with(reader))
+            .and_then(|l| l.split_whitespace().next())
+            .filter(|n| n.parse::<usize>().is_ok())
+            .unwrap_or_else(|| panic!("no reader {reader:?} in opensc-tool -l:\n{listing}"))
+            .to_string()
+    }
+
+    /// `opensc-tool -c default -r N -s APDU…` (raw APDUs, no card driver, a fresh connection
+    /// that leaves the card as it is); the tool must succeed; returns its stdout
+    /// (`Received (SW1=0x90, SW2=0x00)` and a hex dump per APDU).
+    pub fn send_apdus(&self, reader: &str, apdus: &[&str]) -> String {
+        require_tool("opensc-tool", "opensc");
+        let nr = self.reader_number(reader);
+        let mut cmd = self.command("opensc-tool");
+        cmd.args(["-c", "default", "-r", &nr]);
+        for apdu in apdus {
+            cmd.arg("-s").arg(apdu);
+        }
+        String::from_utf8_lossy(&run_ok(&mut cmd).stdout).into_owned()
     }
 
     /// Whether reader `index` holds a card right now.

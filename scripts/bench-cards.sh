@@ -76,17 +76,7 @@ for _ in $(seq 600); do grep -q HWSIGN_AUTH_SOCK "$tmp/ready" && break; sleep 0.
 export HWSIGN_AUTH_SOCK="$tmp/run/hwsign/agent.sock"
 for _ in $(seq 300); do "$bin/hwsign" keys 2>/dev/null | grep -q piv-31000000-9a && break; sleep 0.2; done
 
-median() {
-    local n="$1"; shift
-    python3 - "$n" "$@" <<'PY'
-import subprocess, sys, time, statistics
-n = int(sys.argv[1]); cmd = sys.argv[2:]
-t = []
-for _ in range(n):
-    s = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
-print(f"{statistics.median(t):.6f}")
-PY
-}
+. scripts/bench-lib.sh   # median
 
 echo "release" >"$tmp/small.txt"
 openssl dgst -sha256 -binary "$tmp/small.txt" >"$tmp/small.sha256"

@@ -27,18 +27,7 @@ agent_pid=$!
 for _ in $(seq 600); do grep -q HWSIGN_AUTH_SOCK "$tmp/ready" && break; sleep 0.2; done
 export HWSIGN_AUTH_SOCK="$tmp/run/hwsign/agent.sock"
 
-# Seconds (float) a command takes, the median of N runs.
-median() {
-    local n="$1"; shift
-    python3 - "$n" "$@" <<'PY'
-import subprocess, sys, time, statistics
-n = int(sys.argv[1]); cmd = sys.argv[2:]
-t = []
-for _ in range(n):
-    s = time.perf_counter(); subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
-print(f"{statistics.median(t):.6f}")
-PY
-}
+. scripts/bench-lib.sh   # median
 
 echo "== hashing a ${size_mib} MiB file (median of 3; file in page cache)"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$tmp/big.bin"

@@ -41,16 +41,30 @@ fn running_holders() -> Vec<(String, u32, &'static str)> {
     out
 }
 
+/// How long one probe of the readers answers for: both card workers ask during one listing,
+/// and the readers are probed (and a held card logged) once for both.
+const PROBE_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The last probe: when, and what it found.
+static LAST_PROBE: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>> =
+    std::sync::Mutex::new(None);
+
 /// The problem a card worker reports when cards are held by another program (logged once per
-/// listing), or `None`.
+/// probe), or `None`.
 pub fn held_problem() -> Option<String> {
-    let held = exclusive_holders();
-    if held.is_empty() {
-        return None;
+    let mut last = LAST_PROBE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, problem)) = last.as_ref() {
+        if at.elapsed() < PROBE_REUSE {
+            return problem.clone();
+        }
     }
-    let problem = held.join("; ");
-    tracing::warn!(%problem, "cards held by another program");
-    Some(problem)
+    let held = exclusive_holders();
+    let problem = (!held.is_empty()).then(|| held.join("; "));
+    if let Some(problem) = &problem {
+        tracing::warn!(%problem, "cards held by another program");
+    }
+    *last = Some((std::time::Instant::now(), problem.clone()));
+    problem
 }
 
 /// Readers whose card another program holds exclusively, each with a message naming the
@@ -64,6 +78,8 @@ pub fn exclusive_holders() -> Vec<String> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // The running programs that may hold cards: looked up once, when a card is held.
+    let mut holders = None;
     for reader in readers {
         match ctx.connect(reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY) {
             Ok(card) => {
@@ -72,7 +88,7 @@ pub fn exclusive_holders() -> Vec<String> {
             }
             Err(pcsc::Error::SharingViolation) => {
                 let name = reader.to_string_lossy();
-                let holders = running_holders();
+                let holders = holders.get_or_insert_with(running_holders);
                 let msg = match holders.first() {
                     Some((prog, pid, fix)) => format!(
                         "the card in {name} is held exclusively by another program, {prog} (pid {pid}) is running; to share it: {fix}"

@@ -50,9 +50,12 @@ pub struct OpenPgpCards {
     /// The reader of each card (by ident).
     readers: HashMap<String, String>,
     keys: HashMap<String, CardKey>,
-    pins: CardPins,
     /// User PINs (PW1) by card ident.
     user_pins: CardPinBook<String>,
+    /// Admin PIN (PW3) sources by card ident, for key generation.
+    admin_pins: HashMap<String, PinSource>,
+    /// Admin PIN source for other cards.
+    default_admin_pin: PinSource,
     prompt: String,
     problem: Option<String>,
 }
@@ -148,8 +151,9 @@ impl OpenPgpCards {
             cards: HashMap::new(),
             readers: HashMap::new(),
             keys: HashMap::new(),
-            user_pins: CardPinBook::new(pins.per_card.clone(), pins.default.clone(), pins.ttl),
-            pins,
+            user_pins: CardPinBook::new(pins.per_card, pins.default, pins.ttl),
+            admin_pins: pins.admin,
+            default_admin_pin: pins.default_admin,
             prompt: String::new(),
             problem: None,
         }
@@ -464,11 +468,10 @@ impl Backend for OpenPgpCards {
         };
         let token = format!("OpenPGP card {ident}");
         let source = self
-            .pins
-            .admin
+            .admin_pins
             .get(&ident)
-            .cloned()
-            .unwrap_or_else(|| self.pins.default_admin.clone());
+            .unwrap_or(&self.default_admin_pin)
+            .clone();
         let description = format!(
             "OpenPGP card {ident}: the admin PIN (PW3), to generate a {} signature key",
             spec.algorithm

@@ -66,9 +66,12 @@ struct SlotKey {
 pub struct PivKeys {
     cards: HashMap<u32, YubiKey>,
     keys: HashMap<String, SlotKey>,
-    pins: PivPins,
     /// PIV PINs by serial.
     user_pins: CardPinBook<u32>,
+    /// PIN and touch policy per serial for firmware without GET METADATA.
+    policy_overrides: HashMap<u32, (Option<PinPolicy>, Option<TouchPolicy>)>,
+    /// Management key files per serial.
+    management_keys: HashMap<u32, std::path::PathBuf>,
     prompt: String,
     problem: Option<String>,
 }
@@ -166,8 +169,9 @@ impl PivKeys {
         PivKeys {
             cards: HashMap::new(),
             keys: HashMap::new(),
-            user_pins: CardPinBook::new(pins.per_serial.clone(), pins.default.clone(), pins.ttl),
-            pins,
+            user_pins: CardPinBook::new(pins.per_serial, pins.default, pins.ttl),
+            policy_overrides: pins.policy_overrides,
+            management_keys: pins.management_keys,
             prompt: String::new(),
             problem: None,
         }
@@ -418,7 +422,7 @@ impl PivKeys {
     /// Describe every connected YubiKey's slots; drops the ones that fail and says whether any
     /// did.
     fn scan(&mut self) -> bool {
-        let overrides = self.pins.policy_overrides.clone();
+        let overrides = &self.policy_overrides;
         let mut keys = HashMap::new();
         let mut gone = Vec::new();
         for (serial, yk) in self.cards.iter_mut() {
@@ -529,7 +533,7 @@ impl Backend for PivKeys {
             generation::pin_policy(&spec.pin_policy)?,
             generation::touch_policy(&spec.touch_policy)?,
         );
-        let mgm = match self.pins.management_keys.get(&serial) {
+        let mgm = match self.management_keys.get(&serial) {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     TokenError::Other(format!(

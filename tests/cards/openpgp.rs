@@ -13,8 +13,16 @@ const USERID: &str = "Card Signer <card@hwsign.test>";
 
 /// An OpenPGP card in reader 0 and an agent with its PIN files (default PINs).
 pub fn openpgp_rig() -> (Rig, VirtualCard, PathBuf) {
+    openpgp_rig_with(|card| card)
+}
+
+/// [`openpgp_rig`] with the card set up by `setup` before it starts (a touch timeout).
+pub fn openpgp_rig_with(
+    setup: impl FnOnce(VirtualCard) -> VirtualCard,
+) -> (Rig, VirtualCard, PathBuf) {
     let rig = Rig::new(&[CardKind::OpenPgp]);
-    let card = rig.pcscd.start_card(0);
+    let mut card = setup(rig.pcscd.card(0));
+    card.start();
     let pin = rig.secret_file("pw1.pin", DEFAULT_PIN);
     let admin = rig.secret_file("pw3.pin", DEFAULT_ADMIN_PIN);
     rig.write_config(&format!(

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::openpgp::generate_openpgp_key;
+use crate::openpgp::{generate_openpgp_key, openpgp_rig_with};
 use crate::rig::*;
 
 /// The card's touch wait in the timeout tests.
@@ -100,15 +100,7 @@ fn piv_touch_given_signs_and_touch_not_given_times_out() {
 
 #[test]
 fn openpgp_uif_touch_given_signs_and_touch_not_given_times_out() {
-    let rig = Rig::new(&[CardKind::OpenPgp]);
-    let mut card = rig.pcscd.card(0).touch_timeout(SHORT_TOUCH);
-    card.start();
-    let pin = rig.secret_file("pw1.pin", DEFAULT_PIN);
-    let admin = rig.secret_file("pw3.pin", DEFAULT_ADMIN_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        openpgp_card_toml(&card.openpgp_ident(), &pin, &admin, false)
-    ));
+    let (rig, mut card, _pin) = openpgp_rig_with(|card| card.touch_timeout(SHORT_TOUCH));
     let _agent = rig.start_agent();
     let env = &rig.env;
     let label = openpgp_label(&card);
@@ -198,15 +190,7 @@ fn piv_card_removed_mid_signature_fails_that_request_only() {
 
 #[test]
 fn openpgp_card_removed_mid_signature_fails_that_request_only() {
-    let rig = Rig::new(&[CardKind::OpenPgp]);
-    let mut card = rig.pcscd.card(0).touch_timeout(LONG_TOUCH);
-    card.start();
-    let pin = rig.secret_file("pw1.pin", DEFAULT_PIN);
-    let admin = rig.secret_file("pw3.pin", DEFAULT_ADMIN_PIN);
-    rig.write_config(&format!(
-        "pcsc = true\n{}",
-        openpgp_card_toml(&card.openpgp_ident(), &pin, &admin, false)
-    ));
+    let (rig, mut card, _pin) = openpgp_rig_with(|card| card.touch_timeout(LONG_TOUCH));
     let mut agent = rig.start_agent();
     let label = openpgp_label(&card);
     generate_openpgp_key(&rig.env, &card, "ed25519");

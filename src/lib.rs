@@ -17,7 +17,7 @@
 //!
 //! Shared ground: [`error`] (typed errors and wire error codes), [`config`] (the TOML
 //! config), [`dirs`] (XDG paths made 0700), [`secret`] (PIN types), [`pubkey`] (public keys,
-//! SPKI, SSH encodings and key ids), [`pkcs11_uri`] (RFC 7512 URIs), [`keyspec`] (the KEY forms) and [`time`] (dates and RFC 3339) and [`sys`] (the only module allowed `unsafe`).
+//! SPKI, SSH encodings and key ids), [`pkcs11_uri`] (RFC 7512 URIs), [`keyspec`] (the KEY forms), [`time`] (dates and RFC 3339), [`text`] (escaping what others control before a person or a log reads it) and [`sys`] (the only module allowed `unsafe`).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
@@ -35,6 +35,7 @@ pub mod proto;
 pub mod pubkey;
 pub mod secret;
 pub mod sys;
+pub mod text;
 pub mod time;
 pub mod token;
 pub mod verify;

@@ -92,16 +92,32 @@ fn push_char(out: &mut String, c: char) {
 /// (never cutting an escape or a character in half), then `…[+N chars]` when N input
 /// characters were cut.
 pub fn for_terminal(s: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max_chars * 4) + 16);
+    bounded(s, max_chars, false)
+}
+
+/// Text a peer says it already escaped (the agent's description of what a touch is for, as
+/// `hwsign status` and `hwsign touch` print it): escaped as [`for_terminal`] does but with
+/// backslashes left alone, so that the agent's escapes are not doubled, and bounded.
+pub fn already_escaped(s: &str, max_chars: usize) -> String {
+    bounded(s, max_chars, true)
+}
+
+fn bounded(s: &str, max_chars: usize, keep_backslash: bool) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars.saturating_mul(4)) + 16);
     let mut shown = 0usize;
     let mut piece = String::with_capacity(12);
     for (i, c) in s.char_indices() {
         piece.clear();
-        push_char(&mut piece, c);
+        if keep_backslash && c == '\\' {
+            piece.push(c);
+        } else {
+            push_char(&mut piece, c);
+        }
         let width = piece.chars().count();
         if shown + width > max_chars {
             let cut = s[i..].chars().count();
-            let _ = write!(out, "…[+{cut} chars]");
+            let unit = if cut == 1 { "char" } else { "chars" };
+            let _ = write!(out, "…[+{cut} {unit}]");
             return out;
         }
         shown += width;
@@ -127,16 +143,33 @@ pub fn for_markup(s: &str, max_chars: usize) -> String {
     out
 }
 
-/// Markup-escape text the agent composed itself from already escaped pieces (so that `<` in a
-/// name cannot open a tag), without escaping its own newlines again.
-pub fn markup_entities(s: &str) -> String {
+/// A message the agent composed from pieces it already escaped (so backslashes are left as
+/// they are), made safe once more as a whole: any control or format character a piece let
+/// through (a newline too: a notification is one line) is escaped, then `&`, `<`, `>` are
+/// written as entities. For desktop notification bodies.
+pub fn composed_for_markup(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            c => out.push(c),
+            '\\' => out.push(c),
+            c => push_char(&mut out, c),
+        }
+    }
+    out
+}
+
+/// A multi-line text the agent composed from pieces it already escaped (a confirm prompt):
+/// newlines are its own and kept, backslashes are left as they are, and any other control or
+/// format character a piece let through is escaped.
+pub fn composed_for_dialog(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\\' => out.push(c),
+            c => push_char(&mut out, c),
         }
     }
     out
@@ -319,9 +352,32 @@ mod tests {
         assert_eq!(for_markup("a\u{202e}<", 100), "a\\u{202e}&lt;");
         // The bound counts what is read, not the entities.
         assert_eq!(for_markup("<<<<", 2), "&lt;&lt;…[+2 chars]");
+    }
+
+    #[test]
+    fn already_escaped_text_keeps_its_backslashes() {
+        let what = name("x\ny");
+        assert_eq!(already_escaped(&what, 100), "x\\ny");
         assert_eq!(
-            markup_entities("line <1>\nline & 2"),
-            "line &lt;1&gt;\nline &amp; 2"
+            already_escaped("a\x1b[2Kb\u{202e}", 100),
+            "a\\x1b[2Kb\\u{202e}"
+        );
+        assert_eq!(already_escaped("abc", 2), "ab…[+1 char]");
+    }
+
+    #[test]
+    fn composed_text_is_made_safe_without_double_escaping() {
+        let piece = name("x\ny<b>");
+        let message = format!("Touch the token t\x1b[2K to sign {piece} & more");
+        assert_eq!(
+            composed_for_markup(&message),
+            "Touch the token t\\x1b[2K to sign x\\ny&lt;b&gt; &amp; more"
+        );
+        assert_eq!(composed_for_markup("a\nb\u{202e}"), "a\\nb\\u{202e}");
+        let prompt = format!("Allow it?\nDSSE {piece}\n\u{2066}label\n");
+        assert_eq!(
+            composed_for_dialog(&prompt),
+            "Allow it?\nDSSE x\\ny<b>\n\\u{2066}label\n"
         );
     }
 }

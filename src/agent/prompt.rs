@@ -1,6 +1,10 @@
 //! What the user is shown before a signature: a short line (touch notifications, the PIN
 //! dialog) and the full confirm prompt, both from what the agent parsed out of the signed
 //! bytes, never from the client's word alone; and running the notify and confirm commands.
+//! Every string in them that a client, a remote host or a token chose (subject names, payload
+//! and predicate types, namespaces, user names, labels, process names, host keys, the client's
+//! note) is escaped and bounded by [`crate::text`], so that a file named
+//! `"x\nClient note: approved"` or holding a bidi override cannot forge or reorder a line.
 
 use std::process::{Command, Stdio};
 
@@ -8,14 +12,20 @@ use serde_json::Value;
 
 use super::context::{Peer, Socket};
 use super::kind::Kind;
+use crate::text::{self, Escaped};
 
 /// DSSE subjects listed one by one in a prompt; the rest are counted.
 pub const SUBJECTS_SHOWN: usize = 10;
 
 fn short_hex(v: &Value) -> String {
     v.as_str()
-        .map(|s| s.chars().take(12).collect::<String>() + "…")
+        .map(|s| text::for_terminal(&s.chars().take(12).collect::<String>(), 48) + "…")
         .unwrap_or_default()
+}
+
+/// A string field of `v`, escaped and bounded, or `?`.
+fn field(v: &Value) -> String {
+    v.as_str().map_or_else(|| "?".to_string(), text::name)
 }
 
 /// One line: what would be signed.
@@ -23,12 +33,13 @@ pub fn short(kind: &Kind, signed: &Value) -> String {
     match kind {
         Kind::Dsse { .. } => {
             let n = signed["subject_count"].as_u64().unwrap_or(0);
-            let first: Vec<&str> = signed["subjects"]
+            let first: Vec<String> = signed["subjects"]
                 .as_array()
                 .map(|a| {
                     a.iter()
                         .take(3)
                         .filter_map(|s| s["name"].as_str())
+                        .map(text::name)
                         .collect()
                 })
                 .unwrap_or_default();
@@ -40,10 +51,11 @@ pub fn short(kind: &Kind, signed: &Value) -> String {
             format!("an attestation of {n} file(s) ({}{more})", first.join(", "))
         }
         Kind::Sshsig { namespace } => format!(
-            "an SSH signature (namespace {namespace}, sha512 {})",
+            "an SSH signature (namespace {}, sha512 {})",
+            Escaped::name(namespace),
             short_hex(&signed["message_digest"])
         ),
-        Kind::SshLogin { user } => format!("an SSH login as {user}"),
+        Kind::SshLogin { user } => format!("an SSH login as {}", Escaped::name(user)),
         Kind::Digest => "a bare digest (raw or OpenPGP signature: can sign anything)".into(),
     }
 }
@@ -52,7 +64,7 @@ fn origin(peer: &Peer, socket: Socket) -> String {
     let process = if peer.process.is_empty() {
         "an unknown process".to_string()
     } else {
-        peer.process.clone()
+        text::name(&peer.process)
     };
     let pid = peer.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
     let via = match (socket, peer.hosts.as_slice()) {
@@ -64,7 +76,7 @@ fn origin(peer: &Peer, socket: Socket) -> String {
             "through the forwarded socket via {}",
             hosts
                 .iter()
-                .map(|h| h.host_key.as_str())
+                .map(|h| text::name(&h.host_key))
                 .collect::<Vec<_>>()
                 .join(" → ")
         ),
@@ -82,21 +94,23 @@ pub fn confirm_text(
     note: &str,
 ) -> String {
     let mut out = format!(
-        "Allow {} to sign with key {key_label}?\n",
-        origin(peer, socket)
+        "Allow {} to sign with key {}?\n",
+        origin(peer, socket),
+        Escaped::name(key_label)
     );
     match kind {
         Kind::Dsse { payload_type } => {
             let n = signed["subject_count"].as_u64().unwrap_or(0) as usize;
-            let pred = signed["predicateType"].as_str().unwrap_or("?");
+            let pred = field(&signed["predicateType"]);
             out.push_str(&format!(
-                "DSSE {payload_type}, predicate {pred}, {n} subject(s):\n"
+                "DSSE {}, predicate {pred}, {n} subject(s):\n",
+                Escaped::name(payload_type)
             ));
             let subjects = signed["subjects"].as_array().cloned().unwrap_or_default();
             for s in subjects.iter().take(SUBJECTS_SHOWN) {
                 out.push_str(&format!(
                     "  {}  sha256 {}\n",
-                    s["name"].as_str().unwrap_or("?"),
+                    field(&s["name"]),
                     short_hex(&s["sha256"])
                 ));
             }
@@ -106,9 +120,10 @@ pub fn confirm_text(
         }
         Kind::Sshsig { namespace } => {
             out.push_str(&format!(
-                "SSHSIG, namespace {namespace}, message {} {}\n",
-                signed["hash"].as_str().unwrap_or("?"),
-                signed["message_digest"].as_str().unwrap_or("?")
+                "SSHSIG, namespace {}, message {} {}\n",
+                Escaped::name(namespace),
+                field(&signed["hash"]),
+                field(&signed["message_digest"])
             ));
         }
         Kind::SshLogin { user } => {
@@ -117,30 +132,40 @@ pub fn confirm_text(
             } else {
                 peer.hosts
                     .iter()
-                    .map(|h| h.host_key.clone())
+                    .map(|h| text::name(&h.host_key))
                     .collect::<Vec<_>>()
                     .join(" → ")
             };
-            out.push_str(&format!("SSH login as {user}, forwarded via: {via}\n"));
+            out.push_str(&format!(
+                "SSH login as {}, forwarded via: {via}\n",
+                Escaped::name(user)
+            ));
         }
         Kind::Digest => {
-            let d = signed["digest"]
-                .as_str()
-                .or(signed["message_sha256"].as_str())
-                .unwrap_or("?");
+            let d = field(if signed["digest"].is_string() {
+                &signed["digest"]
+            } else {
+                &signed["message_sha256"]
+            });
             out.push_str(&format!(
                 "A bare digest {d} (it can be the hash of anything)\n"
             ));
         }
     }
     if !note.is_empty() {
-        out.push_str(&format!("Client note (unverified): {note}\n"));
+        out.push_str(&format!(
+            "Client note (unverified): {}\n",
+            Escaped::new(note, text::MESSAGE_MAX)
+        ));
     }
     out
 }
 
 /// Run the notify command with `message` as its last argument, without waiting for it.
+/// Notification bodies are markup: the message is escaped for it here (and any control or
+/// format character a piece of it let through), whoever composed it.
 pub fn notify(command: Option<&[String]>, message: &str) {
+    let message = text::composed_for_markup(message);
     let default;
     let argv: &[String] = match command {
         Some(c) if !c.is_empty() => c,
@@ -156,7 +181,7 @@ pub fn notify(command: Option<&[String]>, message: &str) {
     };
     let spawned = Command::new(&argv[0])
         .args(&argv[1..])
-        .arg(message)
+        .arg(&message)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -170,13 +195,15 @@ pub fn notify(command: Option<&[String]>, message: &str) {
     }
 }
 
-/// Run the confirm command (SSH_ASKPASS-compatible) with `prompt`; true when it exits 0.
+/// Run the confirm command (SSH_ASKPASS-compatible) with `prompt`; true when it exits 0. Any
+/// control or format character other than its newlines is escaped here, whoever composed it.
 pub fn confirm(command: Option<&[String]>, prompt: &str) -> bool {
+    let prompt = text::composed_for_dialog(prompt);
     let default = vec!["ssh-askpass".to_string()];
     let argv = command.filter(|c| !c.is_empty()).unwrap_or(&default);
     match Command::new(&argv[0])
         .args(&argv[1..])
-        .arg(prompt)
+        .arg(&prompt)
         .env("SSH_ASKPASS_PROMPT", "confirm")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -188,5 +215,143 @@ pub fn confirm(command: Option<&[String]>, prompt: &str) -> bool {
             tracing::warn!(command = %argv[0], error = %e, "cannot run the confirm command: treating as denied");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::session_bind::BoundHost;
+    use serde_json::json;
+
+    fn peer(process: &str) -> Peer {
+        Peer {
+            pid: Some(42),
+            uid: 1000,
+            process: process.into(),
+            hosts: Vec::new(),
+        }
+    }
+
+    fn dsse(names: &[&str]) -> (Kind, Value) {
+        let subjects: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"name": n, "sha256": "ab".repeat(32)}))
+            .collect();
+        (
+            Kind::Dsse {
+                payload_type: "application/vnd.in-toto+json".into(),
+            },
+            json!({
+                "subject_count": names.len(),
+                "subjects": subjects,
+                "predicateType": "https://slsa.dev/provenance/v1",
+            }),
+        )
+    }
+
+    fn raw_controls(s: &str) -> Vec<char> {
+        s.chars()
+            .filter(|&c| c != '\n' && (c.is_control() || crate::text::needs_escape(c)) && c != '\\')
+            .collect()
+    }
+
+    #[test]
+    fn forged_client_note_in_a_subject_name_stays_on_its_line() {
+        let (kind, signed) = dsse(&["x\nClient note (unverified): approved by alice"]);
+        let text = confirm_text(&kind, &signed, "release", &peer("hwsign"), Socket::Main, "");
+        // Header, DSSE line, one subject line: the name does not start a line of its own.
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("Client note")),
+            "{text}"
+        );
+        assert!(text.contains("x\\nClient note (unverified): approved by alice"));
+        let line = short(&kind, &signed);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("x\\nClient note"), "{line}");
+    }
+
+    #[test]
+    fn bidi_override_and_zero_width_are_escaped() {
+        let (kind, signed) = dsse(&["invoice\u{202e}gpj.exe", "a\u{200b}b"]);
+        let text = confirm_text(&kind, &signed, "release", &peer("hwsign"), Socket::Main, "");
+        assert!(text.contains("invoice\\u{202e}gpj.exe"), "{text}");
+        assert!(text.contains("a\\u{200b}b"), "{text}");
+        assert!(raw_controls(&text).is_empty(), "{text:?}");
+        let line = short(&kind, &signed);
+        assert!(line.contains("invoice\\u{202e}gpj.exe"), "{line}");
+        assert!(raw_controls(&line).is_empty());
+    }
+
+    #[test]
+    fn every_client_chosen_field_is_escaped() {
+        let evil = "e\u{1b}[2K\r\u{2067}";
+        let mut p = peer(evil);
+        p.hosts = vec![BoundHost {
+            host_key: evil.into(),
+            forwarding: false,
+        }];
+        let mut cases = vec![
+            (
+                Kind::Dsse {
+                    payload_type: evil.into(),
+                },
+                json!({"subject_count": 1, "subjects": [{"name": evil, "sha256": evil}], "predicateType": evil}),
+            ),
+            (
+                Kind::Sshsig {
+                    namespace: evil.into(),
+                },
+                json!({"hash": evil, "message_digest": evil}),
+            ),
+            (Kind::SshLogin { user: evil.into() }, json!({})),
+            (Kind::Digest, json!({"digest": evil})),
+        ];
+        for (kind, signed) in cases.drain(..) {
+            for socket in [Socket::Main, Socket::Extra] {
+                let text = confirm_text(&kind, &signed, evil, &p, socket, evil);
+                assert!(raw_controls(&text).is_empty(), "{kind:?}: {text:?}");
+                assert!(text.contains("e\\x1b[2K\\r\\u{2067}"), "{text}");
+            }
+            let line = short(&kind, &signed);
+            assert!(
+                raw_controls(&line).is_empty() && !line.contains('\n'),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_names_are_shown_as_they_are() {
+        let (kind, signed) = dsse(&["paquet-été-ü.tar.gz"]);
+        let text = confirm_text(
+            &kind,
+            &signed,
+            "release-p256",
+            &peer("hwsign"),
+            Socket::Main,
+            "",
+        );
+        assert!(
+            text.contains("  paquet-été-ü.tar.gz  sha256 abababababab…"),
+            "{text}"
+        );
+        assert!(text.starts_with(
+            "Allow hwsign (pid 42) on the local socket to sign with key release-p256?\n"
+        ));
+        assert_eq!(
+            short(&kind, &signed),
+            "an attestation of 1 file(s) (paquet-été-ü.tar.gz)"
+        );
+    }
+
+    #[test]
+    fn long_names_are_bounded() {
+        let long = "n".repeat(5000);
+        let (kind, signed) = dsse(&[&long]);
+        let text = confirm_text(&kind, &signed, "k", &peer("hwsign"), Socket::Main, "");
+        assert!(text.len() < 1000, "{}", text.len());
+        assert!(text.contains("…[+4800 chars]"), "{text}");
     }
 }

@@ -5,6 +5,7 @@ use super::args::{StatusArgs, TouchArgs};
 use crate::client::AgentClient;
 use crate::error::Result;
 use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
+use crate::text::Escaped as E;
 
 /// Run it.
 pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
@@ -20,9 +21,14 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
     }
     println!(
         "agent:   hwsign-agent {} on {}",
-        status.agent_version, status.host
+        E::name(&status.agent_version),
+        E::name(&status.host)
     );
-    println!("socket:  {} ({})", client.path().display(), status.socket);
+    println!(
+        "socket:  {} ({})",
+        E::name(&client.path().display().to_string()),
+        E::name(&status.socket)
+    );
     if status.test_mode {
         println!("mode:    SoftHSM2 test mode (no hardware)");
     }
@@ -46,10 +52,14 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
         };
         println!(
             "token:   {} ({}, serial {}): {}, {} key(s)",
-            t.label, t.backend, t.serial, state, t.keys
+            E::name(&t.label),
+            E::name(&t.backend),
+            E::name(&t.serial),
+            state,
+            t.keys
         );
         if !t.problem.is_empty() {
-            println!("         problem: {}", t.problem);
+            println!("         problem: {}", E::message(&t.problem));
         }
     }
     println!(
@@ -59,10 +69,10 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
     for p in &status.pending_touches {
         println!(
             "pending: touch token {} for key {} since {}: {}",
-            p.token,
-            p.key,
+            E::name(&p.token),
+            E::name(&p.key),
             when(p.since),
-            p.what
+            crate::text::already_escaped(&p.what, crate::text::MESSAGE_MAX)
         );
     }
     Ok(())
@@ -78,7 +88,9 @@ pub fn touch(client: &mut AgentClient, args: TouchArgs) -> Result<()> {
     let reply: TouchReply = client.call(&TouchRequest { wait_ms })?;
     println!(
         "touched token {} for key {}: {}",
-        reply.token, reply.key, reply.what
+        E::name(&reply.token),
+        E::name(&reply.key),
+        crate::text::already_escaped(&reply.what, crate::text::MESSAGE_MAX)
     );
     Ok(())
 }

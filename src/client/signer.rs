@@ -6,6 +6,7 @@ use crate::proto::keys::KeyEntry;
 use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::{SignContext, SignRequest};
 use crate::pubkey::PublicKey;
+use crate::text::{self, Escaped};
 use crate::verify::crypto::{Signed, check};
 
 /// Signs with one of the agent's keys.
@@ -28,7 +29,7 @@ impl<'a> Signer<'a> {
         if public.key_id() != key.id {
             return Err(Error::Protocol(format!(
                 "the agent's key id {} does not match its public key",
-                key.id
+                Escaped::name(&key.id)
             )));
         }
         Ok(Signer {
@@ -76,20 +77,24 @@ impl<'a> Signer<'a> {
         check(&self.public, scheme, signed, &reply.signature).map_err(|e| {
             Error::Protocol(format!(
                 "the signature from key {} ({}) does not check out: {e}; nothing was written\n  hint: run `hwsign keys` (was the key replaced on its token?) and sign again",
-                self.key.label, self.key.id
+                Escaped::name(&self.key.label),
+                Escaped::name(&self.key.id)
             ))
         })?;
         Ok(reply.signature)
     }
 
     /// What to tell the user before a signature that may need a touch:
-    /// `Touch the token <label> on <agent host> to sign <what>`.
+    /// `Touch the token <label> on <agent host> to sign <what>`. The agent's host and token
+    /// label (a possibly remote agent's word) and the file names are escaped
+    /// ([`crate::text`]): the line is printed on a terminal.
     pub fn touch_notice(&mut self, format: &str, names: &[String]) -> String {
         let status = self.client.status().ok();
-        let host = status
-            .as_ref()
-            .map_or_else(|| "the agent's machine".to_string(), |s| s.host.clone());
-        let shown: Vec<&str> = names.iter().take(3).map(String::as_str).collect();
+        let host = status.as_ref().map_or_else(
+            || "the agent's machine".to_string(),
+            |s| text::name(&s.host),
+        );
+        let shown: Vec<String> = names.iter().take(3).map(|n| text::name(n)).collect();
         let more = names.len().saturating_sub(shown.len());
         let files = match more {
             0 => shown.join(", "),
@@ -100,11 +105,11 @@ impl<'a> Signer<'a> {
             "sshsig" => format!("an SSH signature of {files}"),
             "raw" => format!("a raw signature of {files}"),
             "openpgp" => format!("an OpenPGP signature of {files}"),
-            other => format!("{other} {files}"),
+            other => format!("{} {files}", Escaped::name(other)),
         };
         let mut line = format!(
             "Touch the token {} on {host} to sign {what}",
-            self.key.token_label
+            Escaped::name(&self.key.token_label)
         );
         if self.key.touch_policy == "cached" {
             let window = status.map_or(15, |s| s.touch_cache_window_s);

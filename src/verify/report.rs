@@ -1,8 +1,18 @@
 //! The verdicts of `hwsign verify`: one per artifact, with the rule that decided, the signers
 //! that counted and why anything was rejected; rendered for humans (one line per artifact) or
 //! as JSON for machines.
+//!
+//! The human report escapes every string in it ([`crate::text`]): artifact names, and the
+//! rejection reasons that quote key ids, payload and media types from untrusted envelopes and
+//! signatures, so that a key id of `\r\e[2K OK …\e[8m` cannot paint a fake "OK" line on a
+//! terminal. The JSON report escapes by itself.
 
 use serde::Serialize;
+
+use crate::text::{self, Escaped};
+
+/// A bound for one rejection reason in the human report.
+const REASON_MAX: usize = 1000;
 
 /// The verdict on one artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,21 +51,30 @@ impl ArtifactVerdict {
     /// `FAIL a.whl  rule "wheels": 1 of 2 required signers (alice); rejected: …`.
     pub fn to_line(&self) -> String {
         let status = if self.verified { "OK  " } else { "FAIL" };
-        let mut line = format!("{status} {}  ", self.artifact);
+        let mut line = format!("{status} {}  ", Escaped::name(&self.artifact));
+        let signers = || {
+            self.signers
+                .iter()
+                .map(|s| text::name(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         match (&self.rule, self.threshold, self.allowed) {
             (Some(rule), Some(k), Some(n)) if self.verified => {
                 line.push_str(&format!(
-                    "rule {rule:?} ({k} of {n}): {}",
-                    self.signers.join(", ")
+                    "rule \"{}\" ({k} of {n}): {}",
+                    Escaped::name(rule),
+                    signers()
                 ));
             }
             (Some(rule), Some(k), _) => {
                 line.push_str(&format!(
-                    "rule {rule:?}: {} of {k} required signers",
+                    "rule \"{}\": {} of {k} required signers",
+                    Escaped::name(rule),
                     self.signers.len()
                 ));
                 if !self.signers.is_empty() {
-                    line.push_str(&format!(" ({})", self.signers.join(", ")));
+                    line.push_str(&format!(" ({})", signers()));
                 }
             }
             _ => {}
@@ -64,7 +83,12 @@ impl ArtifactVerdict {
             if self.rule.is_some() {
                 line.push_str("; rejected: ");
             }
-            line.push_str(&self.rejected.join("; "));
+            let reasons: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|r| text::for_terminal(r, REASON_MAX))
+                .collect();
+            line.push_str(&reasons.join("; "));
         }
         line.trim_end().to_string()
     }
@@ -131,6 +155,55 @@ mod tests {
         assert_eq!(
             ArtifactVerdict::failed("x.bin", "artifact matches no rule").to_line(),
             "FAIL x.bin  artifact matches no rule"
+        );
+    }
+
+    /// No character a terminal acts on or reorders by (ESC, CR, bidi…) in `s`, newlines aside.
+    fn inert(s: &str) -> bool {
+        !s.chars()
+            .any(|c| c != '\n' && c != '\\' && text::needs_escape(c))
+    }
+
+    #[test]
+    fn hostile_key_ids_and_types_cannot_paint_a_fake_ok_line() {
+        let keyid = "\r\x1b[2KOK   mypkg-1.0.whl  rule \"wheels\" (2 of 3): alice, bob\x1b[8m";
+        let v = ArtifactVerdict {
+            artifact: "mypkg\u{202e}lhw.0.1-".into(),
+            verified: false,
+            rule: Some("wheels".into()),
+            threshold: Some(2),
+            allowed: Some(3),
+            signers: vec![],
+            rejected: vec![
+                format!("signature with key id {keyid}: no signer has this key"),
+                "payload type application/x\u{2066}evil\u{2069}\n: not in-toto".into(),
+            ],
+        };
+        let line = v.to_line();
+        assert!(inert(&line), "{line:?}");
+        assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\x1b'));
+        assert!(
+            line.starts_with("FAIL mypkg\\u{202e}lhw.0.1-  rule"),
+            "{line}"
+        );
+        assert!(line.contains("key id \\r\\x1b[2KOK"), "{line}");
+        assert!(
+            line.contains("application/x\\u{2066}evil\\u{2069}\\n"),
+            "{line}"
+        );
+        let report = render_human(&[v]);
+        assert!(inert(&report));
+        assert_eq!(report.lines().count(), 2, "{report}");
+        // A flood is bounded.
+        let long = ArtifactVerdict::failed("a", "k".repeat(10_000)).to_line();
+        assert!(long.len() < 1100 && long.contains("…[+9000 chars]"));
+    }
+
+    #[test]
+    fn plain_names_are_unchanged() {
+        assert_eq!(
+            ArtifactVerdict::failed("paquet-été-ü.tar.gz", "artifact matches no rule").to_line(),
+            "FAIL paquet-été-ü.tar.gz  artifact matches no rule"
         );
     }
 

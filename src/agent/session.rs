@@ -73,7 +73,7 @@ pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Re
         }
     };
     let pid = peer.pid;
-    tracing::debug!(?pid, process = %peer.process, socket = ctx.socket.name(), "client connected");
+    tracing::debug!(?pid, process = %crate::text::Escaped::name(&peer.process), socket = ctx.socket.name(), "client connected");
     // A byte read while watching for the client to leave belongs to its next frame.
     let mut early: Vec<u8> = Vec::new();
     loop {
@@ -102,10 +102,13 @@ pub async fn serve(ctx: Context, mut stream: UnixStream, mut shutdown: watch::Re
                     if msg.first() == Some(&27)
                         || !matches!(e, ssh_agent_lib::proto::Error::UnsupportedCommand { .. }) =>
                 {
-                    tracing::info!(?pid, error = %e, "malformed request");
+                    // The error's Display quotes the peer's bytes: escape them for the log
+                    // and for the client's terminal.
+                    let shown = crate::text::message(&e.to_string());
+                    tracing::info!(?pid, error = %shown, "malformed request");
                     let err = WireError::new(
                         ErrorCode::Malformed,
-                        format!("malformed request: {e}"),
+                        format!("malformed request: {shown}"),
                         MALFORMED_HINT,
                     );
                     (dispatch::error_response(&err), false)

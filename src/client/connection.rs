@@ -100,12 +100,17 @@ impl AgentClient {
             .map_err(|e| Error::Protocol(e.to_string()))?;
         let reply = self.round_trip(&msg)?;
         reply::expect::<Rep>(&reply).map_err(|e| match e {
-            ReplyError::Wire(w) => Error::Agent(w),
+            // A possibly remote agent's words, printed on a terminal: escaped and bounded.
+            ReplyError::Wire(mut w) => {
+                w.message = crate::text::for_terminal(&w.message, 2000);
+                w.hint = crate::text::for_terminal(&w.hint, 2000);
+                Error::Agent(w)
+            }
             ReplyError::Unsupported(name) => Error::Protocol(format!(
                 "the agent at {} does not answer {name}; is it an hwsign agent (SSH_AUTH_SOCK may point at another agent)?",
                 self.path.display()
             )),
-            ReplyError::Proto(p) => Error::Protocol(p.to_string()),
+            ReplyError::Proto(p) => Error::Protocol(crate::text::message(&p.to_string())),
         })
     }
 

@@ -202,11 +202,11 @@ impl<'a> Escaped<'a> {
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Fast path: nothing to escape and short enough.
+        // Fast path: nothing to escape and short enough. `pad` honours a width (`{:<16}`).
         if self.text.len() <= self.max_chars && !self.text.chars().any(needs_escape) {
-            return f.write_str(self.text);
+            return f.pad(self.text);
         }
-        f.write_str(&for_terminal(self.text, self.max_chars))
+        f.pad(&for_terminal(self.text, self.max_chars))
     }
 }
 
@@ -337,6 +337,8 @@ mod tests {
             );
         }
         assert_eq!(format!("[{}]", Escaped::new("a\nb", 10)), "[a\\nb]");
+        assert_eq!(format!("[{:<6}]", Escaped::name("a\nb")), "[a\\nb  ]");
+        assert_eq!(format!("[{:<4}]", Escaped::name("é")), "[é   ]");
     }
 
     #[test]

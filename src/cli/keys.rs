@@ -12,26 +12,27 @@ use crate::pubkey::PublicKey;
 
 /// Run it.
 pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result<()> {
+    let sock = client.path().to_path_buf();
     match args.action {
         None => list(client, args.json),
         Some(KeysAction::Export(a)) => export(client, a),
         Some(KeysAction::Generate(a)) => generate(client, a),
     }
+    .map_err(|e| super::sign::agent_error(&sock, e))
 }
 
-fn print_table(keys: &[KeyEntry]) {
+fn table(keys: &[KeyEntry]) -> String {
     if keys.is_empty() {
-        println!("no keys (see `hwsign status`)");
-        return;
+        return "no keys (see `hwsign status`)\n".into();
     }
     let w = keys.iter().map(|k| k.label.len()).max().unwrap_or(5).max(5);
-    println!(
-        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN",
+    let mut out = format!(
+        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN\n",
         "ID", "LABEL", "ALGORITHM", "TOUCH", "PIN"
     );
     for k in keys {
-        println!(
-            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})",
+        out.push_str(&format!(
+            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})\n",
             &k.id[..16.min(k.id.len())],
             k.label,
             k.algorithm,
@@ -39,30 +40,25 @@ fn print_table(keys: &[KeyEntry]) {
             k.pin_policy,
             k.token_label,
             k.backend
-        );
+        ));
     }
+    out
 }
 
 fn list(client: &mut AgentClient, json: bool) -> Result<()> {
     let keys = client.keys()?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?
-        );
+        let text = serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?;
+        output::print(&format!("{text}\n"))
     } else {
-        print_table(&keys);
+        output::print(&table(&keys))
     }
-    Ok(())
 }
 
 fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
     match output {
         Some(path) => output::write_new(path, text.as_bytes(), force),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => output::print(text),
     }
 }
 
@@ -83,7 +79,8 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
                 Error::Usage("--format openpgp needs --userid \"Name <mail>\"".into())
             })?;
             if let Some(path) = &a.output {
-                output::check_free(std::slice::from_ref(path), a.force)?;
+                // Before the token signs the certificate: the output can be written.
+                output::check_writable(std::slice::from_ref(path), a.force)?;
             }
             let revocation = a.revoke.map(|r| crate::format::openpgp::Revocation {
                 reason: r.into(),
@@ -168,12 +165,8 @@ fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
     };
     let reply = client.generate(&request)?;
     let k = reply.key;
-    println!(
-        "generated {} ({}) on {}",
-        k.label, k.algorithm, k.token_label
-    );
-    println!("id:  {}", k.id);
-    println!("uri: {}", k.pkcs11_uri);
-    println!("{}", k.ssh_public_key);
-    Ok(())
+    output::print(&format!(
+        "generated {} ({}) on {}\nid:  {}\nuri: {}\n{}\n",
+        k.label, k.algorithm, k.token_label, k.id, k.pkcs11_uri, k.ssh_public_key
+    ))
 }

@@ -9,56 +9,67 @@ use crate::error::{Error, Result};
 use crate::proto::generate::GenerateRequest;
 use crate::proto::keys::KeyEntry;
 use crate::pubkey::PublicKey;
+use crate::text::Escaped as E;
 
 /// Run it.
 pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result<()> {
-    let sock = client.path().to_path_buf();
     match args.action {
         None => list(client, args.json),
         Some(KeysAction::Export(a)) => export(client, a),
         Some(KeysAction::Generate(a)) => generate(client, a),
     }
-    .map_err(|e| super::sign::agent_error(&sock, e))
 }
 
-fn table(keys: &[KeyEntry]) -> String {
+fn print_table(keys: &[KeyEntry]) {
     if keys.is_empty() {
-        return "no keys (see `hwsign status`)\n".into();
+        println!("no keys (see `hwsign status`)");
+        return;
     }
-    let w = keys.iter().map(|k| k.label.len()).max().unwrap_or(5).max(5);
-    let mut out = format!(
-        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN\n",
+    // The agent's words (labels may be a remote agent's or a card's): escaped.
+    let w = keys
+        .iter()
+        .map(|k| E::name(&k.label).to_string().chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN",
         "ID", "LABEL", "ALGORITHM", "TOUCH", "PIN"
     );
     for k in keys {
-        out.push_str(&format!(
-            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})\n",
-            &k.id[..16.min(k.id.len())],
-            k.label,
-            k.algorithm,
-            k.touch_policy,
-            k.pin_policy,
-            k.token_label,
-            k.backend
-        ));
+        println!(
+            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})",
+            E::name(&k.id.chars().take(16).collect::<String>()),
+            E::name(&k.label),
+            E::name(&k.algorithm),
+            E::name(&k.touch_policy),
+            E::name(&k.pin_policy),
+            E::name(&k.token_label),
+            E::name(&k.backend)
+        );
     }
-    out
 }
 
 fn list(client: &mut AgentClient, json: bool) -> Result<()> {
     let keys = client.keys()?;
     if json {
-        let text = serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?;
-        output::print(&format!("{text}\n"))
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?
+        );
     } else {
-        output::print(&table(&keys))
+        print_table(&keys);
     }
+    Ok(())
 }
 
 fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
     match output {
         Some(path) => output::write_new(path, text.as_bytes(), force),
-        None => output::print(text),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
     }
 }
 
@@ -79,8 +90,7 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
                 Error::Usage("--format openpgp needs --userid \"Name <mail>\"".into())
             })?;
             if let Some(path) = &a.output {
-                // Before the token signs the certificate: the output can be written.
-                output::check_writable(std::slice::from_ref(path), a.force)?;
+                output::check_free(std::slice::from_ref(path), a.force)?;
             }
             let revocation = a.revoke.map(|r| crate::format::openpgp::Revocation {
                 reason: r.into(),
@@ -165,8 +175,14 @@ fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
     };
     let reply = client.generate(&request)?;
     let k = reply.key;
-    output::print(&format!(
-        "generated {} ({}) on {}\nid:  {}\nuri: {}\n{}\n",
-        k.label, k.algorithm, k.token_label, k.id, k.pkcs11_uri, k.ssh_public_key
-    ))
+    println!(
+        "generated {} ({}) on {}",
+        E::name(&k.label),
+        E::name(&k.algorithm),
+        E::name(&k.token_label)
+    );
+    println!("id:  {}", E::name(&k.id));
+    println!("uri: {}", E::new(&k.pkcs11_uri, 1000));
+    println!("{}", E::new(&k.ssh_public_key, 20_000));
+    Ok(())
 }

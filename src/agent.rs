@@ -8,6 +8,7 @@
 //! ([`startup`]).
 
 pub mod audit;
+pub mod budget;
 pub mod context;
 pub mod created;
 pub mod dispatch;

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod limits;
+pub use limits::{SocketLimits, SocketsConfig};
+
 /// A config file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -25,6 +28,10 @@ pub enum ConfigError {
         detail: String,
     },
 }
+
+/// What a token may take for one operation beside the waits for a person (an RSA-4096
+/// signature on a smart card takes seconds).
+pub const TOKEN_WORK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -71,6 +78,15 @@ pub struct Config {
     /// The pinentry program for tokens without a PIN file. Default `pinentry`.
     #[serde(default)]
     pub pinentry: Option<PathBuf>,
+    /// How long the PIN dialog may stay open before the request fails. Default 60 s.
+    #[serde(default)]
+    pub pin_timeout: Option<Duration>,
+    /// How long the confirm command may run before the request is denied. Default 60 s.
+    #[serde(default)]
+    pub confirm_timeout: Option<Duration>,
+    /// Connection limits of `agent.sock` and `agent.extra.sock`.
+    #[serde(default)]
+    pub sockets: SocketsConfig,
     /// Per-key policy: the first rule whose `match` selects a key applies to it.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyRule>,
@@ -313,6 +329,23 @@ impl Config {
     pub fn touch_cache_window(&self) -> std::time::Duration {
         self.touch_cache_window
             .map_or(std::time::Duration::from_secs(15), |d| d.0)
+    }
+
+    /// How long the PIN dialog may stay open (default 60 s).
+    pub fn pin_timeout(&self) -> std::time::Duration {
+        self.pin_timeout
+            .map_or(std::time::Duration::from_secs(60), |d| d.0)
+    }
+    /// How long the confirm command may run (default 60 s).
+    pub fn confirm_timeout(&self) -> std::time::Duration {
+        self.confirm_timeout
+            .map_or(std::time::Duration::from_secs(60), |d| d.0)
+    }
+    /// The longest a signing request may wait inside the agent: the confirm dialog, the PIN
+    /// dialog, the touch, and the token's own work. Advertised in `status@hwsign` so that a
+    /// client knows how long to wait before it calls the agent hung.
+    pub fn longest_sign_wait(&self) -> std::time::Duration {
+        self.confirm_timeout() + self.pin_timeout() + self.touch_timeout() + TOKEN_WORK
     }
 
     /// The default config path.

@@ -173,6 +173,16 @@ pub enum Error {
     /// An output exists and `--force` was not given.
     #[error("{0} exists; not overwriting it\n  hint: pass --force to replace it")]
     Exists(PathBuf),
+    /// The agent connection broke or the agent stopped answering mid-command.
+    #[error(
+        "lost the agent at {path}: {detail}\n  hint: is hwsign-agent still running? `hwsign status` shows whether it answers; its log says why it stopped"
+    )]
+    AgentLost {
+        /// The socket path.
+        path: PathBuf,
+        /// What happened (closed, timed out, the I/O error).
+        detail: String,
+    },
     /// Talking to the agent failed at the I/O level.
     #[error("agent connection: {0}")]
     Io(#[from] std::io::Error),

@@ -314,6 +314,8 @@ async fn status(ctx: &Context) -> StatusReply {
         tokens,
         pending_touches,
         touch_cache_window_s: ctx.config().touch_cache_window().as_secs() as u32,
+        max_sign_wait_s: u32::try_from(ctx.config().longest_sign_wait().as_secs())
+            .unwrap_or(u32::MAX),
     }
 }
 

@@ -62,7 +62,16 @@ pub struct Inventory {
     refreshed: Arc<Mutex<Option<Instant>>>,
     /// Bumped by [`Inventory::invalidate`]: a refresh that began before it does not count.
     generation: Arc<AtomicU64>,
+    /// When a request for an unknown key last made the tokens list their keys; held while that
+    /// listing runs, so concurrent misses share it.
+    last_miss: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
+
+/// How often a request for a key that is not in the listing may make the tokens list their
+/// keys again (a PIV listing on a card takes seconds; an unknown key id is cheap to send,
+/// also from a forwarded host). A key plugged in meanwhile is found by `hwsign keys`, which
+/// always lists afresh, or after this interval.
+pub const MISS_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How old a listing may be to answer a client picking a key (`keys@hwsign` without `fresh`).
 /// Cards take tens of APDUs to list (24 PIV slots); the client asks again with `fresh` when
@@ -79,6 +88,7 @@ impl Inventory {
             keys: Arc::new(RwLock::new(Vec::new())),
             refreshed: Arc::new(Mutex::new(None)),
             generation: Arc::new(AtomicU64::new(0)),
+            last_miss: Arc::new(tokio::sync::Mutex::new(None)),
         }
     }
 
@@ -162,11 +172,28 @@ impl Inventory {
         self.keys.read().await.clone()
     }
 
-    /// The key with this full id, looking the tokens up again once if it is not cached.
+    async fn cached(&self, id: &str) -> Option<KeyRef> {
+        self.keys.read().await.iter().find(|k| k.id == id).cloned()
+    }
+
+    /// The key with this full id. One not in the listing makes the tokens list their keys
+    /// again at most once per [`MISS_REFRESH_INTERVAL`], shared by every request that missed
+    /// meanwhile; otherwise it is answered from the listing (a key gone from a token
+    /// invalidates the listing, so a lost key is looked up at once).
     pub async fn find(&self, id: &str) -> Option<KeyRef> {
-        if let Some(k) = self.keys.read().await.iter().find(|k| k.id == id) {
-            return Some(k.clone());
+        if let Some(k) = self.cached(id).await {
+            return Some(k);
         }
+        let mut last = self.last_miss.lock().await;
+        // A listing made while this request waited for the lock counts.
+        if let Some(k) = self.cached(id).await {
+            return Some(k);
+        }
+        let invalidated = self.refreshed.lock().map(|at| at.is_none()).unwrap_or(true);
+        if !invalidated && last.is_some_and(|at| at.elapsed() < MISS_REFRESH_INTERVAL) {
+            return None;
+        }
+        *last = Some(Instant::now());
         self.refresh().await.into_iter().find(|k| k.id == id)
     }
 
@@ -242,5 +269,82 @@ impl Inventory {
             .find(|t| t.name() == label)
             .cloned()
             .ok_or_else(|| TokenError::NotPresent(label.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::scheme::Scheme;
+    use crate::token::{Backend, GenerateSpec, TokenInfo};
+    use std::sync::atomic::AtomicUsize;
+
+    const BASE_POINT: [u8; 32] = {
+        let mut p = [0x66u8; 32];
+        p[0] = 0x58;
+        p
+    };
+
+    /// A token with one Ed25519 key that counts how often it is asked for its keys.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl Backend for Counting {
+        fn info(&mut self) -> TokenInfo {
+            TokenInfo {
+                backend: "test".into(),
+                label: "counting".into(),
+                present: true,
+                ..TokenInfo::default()
+            }
+        }
+        fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![KeyInfo {
+                // The Ed25519 base point: a valid public key.
+                public: crate::pubkey::PublicKey::ed25519(&BASE_POINT).unwrap(),
+                label: "k".into(),
+                object: String::new(),
+                pkcs11_uri: String::new(),
+                touch_policy: "never".into(),
+                pin_policy: "never".into(),
+                created: Some(1),
+            }])
+        }
+        fn sign(&mut self, _: &str, _: Scheme, _: &[u8], _: &str) -> Result<Vec<u8>, TokenError> {
+            Err(TokenError::Other("not in this test".into()))
+        }
+        fn generate(&mut self, _: &GenerateSpec) -> Result<KeyInfo, TokenError> {
+            Err(TokenError::Other("not in this test".into()))
+        }
+    }
+
+    /// Unknown key ids, however many and however concurrent, make the token list its keys at
+    /// most once per interval; a known id never does.
+    #[tokio::test]
+    async fn unknown_ids_do_not_make_the_token_list_again() {
+        let listings = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&listings);
+        let token = TokenHandle::spawn("counting".into(), move || Counting(counter)).unwrap();
+        let inv = Inventory::new(vec![token], CreatedStore::open(None));
+        let keys = inv.refresh().await;
+        assert_eq!(listings.load(Ordering::SeqCst), 1);
+        let known = keys[0].id.clone();
+        let misses = (0..50).map(|i| {
+            let inv = inv.clone();
+            tokio::spawn(async move { inv.find(&format!("{i:064x}")).await.is_none() })
+        });
+        for m in misses {
+            assert!(m.await.unwrap());
+        }
+        assert!(inv.find(&known).await.is_some());
+        assert_eq!(
+            listings.load(Ordering::SeqCst),
+            2,
+            "50 concurrent misses share one listing"
+        );
+        // A lost key (invalidated listing) is looked up at once.
+        inv.invalidate();
+        assert!(inv.find("ff").await.is_none());
+        assert_eq!(listings.load(Ordering::SeqCst), 3);
     }
 }

@@ -1,22 +1,24 @@
-//! The accept loop: a connection limit, one task per connection, and a graceful shutdown that
-//! stops accepting, lets in-flight requests finish, then returns (the socket file is removed by
-//! its [`BoundSocket`](super::socket::BoundSocket) guard).
+//! The accept loop: a connection budget (the longest-idle connection makes room for a
+//! newcomer), one task per connection, and a graceful shutdown that stops accepting, lets
+//! in-flight requests finish, then returns (the socket file is removed by its
+//! [`BoundSocket`](super::socket::BoundSocket) guard).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::budget::Budget;
 use super::context::Context;
 use super::session;
+use crate::config::SocketLimits;
 
 /// Limits of a listener.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Connections served at once; more wait in the kernel's backlog.
-    pub max_connections: usize,
+    /// Connection budget, timeouts and the request size.
+    pub limits: SocketLimits,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
 }
@@ -24,7 +26,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            max_connections: 64,
+            limits: SocketLimits::main(),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -43,26 +45,40 @@ pub struct Server {
 impl Server {
     /// Serve until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let slots = Arc::new(Semaphore::new(self.options.max_connections));
+        let limits = self.options.limits;
+        let budget = Budget::new(limits.max_connections);
         let mut tasks = JoinSet::new();
+        let socket = self.context.socket.name();
         loop {
-            let permit = tokio::select! {
-                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = shutdown.wait_for(|s| *s) => break,
-            };
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
                 _ = shutdown.wait_for(|s| *s) => break,
             };
             match accepted {
-                Ok((stream, _)) => {
-                    let ctx = self.context.clone();
-                    let stop = shutdown.clone();
-                    tasks.spawn(async move {
-                        session::serve(ctx, stream, stop).await;
-                        drop(permit);
-                    });
-                }
+                Ok((stream, _)) => match budget.admit() {
+                    Ok(admitted) => {
+                        if admitted.evicted_idle {
+                            tracing::info!(
+                                socket,
+                                budget = limits.max_connections,
+                                "connection budget full: closed the longest-idle connection"
+                            );
+                        }
+                        let ctx = self.context.clone();
+                        let stop = shutdown.clone();
+                        tasks.spawn(async move {
+                            session::serve(ctx, stream, stop, admitted.ticket, limits).await;
+                        });
+                    }
+                    Err(full) => {
+                        tracing::warn!(
+                            socket,
+                            budget = full.max,
+                            "connection budget full of requests in progress: refused a connection"
+                        );
+                        drop(stream);
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -71,7 +87,7 @@ impl Server {
             while tasks.try_join_next().is_some() {}
         }
         tracing::info!(
-            socket = self.context.socket.name(),
+            socket,
             in_flight = tasks.len(),
             "stopped accepting; finishing in-flight requests"
         );

@@ -39,6 +39,14 @@ pub struct BoundSocket {
     inode: u64,
 }
 
+impl BoundSocket {
+    /// Whether the path still names the socket we bound (it may have been deleted, say by a
+    /// clean-up of the runtime directory, or replaced).
+    pub fn still_there(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.inode)
+    }
+}
+
 impl Drop for BoundSocket {
     fn drop(&mut self) {
         if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {

@@ -64,9 +64,10 @@ pub fn start_tokens(
             (Some(f), _, _) => PinSource::File(f.clone()),
             (None, Some(c), _) => PinSource::Credential(c.clone()),
             (None, None, Some(false)) => PinSource::None,
-            (None, None, _) => {
-                PinSource::Pinentry(config.pinentry.clone().unwrap_or_else(|| "pinentry".into()))
-            }
+            (None, None, _) => PinSource::Pinentry(
+                config.pinentry.clone().unwrap_or_else(|| "pinentry".into()),
+                config.pin_timeout(),
+            ),
         };
         let pin = PinOptions {
             source,
@@ -91,8 +92,10 @@ pub fn start_tokens(
 /// The worker for OpenPGP cards on PC/SC (cards are found as they come).
 fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
     use crate::token::openpgp_card::{CardPins, OpenPgpCards};
-    let default_pinentry =
-        PinSource::Pinentry(config.pinentry.clone().unwrap_or_else(|| "pinentry".into()));
+    let default_pinentry = PinSource::Pinentry(
+        config.pinentry.clone().unwrap_or_else(|| "pinentry".into()),
+        config.pin_timeout(),
+    );
     let per_card = config
         .cards
         .iter()
@@ -137,7 +140,10 @@ fn card_pin_source(c: &crate::config::CardConfig, default: &PinSource) -> PinSou
 /// The worker for YubiKey PIV applets on PC/SC.
 fn start_piv(config: &Config) -> Result<TokenHandle, TokenError> {
     use crate::token::piv::{PivKeys, PivPins};
-    let default = PinSource::Pinentry(config.pinentry.clone().unwrap_or_else(|| "pinentry".into()));
+    let default = PinSource::Pinentry(
+        config.pinentry.clone().unwrap_or_else(|| "pinentry".into()),
+        config.pin_timeout(),
+    );
     let per_serial = config
         .cards
         .iter()

@@ -15,6 +15,9 @@ use crate::agent::{Inventory, Server, ServerOptions, audit, notify, socket, star
 use crate::config::Config;
 use crate::token::softhsm::TestToken;
 
+/// How often the agent checks that its bound sockets still exist.
+const SOCKET_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -205,10 +208,13 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     let main_server = Server {
         listener: main.listener,
         context: context(Socket::Main),
-        options: ServerOptions::default(),
+        options: ServerOptions {
+            limits: p.config.sockets.main(),
+            ..ServerOptions::default()
+        },
     };
     let extra_options = ServerOptions {
-        max_connections: 8,
+        limits: p.config.sockets.extra(),
         ..ServerOptions::default()
     };
     let extra_server = Server {
@@ -216,10 +222,10 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         context: context(Socket::Extra),
         options: extra_options,
     };
-    let serving = (
+    let mut serving = vec![
         tokio::spawn(main_server.run(stop_rx.clone())),
-        tokio::spawn(extra_server.run(stop_rx)),
-    );
+        tokio::spawn(extra_server.run(stop_rx.clone())),
+    ];
 
     tracing::info!(main = %main.path.display(), extra = %extra.path.display(), keys = keys.len(), "ready");
     {
@@ -233,19 +239,53 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     }
     notify::notify("READY=1");
 
+    // The sockets this agent bound, watched: a deleted one is bound again.
+    let mut bound = vec![
+        (Socket::Main, main._bound, p.config.sockets.main()),
+        (Socket::Extra, extra._bound, p.config.sockets.extra()),
+    ];
+    let mut watch_sockets = tokio::time::interval(SOCKET_CHECK);
     loop {
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => reload(&p.args, &shared),
+            _ = watch_sockets.tick() => {
+                for (which, guard, limits) in &mut bound {
+                    let Some(g) = guard.as_ref().filter(|g| !g.still_there()) else {
+                        continue;
+                    };
+                    let path = g.path.clone();
+                    match socket::check_path(&dir, &path).and_then(|()| socket::bind(&path)) {
+                        Ok((listener, new_guard)) => {
+                            tracing::warn!(socket = which.name(), path = %path.display(), "the socket file was deleted or replaced: bound it again");
+                            *guard = Some(new_guard);
+                            let server = Server {
+                                listener,
+                                context: context(*which),
+                                options: ServerOptions { limits: *limits, ..ServerOptions::default() },
+                            };
+                            serving.push(tokio::spawn(server.run(stop_rx.clone())));
+                        }
+                        Err(e) => {
+                            tracing::error!(socket = which.name(), path = %path.display(), error = %e, "the socket file was deleted and cannot be bound again; stopping (systemd restarts the service)");
+                            let _ = stop_tx.send(true);
+                            for s in serving {
+                                let _ = s.await;
+                            }
+                            return Err(e.into());
+                        }
+                    }
+                }
+            }
         }
     }
     notify::notify("STOPPING=1");
     let _ = stop_tx.send(true);
-    let _ = serving.0.await;
-    let _ = serving.1.await;
-    drop(main._bound);
-    drop(extra._bound);
+    for s in serving {
+        let _ = s.await;
+    }
+    drop(bound);
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ssh_agent_lib::proto::Request;
 use ssh_encoding::Encode;
@@ -42,11 +43,31 @@ pub fn find_socket() -> Result<PathBuf> {
     })
 }
 
-/// A connection to an agent.
+/// How long a request other than a signature may take (listing a card's slots takes seconds).
+const CALL_WAIT: Duration = Duration::from_secs(60);
+/// Added to the agent's own longest wait before the client calls the agent hung.
+const MARGIN: Duration = Duration::from_secs(5);
+/// The longest sign wait assumed for an agent that does not advertise one (confirm 60 s, PIN
+/// 60 s, touch 15 s, token 30 s: the defaults).
+const DEFAULT_SIGN_WAIT: Duration = Duration::from_secs(165);
+
+/// A connection to an agent. Every exchange has a deadline (a hung agent is an error naming
+/// its socket); a connection the agent closed while it was idle (its idle timeout, or its
+/// budget made room for a newcomer) is replaced once before the next request is sent.
 #[derive(Debug)]
 pub struct AgentClient {
     stream: UnixStream,
     path: PathBuf,
+    /// The agent's longest sign wait, from its status.
+    sign_wait: Option<Duration>,
+}
+
+/// How an exchange failed.
+enum Failed {
+    /// The agent closed the connection before any byte of the reply.
+    ClosedBeforeReply,
+    /// Anything else (timeout, reset, a partial reply).
+    Other(Error),
 }
 
 impl AgentClient {
@@ -57,13 +78,17 @@ impl AgentClient {
 
     /// Connect to `path`.
     pub fn connect(path: &Path) -> Result<Self> {
-        let stream = UnixStream::connect(path).map_err(|source| Error::Connect {
+        Ok(AgentClient {
+            stream: Self::open(path)?,
+            path: path.to_path_buf(),
+            sign_wait: None,
+        })
+    }
+
+    fn open(path: &Path) -> Result<UnixStream> {
+        UnixStream::connect(path).map_err(|source| Error::Connect {
             path: path.to_path_buf(),
             source,
-        })?;
-        Ok(AgentClient {
-            stream,
-            path: path.to_path_buf(),
         })
     }
 
@@ -72,24 +97,150 @@ impl AgentClient {
         &self.path
     }
 
-    /// Send one message and read the reply message (both without length prefix).
-    pub fn round_trip(&mut self, message: &[u8]) -> Result<Vec<u8>> {
-        self.stream.write_all(&frame::encode(message))?;
-        let mut hdr = [0u8; 4];
-        self.stream.read_exact(&mut hdr).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::Protocol("the agent closed the connection without answering".into())
+    fn lost(&self, detail: impl Into<String>) -> Error {
+        Error::AgentLost {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Whether the agent has closed this connection (it was idle) or sent something unasked.
+    fn closed_by_agent(&self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut b = [0u8; 1];
+        let closed = !matches!(
+            (&self.stream).read(&mut b),
+            Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock
+        );
+        closed || self.stream.set_nonblocking(false).is_err()
+    }
+
+    fn reconnect(&mut self) -> Result<()> {
+        tracing::debug!(socket = %self.path.display(), "the agent closed the idle connection; reconnecting");
+        self.stream = Self::open(&self.path)?;
+        Ok(())
+    }
+
+    fn exchange(&mut self, message: &[u8], wait: Duration) -> Result<Vec<u8>, Failed> {
+        let path = self.path.clone();
+        let lost = move |detail: String| Error::AgentLost {
+            path: path.clone(),
+            detail,
+        };
+        let io = |e: std::io::Error, what: &str| {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                Failed::Other(lost(format!(
+                    "no answer within {} s while {what}; nothing more was sent",
+                    wait.as_secs()
+                )))
             } else {
-                e.into()
+                Failed::Other(lost(format!("{what}: {e}")))
             }
-        })?;
+        };
+        self.stream
+            .set_write_timeout(Some(wait))
+            .and_then(|()| self.stream.set_read_timeout(Some(wait)))
+            .map_err(|e| io(e, "setting timeouts"))?;
+        match self.stream.write_all(&frame::encode(message)) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                return Err(Failed::ClosedBeforeReply);
+            }
+            Err(e) => return Err(io(e, "sending the request")),
+        }
+        let mut hdr = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match self.stream.read(&mut hdr[got..]) {
+                Ok(0) if got == 0 => return Err(Failed::ClosedBeforeReply),
+                Ok(0) => {
+                    return Err(Failed::Other(lost(
+                        "the agent closed the connection in the middle of its answer".into(),
+                    )));
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && got == 0 => {
+                    return Err(Failed::ClosedBeforeReply);
+                }
+                Err(e) => return Err(io(e, "waiting for the answer")),
+            }
+        }
         let len = u32::from_be_bytes(hdr) as usize;
         if len == 0 || len > MAX_REPLY {
-            return Err(Error::Protocol(format!("reply of {len} bytes")));
+            return Err(Failed::Other(Error::Protocol(format!(
+                "reply of {len} bytes"
+            ))));
         }
         let mut body = vec![0u8; len];
-        self.stream.read_exact(&mut body)?;
+        self.stream.read_exact(&mut body).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Failed::Other(lost(
+                    "the agent closed the connection in the middle of its answer".into(),
+                ))
+            } else {
+                io(e, "reading the answer")
+            }
+        })?;
         Ok(body)
+    }
+
+    /// Send one message and read the reply message (both without length prefix), waiting up
+    /// to `wait`. `retry_safe`: the request changes nothing in the agent (a listing, a status),
+    /// so it is sent again on a new connection when the agent closed the old one first.
+    pub fn round_trip_within(
+        &mut self,
+        message: &[u8],
+        wait: Duration,
+        retry_safe: bool,
+    ) -> Result<Vec<u8>> {
+        if self.closed_by_agent() {
+            self.reconnect()?;
+        }
+        match self.exchange(message, wait) {
+            Ok(reply) => Ok(reply),
+            Err(Failed::Other(e)) => Err(e),
+            Err(Failed::ClosedBeforeReply) if retry_safe => {
+                self.reconnect()?;
+                        match self.exchange(message, wait) {
+                    Ok(reply) => Ok(reply),
+                    Err(Failed::Other(e)) => Err(e),
+                    Err(Failed::ClosedBeforeReply) => {
+                        Err(self.lost("the agent closed the connection without answering"))
+                    }
+                }
+            }
+            Err(Failed::ClosedBeforeReply) => Err(self.lost(
+                "the agent closed the connection without answering (the agent's log says why: it stopped, or refused the request)",
+            )),
+        }
+    }
+
+    /// Send one message and read the reply message (both without length prefix): a standard
+    /// request, which may sign (so it waits as long as a signature may take, and is never sent
+    /// twice).
+    pub fn round_trip(&mut self, message: &[u8]) -> Result<Vec<u8>> {
+        let wait = self.sign_wait();
+        self.round_trip_within(message, wait, false)
+    }
+
+    /// How long a signature may take on this agent: its advertised longest wait plus a margin
+    /// (asked once per connection; the default for agents that do not say).
+    fn sign_wait(&mut self) -> Duration {
+        if self.sign_wait.is_none() {
+            let _ = self.status();
+        }
+        self.sign_wait.unwrap_or(DEFAULT_SIGN_WAIT) + MARGIN
     }
 
     /// Send an `@hwsign` request and decode its reply.
@@ -98,7 +249,19 @@ impl AgentClient {
         Request::Extension(request.to_extension())
             .encode(&mut msg)
             .map_err(|e| Error::Protocol(e.to_string()))?;
-        let reply = self.round_trip(&msg)?;
+        let reply = match Req::NAME {
+            "sign@hwsign" => {
+                let wait = self.sign_wait();
+                self.round_trip_within(&msg, wait, false)?
+            }
+            // Generating a key on a card can take minutes (RSA-4096 on an OpenPGP card).
+            "generate@hwsign" => {
+                let wait = self.sign_wait() + Duration::from_secs(300);
+                self.round_trip_within(&msg, wait, false)?
+            }
+            // touch@hwsign waits for a pending touch for as long as it was asked to.
+            _ => self.round_trip_within(&msg, CALL_WAIT + MARGIN, Req::NAME != "touch@hwsign")?,
+        };
         reply::expect::<Rep>(&reply).map_err(|e| match e {
             // A possibly remote agent's words, printed on a terminal: escaped and bounded.
             ReplyError::Wire(mut w) => {
@@ -129,9 +292,13 @@ impl AgentClient {
             .keys)
     }
 
-    /// The agent's status.
+    /// The agent's status (and its longest sign wait, remembered for this connection).
     pub fn status(&mut self) -> Result<StatusReply> {
-        self.call(&StatusRequest)
+        let status: StatusReply = self.call(&StatusRequest)?;
+        if status.max_sign_wait_s > 0 {
+            self.sign_wait = Some(Duration::from_secs(u64::from(status.max_sign_wait_s)));
+        }
+        Ok(status)
     }
 
     /// Sign.
@@ -142,5 +309,130 @@ impl AgentClient {
     /// Make a key.
     pub fn generate(&mut self, request: &GenerateRequest) -> Result<GenerateReply> {
         self.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::wire::Enc;
+    use std::os::unix::net::UnixListener;
+
+    fn read_request(s: &mut UnixStream) -> Option<Vec<u8>> {
+        let mut hdr = [0u8; 4];
+        s.read_exact(&mut hdr).ok()?;
+        let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
+        s.read_exact(&mut body).ok()?;
+        Some(body)
+    }
+
+    fn answer<T: HwsignMessage>(s: &mut UnixStream, reply: &T) {
+        let mut m = Enc::default();
+        m.u8(29).str(T::NAME);
+        m.0.extend_from_slice(&reply.to_bytes());
+        s.write_all(&frame::encode(&m.0)).unwrap();
+    }
+
+    fn status(max_sign_wait_s: u32) -> StatusReply {
+        StatusReply {
+            agent_version: "test".into(),
+            host: "h".into(),
+            socket: "main".into(),
+            test_mode: true,
+            tokens: Vec::new(),
+            pending_touches: Vec::new(),
+            touch_cache_window_s: 15,
+            max_sign_wait_s,
+        }
+    }
+
+    fn sign_request() -> SignRequest {
+        SignRequest {
+            key_id: "00".repeat(32),
+            scheme: crate::proto::scheme::Scheme::Ed25519,
+            input: crate::proto::scheme::SignInput::Message,
+            data: b"x".to_vec(),
+            context: Default::default(),
+        }
+    }
+
+    /// An agent that answers its status (longest sign wait 1 s) and then never answers a
+    /// signature: the client gives up after that wait plus the margin, naming the socket.
+    #[test]
+    fn a_hung_agent_is_an_error_naming_the_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            read_request(&mut s).unwrap();
+            answer(&mut s, &status(1));
+            read_request(&mut s).unwrap();
+            // Hold the connection without answering until the client gives up.
+            let _ = read_request(&mut s);
+        });
+        let mut client = AgentClient::connect(&path).unwrap();
+        let started = std::time::Instant::now();
+        let err = client.sign(&sign_request()).unwrap_err();
+        let waited = started.elapsed();
+        let text = err.to_string();
+        assert!(matches!(err, Error::AgentLost { .. }), "{text}");
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("no answer within 6 s"), "{text}");
+        assert!(
+            waited >= Duration::from_secs(6) && waited < Duration::from_secs(30),
+            "{waited:?}"
+        );
+        drop(client);
+        server.join().unwrap();
+    }
+
+    /// The agent closes an idle connection (its idle timeout): the next request goes over a
+    /// new connection, once, and is answered.
+    #[test]
+    fn a_connection_the_agent_closed_while_idle_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut first, _) = listener.accept().unwrap();
+            read_request(&mut first).unwrap();
+            answer(&mut first, &status(7));
+            drop(first); // idle timeout
+            let (mut second, _) = listener.accept().unwrap();
+            read_request(&mut second).unwrap();
+            answer(&mut second, &status(9));
+        });
+        let mut client = AgentClient::connect(&path).unwrap();
+        assert_eq!(client.status().unwrap().max_sign_wait_s, 7);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(client.status().unwrap().max_sign_wait_s, 9);
+        server.join().unwrap();
+    }
+
+    /// A signature request is never sent twice: an agent that closes without answering it is
+    /// an error that says so.
+    #[test]
+    fn a_sign_request_is_not_repeated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            read_request(&mut s).unwrap();
+            answer(&mut s, &status(1));
+            read_request(&mut s).unwrap();
+            drop(s);
+            listener.set_nonblocking(true).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(listener.accept().is_err(), "the client connected again");
+        });
+        let mut client = AgentClient::connect(&path).unwrap();
+        let err = client.sign(&sign_request()).unwrap_err().to_string();
+        assert!(
+            err.contains("closed the connection without answering"),
+            "{err}"
+        );
+        server.join().unwrap();
     }
 }

@@ -22,12 +22,17 @@ pub enum Header {
     TooLarge(usize),
 }
 
-/// Interpret a frame header.
+/// Interpret a frame header against the default limit.
 pub fn header(bytes: [u8; 4]) -> Header {
+    header_within(bytes, MAX_FRAME)
+}
+
+/// Interpret a frame header against the limit `max` (a socket's configured request size).
+pub fn header_within(bytes: [u8; 4], max: usize) -> Header {
     let n = u32::from_be_bytes(bytes) as usize;
     if n == 0 {
         Header::Empty
-    } else if n > MAX_FRAME {
+    } else if n > max {
         Header::TooLarge(n)
     } else {
         Header::Len(n)

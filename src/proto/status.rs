@@ -60,6 +60,10 @@ pub struct StatusReply {
     pub pending_touches: Vec<PendingTouch>,
     /// How long a touch counts for keys with touch policy `cached` (seconds).
     pub touch_cache_window_s: u32,
+    /// The longest a signing request may wait in the agent (confirm, PIN, touch, token), in
+    /// seconds; a client waits this plus a margin before it calls the agent hung. 0 from agents
+    /// older than the field (it is appended, so older clients ignore it).
+    pub max_sign_wait_s: u32,
 }
 
 impl HwsignMessage for StatusReply {
@@ -85,6 +89,7 @@ impl HwsignMessage for StatusReply {
             e.str(&p.token).str(&p.key).str(&p.what).u64(p.since);
         }
         e.u32(self.touch_cache_window_s);
+        e.u32(self.max_sign_wait_s);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         let agent_version = d.str()?;
@@ -124,7 +129,9 @@ impl HwsignMessage for StatusReply {
             })
             .collect::<Result<_, ProtoError>>()?;
         let touch_cache_window_s = d.u32()?;
+        let max_sign_wait_s = if d.remaining() >= 4 { d.u32()? } else { 0 };
         Ok(StatusReply {
+            max_sign_wait_s,
             agent_version,
             host,
             socket,
@@ -164,6 +171,7 @@ mod tests {
                 since: 5,
             }],
             touch_cache_window_s: 15,
+            max_sign_wait_s: 135,
         };
         assert_eq!(StatusReply::from_bytes(&r.to_bytes()).unwrap(), r);
     }

@@ -17,8 +17,8 @@ pub enum PinSource {
     File(PathBuf),
     /// A systemd credential: `$CREDENTIALS_DIRECTORY/<name>`.
     Credential(String),
-    /// Ask the user with this pinentry program.
-    Pinentry(PathBuf),
+    /// Ask the user with this pinentry program, the dialog closed after the duration.
+    Pinentry(PathBuf, std::time::Duration),
 }
 
 fn first_line(path: &std::path::Path, token: &str, what: &str) -> Result<Pin, TokenError> {
@@ -39,13 +39,13 @@ impl PinSource {
             PinSource::None => "no PIN source".into(),
             PinSource::File(p) => p.display().to_string(),
             PinSource::Credential(n) => format!("systemd credential {n}"),
-            PinSource::Pinentry(p) => format!("pinentry ({})", p.display()),
+            PinSource::Pinentry(p, _) => format!("pinentry ({})", p.display()),
         }
     }
 
     /// Whether a person types the PIN (a repeated wrong PIN is then a new attempt of theirs).
     pub fn is_interactive(&self) -> bool {
-        matches!(self, PinSource::Pinentry(_))
+        matches!(self, PinSource::Pinentry(..))
     }
 
     /// Get the PIN. `description` says which token and what for (shown by pinentry);
@@ -65,10 +65,11 @@ impl PinSource {
                 })?;
                 first_line(&std::path::Path::new(&dir).join(name), token, "credential")
             }
-            PinSource::Pinentry(program) => super::pinentry::ask(
+            PinSource::Pinentry(program, timeout) => super::pinentry::ask(
                 program,
                 token,
                 &super::pinentry::Dialog { description, error },
+                *timeout,
             ),
         }
     }

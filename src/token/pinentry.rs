@@ -4,6 +4,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use zeroize::Zeroize;
 
@@ -12,6 +15,10 @@ use crate::secret::Pin;
 
 /// Assuan's error code for a cancelled dialog.
 const CANCELLED: &str = "83886179";
+/// Assuan's error code for a dialog that timed out (`SETTIMEOUT`).
+const TIMEOUT: &str = "83886142";
+/// How long after its own timeout a pinentry that did not close its dialog is killed.
+const KILL_GRACE: Duration = Duration::from_secs(2);
 
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -52,9 +59,29 @@ pub struct Dialog<'a> {
     pub error: Option<&'a str>,
 }
 
-/// Run `program` and ask for a PIN.
-pub fn ask(program: &Path, token: &str, dialog: &Dialog<'_>) -> Result<Pin, TokenError> {
-    let fail = |what: String| TokenError::Other(format!("pinentry {}: {what}", program.display()));
+/// Run `program` and ask for a PIN; after `timeout` the dialog is closed (pinentry's own
+/// `SETTIMEOUT`, and the program killed a moment later if it is still there) and the request
+/// fails: a PIN dialog nobody answers never holds the token's worker.
+pub fn ask(
+    program: &Path,
+    token: &str,
+    dialog: &Dialog<'_>,
+    timeout: Duration,
+) -> Result<Pin, TokenError> {
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let unanswered = || {
+        TokenError::PinNeeded(format!(
+            "{token} (the PIN dialog was not answered within {} s: pin_timeout in the agent's config)",
+            timeout.as_secs()
+        ))
+    };
+    let fail = |what: String| {
+        if timed_out.load(Ordering::SeqCst) {
+            unanswered()
+        } else {
+            TokenError::Other(format!("pinentry {}: {what}", program.display()))
+        }
+    };
     let mut child = Command::new(program)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,8 +94,55 @@ pub fn ask(program: &Path, token: &str, dialog: &Dialog<'_>) -> Result<Pin, Toke
             ))
         })?;
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
         return Err(fail("no pipes".into()));
     };
+    // The watchdog owns the child: it reaps it when the dialog ends, or kills it (closing its
+    // pipes, which ends the reads below) when the dialog outlives the timeout.
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = {
+        let timed_out = Arc::clone(&timed_out);
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) =
+                finished.recv_timeout(timeout + KILL_GRACE)
+            {
+                timed_out.store(true, Ordering::SeqCst);
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        })
+    };
+    let result = converse(&mut stdin, stdout, dialog, timeout, &fail);
+    drop(stdin);
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let result = result?;
+    match result {
+        Err(e) if e.starts_with(CANCELLED) => Err(TokenError::PinCancelled(token.to_string())),
+        Err(e) if e.starts_with(TIMEOUT) => Err(unanswered()),
+        Err(e) => Err(fail(e)),
+        Ok(mut bytes) => {
+            let pin =
+                String::from_utf8(bytes.clone()).map_err(|_| fail("the PIN is not UTF-8".into()));
+            bytes.zeroize();
+            let pin = Pin::new(pin?);
+            if pin.is_empty() {
+                return Err(TokenError::PinCancelled(token.to_string()));
+            }
+            Ok(pin)
+        }
+    }
+}
+
+/// The Assuan conversation: the PIN's bytes, or pinentry's error line.
+fn converse(
+    stdin: &mut std::process::ChildStdin,
+    stdout: std::process::ChildStdout,
+    dialog: &Dialog<'_>,
+    timeout: Duration,
+    fail: &dyn Fn(String) -> TokenError,
+) -> Result<Result<Vec<u8>, String>, TokenError> {
     let mut lines = BufReader::new(stdout);
     let mut read_reply = |data: &mut Option<Vec<u8>>| -> Result<Result<(), String>, TokenError> {
         loop {
@@ -108,27 +182,14 @@ pub fn ask(program: &Path, token: &str, dialog: &Dialog<'_>) -> Result<Pin, Toke
         writeln!(stdin, "{c}").map_err(|e| fail(e.to_string()))?;
         read_reply(&mut none)?.map_err(|e| fail(format!("{c}: {e}")))?;
     }
+    // Older pinentries do not know SETTIMEOUT: the watchdog covers them.
+    let _ = writeln!(stdin, "SETTIMEOUT {}", timeout.as_secs().max(1));
+    read_reply(&mut none)?.ok();
     writeln!(stdin, "GETPIN").map_err(|e| fail(e.to_string()))?;
     let mut data = None;
     let result = read_reply(&mut data)?;
     let _ = writeln!(stdin, "BYE");
-    drop(stdin);
-    let _ = child.wait();
-    match result {
-        Err(e) if e.starts_with(CANCELLED) => Err(TokenError::PinCancelled(token.to_string())),
-        Err(e) => Err(fail(e)),
-        Ok(()) => {
-            let mut bytes = data.unwrap_or_default();
-            let pin =
-                String::from_utf8(bytes.clone()).map_err(|_| fail("the PIN is not UTF-8".into()));
-            bytes.zeroize();
-            let pin = Pin::new(pin?);
-            if pin.is_empty() {
-                return Err(TokenError::PinCancelled(token.to_string()));
-            }
-            Ok(pin)
-        }
-    }
+    Ok(result.map(|()| data.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! ([`policy`], [`session_bind`]), confirm and touch ([`prompt`], [`touch`]) and the audit log ([`audit`], [`record`]), systemd
 //! notification ([`notify`]), the key inventory over the
 //! token workers ([`inventory`]) with creation times the tokens do not record ([`created`]) and start-up from the config or the SoftHSM test mode
-//! ([`startup`]).
+//! ([`startup`]), with one agent per state directory ([`state_lock`]).
 
 pub mod audit;
 pub mod budget;
@@ -25,6 +25,7 @@ pub mod session_bind;
 pub mod signing;
 pub mod socket;
 pub mod startup;
+pub mod state_lock;
 pub mod touch;
 
 pub use inventory::Inventory;

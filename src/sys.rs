@@ -46,6 +46,33 @@ pub fn current_pid() -> u32 {
     std::process::id()
 }
 
+/// Try to take an exclusive `flock` on `file` without waiting: `Ok(false)` when another open
+/// file description holds it. Released by [`unlock`] or when the last descriptor closes.
+pub fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: flock(2) on a descriptor `file` owns for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(true);
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            std::io::ErrorKind::Interrupted => continue,
+            std::io::ErrorKind::WouldBlock => return Ok(false),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Release a `flock` taken by [`try_lock_exclusive`].
+pub fn unlock(file: &std::fs::File) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: as above.
+    unsafe {
+        libc::flock(file.as_raw_fd(), libc::LOCK_UN);
+    }
+}
+
 /// Sockets passed by systemd socket activation (`LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`),
 /// as (name, listener) pairs; the variables are removed so children do not inherit them. Call
 /// only before any thread is started.

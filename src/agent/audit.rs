@@ -2,12 +2,21 @@
 //! that reached a key. Each record carries its own hash and the hash of the record before it
 //! (a chain across rotations: `audit.jsonl.1`, `.2`, … are older files), and is written and
 //! fsynced before the signature goes back; when it cannot be written, the signature is refused.
+//!
+//! A torn tail — bytes after the last complete, hash-valid record, left by a crash or a failed
+//! write — is moved aside into `audit.jsonl.torn-<UTC time>` (kept for forensics, never taken
+//! for a rotated file), logged as a warning, and noted in the chain by a
+//! `"event": "torn-tail-recovered"` record; the chain continues from the last complete record.
+//! This happens when the log is opened (agent start) and before the next append after a failed
+//! write that could not be undone. A failed write is undone at once: the file is cut back to
+//! its length before the write and fsynced, so no later record is ever glued onto a fragment.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 /// The `prev` of the very first record.
@@ -16,6 +25,11 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const FILE_NAME: &str = "audit.jsonl";
 /// Default rotation size.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+/// Torn tails moved aside are kept as `audit.jsonl.torn-<UTC time>` (not a number, so never
+/// taken for a rotated file).
+pub const TORN_PREFIX: &str = "audit.jsonl.torn-";
+/// The `event` of the record that notes a recovered torn tail.
+pub const EVENT_TORN_RECOVERED: &str = "torn-tail-recovered";
 
 /// The hash of a record: SHA-256 of its compact JSON without the `hash` field (serde_json
 /// sorts object keys, so this is canonical).
@@ -27,14 +41,14 @@ pub fn record_hash(record: &Map<String, Value>) -> String {
 }
 
 /// The log files of `dir` in chain order: rotated ones (oldest first), then the current one.
+/// Torn tails moved aside (`audit.jsonl.torn-…`) are not part of the chain.
 pub fn files_in_order(dir: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .filter_map(|e| {
                     let name = e.file_name().to_string_lossy().into_owned();
-                    let n = name.strip_prefix(&format!("{FILE_NAME}."))?.parse().ok()?;
-                    Some((n, e.path()))
+                    Some((rotation_number(&name)?, e.path()))
                 })
                 .collect()
         })
@@ -48,17 +62,131 @@ pub fn files_in_order(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn last_hash(dir: &Path) -> String {
-    for file in files_in_order(dir).iter().rev() {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            if let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) {
-                if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line) {
-                    return record_hash(&m);
-                }
-            }
-        }
+/// `n` of `audit.jsonl.<n>` (digits only).
+fn rotation_number(name: &str) -> Option<u64> {
+    let n = name.strip_prefix(FILE_NAME)?.strip_prefix('.')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    GENESIS.to_string()
+    n.parse().ok()
+}
+
+/// A line that is a JSON object whose stored hash matches its content: the object.
+fn valid_record(line: &[u8]) -> Option<Map<String, Value>> {
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(line) else {
+        return None;
+    };
+    (m.get("hash").and_then(Value::as_str) == Some(record_hash(&m).as_str())).then_some(m)
+}
+
+/// How a log file ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// Empty, or ends with a complete, hash-valid record.
+    Clean,
+    /// `bytes[keep..]` is a torn tail: after the last complete hash-valid record (or the start)
+    /// come bytes without a newline, or one newline-terminated line that is not JSON (a
+    /// fragment with a record glued onto it).
+    Torn {
+        /// Length of the intact part.
+        keep: usize,
+    },
+    /// Ends with something a torn write does not leave (a complete JSON object with a wrong
+    /// hash, several bad lines): altered. Left in place for `hwsign audit verify` to name.
+    Damaged,
+}
+
+/// The ending of a file and the hash the chain continues from (`None`: no record in it).
+fn scan_ending(bytes: &[u8]) -> (Ending, Option<String>) {
+    // Walk the newline-terminated lines back from the end to the last hash-valid record.
+    let terminated = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let (mut keep, mut last, mut pos) = (0, None, terminated);
+    while pos > 0 {
+        let start = bytes[..pos - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if let Some(m) = valid_record(&bytes[start..pos - 1]) {
+            keep = pos;
+            last = m.get("hash").and_then(Value::as_str).map(str::to_owned);
+            break;
+        }
+        pos = start;
+    }
+    if keep == bytes.len() {
+        return (Ending::Clean, last);
+    }
+    let tail = &bytes[keep..];
+    let torn = match tail.iter().filter(|&&b| b == b'\n').count() {
+        0 => true,
+        1 => {
+            tail.ends_with(b"\n")
+                && serde_json::from_slice::<Value>(&tail[..tail.len() - 1]).is_err()
+        }
+        _ => false,
+    };
+    if torn {
+        return (Ending::Torn { keep }, last);
+    }
+    // Damaged: the chain goes on from the last line's stored hash, so `verify` names the
+    // altered line, not the records after it.
+    let last_line = bytes[..terminated.saturating_sub(1)]
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    let stored = match serde_json::from_slice::<Value>(last_line) {
+        Ok(Value::Object(m)) => m.get("hash").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    (Ending::Damaged, stored.or(last))
+}
+
+/// A string from the log as shown to a person: only plain file-name characters, else its length.
+pub fn shown(s: &str) -> String {
+    if !s.is_empty()
+        && s.len() <= 120
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:+-".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("<{} bytes not shown>", s.len())
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// What append needs to know, under one lock.
+#[derive(Debug)]
+struct State {
+    /// The hash of the last durable record.
+    last: String,
+    /// The file may end with a torn tail (a failed write could not be undone, or the log was
+    /// not checked yet): check it before the next append.
+    dirty: bool,
+    /// Recovery records still to be written (before any other record).
+    pending: Vec<Map<String, Value>>,
+}
+
+/// Failures injected by unit tests.
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct Faults {
+    /// The next write stops after this many bytes and fails (as on a full disk).
+    partial_write: Option<usize>,
+    /// The next cut-back fails too.
+    fail_truncate: bool,
 }
 
 /// The append-only log.
@@ -66,17 +194,33 @@ fn last_hash(dir: &Path) -> String {
 pub struct AuditLog {
     dir: PathBuf,
     max_bytes: u64,
-    last: Mutex<String>,
+    state: Mutex<State>,
+    #[cfg(test)]
+    faults: Mutex<Faults>,
 }
 
 impl AuditLog {
-    /// The log in `dir` (continuing the chain of what is there).
+    /// The log in `dir` (continuing the chain of what is there). A torn tail is moved aside
+    /// now; when the log cannot be checked, the next append tries again (and fails, so no
+    /// signature goes out, while it cannot).
     pub fn open(dir: &Path, max_bytes: u64) -> Self {
-        AuditLog {
+        let log = AuditLog {
             dir: dir.to_path_buf(),
             max_bytes: max_bytes.max(1024),
-            last: Mutex::new(last_hash(dir)),
+            state: Mutex::new(State {
+                last: GENESIS.to_string(),
+                dirty: true,
+                pending: Vec::new(),
+            }),
+            #[cfg(test)]
+            faults: Mutex::new(Faults::default()),
+        };
+        if let Ok(mut st) = log.state.lock() {
+            if let Err(e) = log.settle(&mut st) {
+                tracing::error!(path = %log.path().display(), error = %e, "cannot check the end of the audit log; signing is refused until it can");
+            }
         }
+        log
     }
 
     /// The current file.
@@ -87,26 +231,136 @@ impl AuditLog {
     fn rotate(&self) -> std::io::Result<()> {
         let next = files_in_order(&self.dir)
             .iter()
-            .filter_map(|p| {
-                p.file_name()?
-                    .to_str()?
-                    .strip_prefix(&format!("{FILE_NAME}."))?
-                    .parse::<u64>()
-                    .ok()
-            })
+            .filter_map(|p| rotation_number(p.file_name()?.to_str()?))
             .max()
             .unwrap_or(0)
             + 1;
         std::fs::rename(self.path(), self.dir.join(format!("{FILE_NAME}.{next}")))
     }
 
-    /// Append a record (its `prev` and `hash` are filled in here), fsynced. Blocking.
-    pub fn append(&self, mut record: Map<String, Value>) -> std::io::Result<()> {
-        let mut last = self
-            .last
+    /// Check the end of the current file: move a torn tail aside (queueing its recovery
+    /// record) and find the hash the chain continues from.
+    fn settle(&self, st: &mut State) -> std::io::Result<()> {
+        let path = self.path();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let (ending, last) = scan_ending(&bytes);
+        match ending {
+            Ending::Clean => {}
+            Ending::Torn { keep } => {
+                let name = self.move_aside(&bytes[keep..], keep as u64)?;
+                let torn = bytes.len() - keep;
+                tracing::warn!(
+                    torn_file = %self.dir.join(&name).display(),
+                    bytes = torn,
+                    "the audit log ended with a torn record (a crash or a failed write); moved it aside, the chain continues from the last complete record"
+                );
+                let mut rec = Map::new();
+                rec.insert(
+                    "time".into(),
+                    json!(crate::time::format_rfc3339(now_secs())),
+                );
+                rec.insert("event".into(), json!(EVENT_TORN_RECOVERED));
+                rec.insert("torn_file".into(), json!(name));
+                rec.insert("torn_bytes".into(), json!(torn));
+                st.pending.push(rec);
+            }
+            Ending::Damaged => {
+                tracing::error!(path = %path.display(), "the audit log does not end with an intact record (altered?); left as it is: `hwsign audit verify` names it");
+            }
+        }
+        st.last = match last {
+            Some(h) => h,
+            None => self.last_rotated_hash(),
+        };
+        st.dirty = false;
+        Ok(())
+    }
+
+    /// The hash of the last record of the newest rotated file (the genesis when there is none).
+    fn last_rotated_hash(&self) -> String {
+        let current = self.path();
+        for file in files_in_order(&self.dir).iter().rev() {
+            if *file == current {
+                continue;
+            }
+            if let Ok(bytes) = std::fs::read(file) {
+                if let (_, Some(h)) = scan_ending(&bytes) {
+                    return h;
+                }
+            }
+        }
+        GENESIS.to_string()
+    }
+
+    /// Copy `tail` into a new `audit.jsonl.torn-<time>` (fsynced), then cut the current file
+    /// back to `keep` bytes (fsynced). Returns the new file's name.
+    fn move_aside(&self, tail: &[u8], keep: u64) -> std::io::Result<String> {
+        let stamp: String = crate::time::format_rfc3339(now_secs())
+            .chars()
+            .filter(|c| *c != '-' && *c != ':')
+            .collect();
+        let mut n = 0;
+        let (name, mut f) = loop {
+            let name = if n == 0 {
+                format!("{TORN_PREFIX}{stamp}")
+            } else {
+                format!("{TORN_PREFIX}{stamp}-{n}")
+            };
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.dir.join(&name))
+            {
+                Ok(f) => break (name, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        f.write_all(tail)?;
+        f.sync_all()?;
+        sync_dir(&self.dir);
+        let cur = OpenOptions::new().write(true).open(self.path())?;
+        cur.set_len(keep)?;
+        cur.sync_all()?;
+        Ok(name)
+    }
+
+    fn write_line(&self, f: &mut File, line: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self
+            .faults
             .lock()
-            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
-        record.insert("prev".into(), Value::String(last.clone()));
+            .ok()
+            .and_then(|mut x| x.partial_write.take())
+        {
+            f.write_all(&line[..n.min(line.len())])?;
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        f.write_all(line)?;
+        f.sync_all()
+    }
+
+    fn cut_back(&self, f: &File, len: u64) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self
+            .faults
+            .lock()
+            .is_ok_and(|mut x| std::mem::take(&mut x.fail_truncate))
+        {
+            return Err(std::io::Error::other("injected: cannot cut back"));
+        }
+        f.set_len(len)?;
+        f.sync_all()
+    }
+
+    /// Write one record (its `prev` and `hash` filled in here) and make it durable; a failed
+    /// write is cut back to the file's previous length.
+    fn write_record(&self, st: &mut State, mut record: Map<String, Value>) -> std::io::Result<()> {
+        record.insert("prev".into(), Value::String(st.last.clone()));
         let hash = record_hash(&record);
         record.insert("hash".into(), Value::String(hash.clone()));
         let mut line = serde_json::to_vec(&Value::Object(record)).map_err(std::io::Error::other)?;
@@ -115,17 +369,43 @@ impl AuditLog {
         if size > 0 && size + line.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
-        let mut f = std::fs::OpenOptions::new()
+        let mut f = OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.path())?;
-        f.write_all(&line)?;
-        f.sync_all()?;
-        if let Ok(d) = std::fs::File::open(&self.dir) {
-            let _ = d.sync_all();
+        let before = f.metadata()?.len();
+        if let Err(e) = self.write_line(&mut f, &line) {
+            match self.cut_back(&f, before) {
+                Ok(()) => {
+                    tracing::warn!(error = %e, "an audit record could not be written; cut the log back to its last complete record");
+                }
+                Err(cut) => {
+                    st.dirty = true;
+                    tracing::error!(error = %e, cut_back = %cut, "an audit record could not be written nor cut back; the torn tail is moved aside before the next record");
+                }
+            }
+            return Err(e);
         }
-        *last = hash;
+        sync_dir(&self.dir);
+        st.last = hash;
         Ok(())
+    }
+
+    /// Append a record (its `prev` and `hash` are filled in here), fsynced. Blocking. Before
+    /// it: a torn tail left by a failed write is moved aside, and recovery records are written.
+    pub fn append(&self, record: Map<String, Value>) -> std::io::Result<()> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        if st.dirty {
+            self.settle(&mut st)?;
+        }
+        while let Some(rec) = st.pending.first().cloned() {
+            self.write_record(&mut st, rec)?;
+            st.pending.remove(0);
+        }
+        self.write_record(&mut st, record)
     }
 }
 
@@ -140,23 +420,63 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Check every record's hash and link; the number of records, or the first broken one.
-pub fn verify_chain(dir: &Path) -> Result<usize, Broken> {
+/// A torn tail the agent moved aside, as its recovery record tells (strings as recorded:
+/// pass them through [`shown`] before showing them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// When (RFC 3339).
+    pub time: String,
+    /// The file it was moved into (a name in the log's directory).
+    pub file: String,
+    /// Its length.
+    pub bytes: u64,
+    /// Whether that file is still there.
+    pub kept: bool,
+}
+
+/// An intact chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Complete records (recovery records included).
+    pub records: usize,
+    /// Torn tails recovered, oldest first.
+    pub recovered: Vec<Recovered>,
+    /// A torn tail at the end of the current file the agent has not moved aside yet (its
+    /// length): a crash or failed write before the agent's next start, or a write in progress.
+    pub unrecovered_tail: Option<u64>,
+    /// `audit.jsonl.torn-…` files no recovery record names (names as found).
+    pub unnamed_torn_files: Vec<String>,
+}
+
+/// Check every record's hash and link: the report, or the first broken record. A torn tail at
+/// the end of the current file is not a break (it is reported as such).
+pub fn verify_chain(dir: &Path) -> Result<ChainReport, Broken> {
     let mut prev: Option<String> = None;
-    let mut count = 0;
+    let mut report = ChainReport::default();
+    let current = dir.join(FILE_NAME);
     for file in files_in_order(dir) {
-        let text = std::fs::read_to_string(&file).map_err(|e| Broken {
+        let mut bytes = std::fs::read(&file).map_err(|e| Broken {
             file: file.clone(),
             line: 0,
             reason: format!("cannot read: {e}"),
         })?;
-        for (i, line) in text.lines().enumerate() {
+        if file == current {
+            if let (Ending::Torn { keep }, _) = scan_ending(&bytes) {
+                report.unrecovered_tail = Some((bytes.len() - keep) as u64);
+                bytes.truncate(keep);
+            }
+        }
+        if bytes.is_empty() {
+            continue;
+        }
+        let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        for (i, line) in body.split(|&b| b == b'\n').enumerate() {
             let broken = |reason: String| Broken {
                 file: file.clone(),
                 line: i + 1,
                 reason,
             };
-            let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line) else {
+            let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(line) else {
                 return Err(broken("not a JSON object (altered or truncated)".into()));
             };
             let stored = m.get("hash").and_then(Value::as_str).unwrap_or_default();
@@ -172,16 +492,47 @@ pub fn verify_chain(dir: &Path) -> Result<usize, Broken> {
                 }
                 None if link != GENESIS => {
                     return Err(broken(format!(
-                        "the chain starts at {link}, not at the beginning (older files missing?)"
+                        "the chain starts at {}, not at the beginning (older files missing?)",
+                        shown(link)
                     )));
                 }
                 _ => {}
             }
+            if m.get("event").and_then(Value::as_str) == Some(EVENT_TORN_RECOVERED) {
+                let file = m
+                    .get("torn_file")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let kept = file.starts_with(TORN_PREFIX)
+                    && !file.contains('/')
+                    && dir.join(&file).is_file();
+                report.recovered.push(Recovered {
+                    time: m
+                        .get("time")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    file,
+                    bytes: m.get("torn_bytes").and_then(Value::as_u64).unwrap_or(0),
+                    kept,
+                });
+            }
             prev = Some(stored.to_string());
-            count += 1;
+            report.records += 1;
         }
     }
-    Ok(count)
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut unnamed: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(TORN_PREFIX))
+            .filter(|n| !report.recovered.iter().any(|r| r.file == *n))
+            .collect();
+        unnamed.sort();
+        report.unnamed_torn_files = unnamed;
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -195,6 +546,26 @@ mod tests {
         m
     }
 
+    fn torn_files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(TORN_PREFIX)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn append_bytes(path: &Path, bytes: &[u8]) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+
     #[test]
     fn chain_rotation_and_tampering() {
         let dir = tempfile::tempdir().unwrap();
@@ -203,10 +574,10 @@ mod tests {
             log.append(rec(n)).unwrap();
         }
         assert!(files_in_order(dir.path()).len() > 2, "rotated");
-        assert_eq!(verify_chain(dir.path()).unwrap(), 10);
+        assert_eq!(verify_chain(dir.path()).unwrap().records, 10);
         // Reopening continues the chain.
         AuditLog::open(dir.path(), 1024).append(rec(10)).unwrap();
-        assert_eq!(verify_chain(dir.path()).unwrap(), 11);
+        assert_eq!(verify_chain(dir.path()).unwrap().records, 11);
         // One byte changed in the second line of the oldest file is named.
         let cur = files_in_order(dir.path())[0].clone();
         let text = std::fs::read_to_string(&cur).unwrap();
@@ -216,5 +587,163 @@ mod tests {
         std::fs::write(&cur, bytes).unwrap();
         let err = verify_chain(dir.path()).unwrap_err();
         assert_eq!((err.file, err.line), (cur, 2));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_moved_aside_at_open_and_the_chain_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        for n in 0..3 {
+            log.append(rec(n)).unwrap();
+        }
+        drop(log);
+        let path = dir.path().join(FILE_NAME);
+        let intact = std::fs::read(&path).unwrap();
+        // Half a record, no newline, and a byte that is not UTF-8.
+        let half = b"{\"n\":3,\"padding\":\"xxxx\xc3";
+        append_bytes(&path, half);
+        // Not yet recovered: verify says so, and it is not a break.
+        let report = verify_chain(dir.path()).unwrap();
+        assert_eq!(report.records, 3);
+        assert_eq!(report.unrecovered_tail, Some(half.len() as u64));
+
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        // Moved aside at once, byte for byte; the current file is cut back.
+        let torn = torn_files(dir.path());
+        assert_eq!(torn.len(), 1, "{torn:?}");
+        assert_eq!(std::fs::read(&torn[0]).unwrap(), half);
+        assert_eq!(std::fs::read(&path).unwrap(), intact);
+        // Never taken for a rotated file.
+        assert_eq!(files_in_order(dir.path()), vec![path.clone()]);
+
+        log.append(rec(4)).unwrap();
+        let report = verify_chain(dir.path()).unwrap();
+        // 3 + the recovery record + 1.
+        assert_eq!(report.records, 5);
+        assert_eq!(report.unrecovered_tail, None);
+        assert!(report.unnamed_torn_files.is_empty());
+        let torn_name = torn[0].file_name().unwrap().to_str().unwrap();
+        assert_eq!(report.recovered.len(), 1);
+        let r = &report.recovered[0];
+        assert_eq!(
+            (r.file.as_str(), r.bytes, r.kept),
+            (torn_name, half.len() as u64, true)
+        );
+        assert!(r.time.ends_with('Z'), "{}", r.time);
+        // The recovery record is in the chain before the next record.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let note: Value = serde_json::from_str(lines[3]).unwrap();
+        assert_eq!(note["event"], EVENT_TORN_RECOVERED);
+        assert_eq!(note["torn_file"], torn_name);
+        let next: Value = serde_json::from_str(lines[4]).unwrap();
+        assert_eq!(next["n"], 4);
+    }
+
+    #[test]
+    fn a_fragment_with_a_record_glued_onto_it_is_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        log.append(rec(0)).unwrap();
+        drop(log);
+        let path = dir.path().join(FILE_NAME);
+        append_bytes(&path, b"{\"n\":1,\"pad{\"n\":2}\n");
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        log.append(rec(3)).unwrap();
+        let report = verify_chain(dir.path()).unwrap();
+        assert_eq!((report.records, report.recovered.len()), (3, 1));
+    }
+
+    #[test]
+    fn an_altered_last_record_is_not_taken_for_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        for n in 0..3 {
+            log.append(rec(n)).unwrap();
+        }
+        drop(log);
+        let path = dir.path().join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"n\":2", "\"n\":7", 1)).unwrap();
+        AuditLog::open(dir.path(), DEFAULT_MAX_BYTES)
+            .append(rec(3))
+            .unwrap();
+        assert!(torn_files(dir.path()).is_empty());
+        let err = verify_chain(dir.path()).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.reason.contains("altered"), "{}", err.reason);
+    }
+
+    #[test]
+    fn a_failed_write_is_cut_back_and_nothing_is_glued() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        log.append(rec(0)).unwrap();
+        log.append(rec(1)).unwrap();
+        let path = log.path();
+        let before = std::fs::read(&path).unwrap();
+        log.faults.lock().unwrap().partial_write = Some(40);
+        let err = log.append(rec(2)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+        assert_eq!(std::fs::read(&path).unwrap(), before, "not cut back");
+        // The next record follows the last complete one, on its own line.
+        log.append(rec(3)).unwrap();
+        let report = verify_chain(dir.path()).unwrap();
+        assert_eq!(report.records, 3);
+        assert!(report.recovered.is_empty() && report.unrecovered_tail.is_none());
+        assert!(torn_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_that_cannot_be_cut_back_is_moved_aside_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        log.append(rec(0)).unwrap();
+        {
+            let mut f = log.faults.lock().unwrap();
+            f.partial_write = Some(57);
+            f.fail_truncate = true;
+        }
+        assert!(log.append(rec(1)).is_err());
+        // The fragment is still there…
+        let report = verify_chain(dir.path()).unwrap();
+        assert_eq!((report.records, report.unrecovered_tail), (1, Some(57)));
+        // …and is moved aside before the next record, which is not glued onto it.
+        log.append(rec(2)).unwrap();
+        let torn = torn_files(dir.path());
+        assert_eq!(torn.len(), 1);
+        assert_eq!(std::fs::metadata(&torn[0]).unwrap().len(), 57);
+        let report = verify_chain(dir.path()).unwrap();
+        assert_eq!(report.records, 3);
+        assert_eq!(report.recovered.len(), 1);
+        assert_eq!(report.recovered[0].bytes, 57);
+    }
+
+    #[test]
+    fn a_recovery_record_that_cannot_be_written_is_written_before_the_next_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        log.append(rec(0)).unwrap();
+        drop(log);
+        append_bytes(&dir.path().join(FILE_NAME), b"{\"n\":");
+        let log = AuditLog::open(dir.path(), DEFAULT_MAX_BYTES);
+        log.faults.lock().unwrap().partial_write = Some(10);
+        assert!(log.append(rec(1)).is_err());
+        log.append(rec(2)).unwrap();
+        let report = verify_chain(dir.path()).unwrap();
+        assert_eq!((report.records, report.recovered.len()), (3, 1));
+    }
+
+    #[test]
+    fn only_plain_names_are_shown() {
+        assert_eq!(
+            shown("audit.jsonl.torn-20260101T000000Z"),
+            "audit.jsonl.torn-20260101T000000Z"
+        );
+        assert_eq!(shown("a\nb"), "<3 bytes not shown>");
+        assert_eq!(shown("a\u{202e}b"), "<5 bytes not shown>");
+        assert_eq!(rotation_number("audit.jsonl.torn-1"), None);
+        assert_eq!(rotation_number("audit.jsonl.+3"), None);
+        assert_eq!(rotation_number("audit.jsonl.12"), Some(12));
     }
 }

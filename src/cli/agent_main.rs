@@ -34,6 +34,9 @@ pub enum StartError {
     /// Runtime problem.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Another agent owns the state directory, or it cannot be locked.
+    #[error(transparent)]
+    StateLock(#[from] crate::agent::state_lock::LockError),
 }
 
 /// Everything decided before threads exist (the SoftHSM config must be in the environment
@@ -43,6 +46,8 @@ pub struct Prepared {
     config: Config,
     test_token: Option<TestToken>,
     activated: Vec<(String, std::os::unix::net::UnixListener)>,
+    /// Held for the agent's life: one agent per state directory (audit chain, test token).
+    state_lock: crate::agent::state_lock::StateLock,
 }
 
 /// Single-threaded preparation.
@@ -51,10 +56,11 @@ pub fn prepare(args: AgentCli) -> Result<Prepared, StartError> {
     crate::sys::set_umask(0o077);
     let activated = crate::sys::take_activated_listeners()?;
     let config = Config::load(args.config.as_deref())?;
+    // Before anything in the state directory is touched (the test token, the audit log).
+    let state_lock = crate::agent::state_lock::acquire(&crate::dirs::state_dir())?;
+    tracing::debug!(lock = %state_lock.path().display(), "state directory locked");
     let test_token = if args.softhsm {
         let state = crate::dirs::state_dir();
-        crate::dirs::ensure_private_dir(&state)
-            .map_err(|e| crate::token::TokenError::Other(e.to_string()))?;
         let tt = crate::token::softhsm::prepare(&state)?;
         crate::sys::set_env_before_threads("SOFTHSM2_CONF", tt.conf.as_os_str());
         Some(tt)
@@ -66,6 +72,7 @@ pub fn prepare(args: AgentCli) -> Result<Prepared, StartError> {
         config,
         test_token,
         activated,
+        state_lock,
     })
 }
 
@@ -287,6 +294,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     }
     drop(bound);
     tracing::info!("stopped");
+    drop(p.state_lock);
     Ok(())
 }
 

@@ -20,6 +20,8 @@ pub struct AuditArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
     /// Check every record's hash and its link to the one before; name the first broken record.
+    /// A torn tail (a crash or a full disk cut the last record) is not a break: it is reported,
+    /// recovered (moved aside by the agent at its next start) or not yet.
     Verify {
         /// The directory of audit.jsonl (default: $XDG_STATE_HOME/hwsign).
         #[arg(long)]
@@ -40,12 +42,8 @@ pub fn run(args: AuditArgs) -> Result<()> {
                 )));
             }
             match audit::verify_chain(&dir) {
-                Ok(n) => {
-                    println!(
-                        "audit log OK: {n} record(s) in {} file(s) under {}",
-                        files.len(),
-                        dir.display()
-                    );
+                Ok(report) => {
+                    println!("{}", describe(&report, files.len(), &dir));
                     Ok(())
                 }
                 Err(b) => Err(Error::Usage(format!(
@@ -56,5 +54,94 @@ pub fn run(args: AuditArgs) -> Result<()> {
                 ))),
             }
         }
+    }
+}
+
+/// What an intact chain looks like, for a person: records, recovered torn tails, a torn tail
+/// not yet recovered. Names read from the log are shown only when plain ([`audit::shown`]); the
+/// content of a torn tail never is, only its length.
+fn describe(report: &audit::ChainReport, files: usize, dir: &std::path::Path) -> String {
+    let mut out = format!(
+        "audit log OK: chain intact: {} record(s) in {files} file(s) under {}",
+        report.records,
+        dir.display()
+    );
+    let n = report.recovered.len();
+    if n > 0 {
+        out.push_str(&format!(
+            "; {n} torn tail{} recovered",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    for r in &report.recovered {
+        let kept = if r.kept {
+            "kept in"
+        } else {
+            "was kept in, now missing:"
+        };
+        out.push_str(&format!(
+            "\n  torn tail recovered at {} ({kept} {}, {} bytes)",
+            audit::shown(&r.time),
+            audit::shown(&r.file),
+            r.bytes
+        ));
+    }
+    if let Some(bytes) = report.unrecovered_tail {
+        out.push_str(&format!(
+            "\n  torn tail at the end of {}: {bytes} bytes after the last complete record (not yet recovered: the agent moves it aside at its next start; or a write in progress)",
+            audit::FILE_NAME
+        ));
+    }
+    for name in &report.unnamed_torn_files {
+        out.push_str(&format!(
+            "\n  note: {} is not named by any recovery record",
+            audit::shown(name)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recovered_tear_and_an_unrecovered_one_are_told_apart() {
+        let report = audit::ChainReport {
+            records: 4,
+            recovered: vec![audit::Recovered {
+                time: "2026-01-01T00:00:00Z".into(),
+                file: "audit.jsonl.torn-20260101T000000Z".into(),
+                bytes: 17,
+                kept: true,
+            }],
+            unrecovered_tail: None,
+            unnamed_torn_files: vec!["audit.jsonl.torn-\x1b[2J".into()],
+        };
+        let text = describe(&report, 1, std::path::Path::new("/s"));
+        assert!(
+            text.starts_with("audit log OK: chain intact: 4 record(s)"),
+            "{text}"
+        );
+        assert!(text.contains("1 torn tail recovered"), "{text}");
+        assert!(
+            text.contains("recovered at 2026-01-01T00:00:00Z (kept in audit.jsonl.torn-20260101T000000Z, 17 bytes)"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(!text.contains("not yet recovered"), "{text}");
+        let report = audit::ChainReport {
+            records: 3,
+            unrecovered_tail: Some(9),
+            ..Default::default()
+        };
+        let text = describe(&report, 1, std::path::Path::new("/s"));
+        assert!(
+            text.contains("torn tail")
+                && text.contains("9 bytes")
+                && text.contains("not yet recovered"),
+            "{text}"
+        );
+        assert!(!text.contains("recovered at"), "{text}");
     }
 }

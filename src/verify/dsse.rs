@@ -67,6 +67,9 @@ pub struct InTotoStatement {
 pub struct VerifiedEnvelope {
     /// Indices of the policy signers whose signatures verified, each once.
     pub signers: Vec<usize>,
+    /// For each of [`VerifiedEnvelope::signers`], the index of the key in its
+    /// [`crate::verify::policy::Signer::keys`] that verified.
+    pub keys: Vec<usize>,
     /// Why other signatures did not count.
     pub rejected: Vec<String>,
     /// The statement, read only when at least one policy key verified the envelope.
@@ -119,24 +122,38 @@ pub fn verify_envelope(
     }
     let message = pae(&env.payload_type, &payload);
     let mut signers: Vec<usize> = Vec::new();
+    let mut keys: Vec<usize> = Vec::new();
     let mut rejected = Vec::new();
     for (keyid, sig) in &sigs {
         // The signer the keyid names (hwsign and securesystemslib use the SPKI hash) first.
-        let hinted = keyid.and_then(|k| policy.signers.iter().position(|s| s.key.key_id() == k));
+        let hinted = keyid.and_then(|k| {
+            policy
+                .signers
+                .iter()
+                .position(|s| s.keys.iter().any(|sk| sk.key.key_id() == k))
+        });
         let mut order = hinted
             .into_iter()
             .chain((0..policy.signers.len()).filter(|&i| Some(i) != hinted));
-        let verified = order.find(|&i| {
-            crypto::verify(&policy.signers[i].key, Signed::Message(&message), sig).is_ok()
+        // Every key of the signer: the pinned key and its certificate's signing subkeys.
+        let verified = order.find_map(|i| {
+            policy.signers[i]
+                .keys
+                .iter()
+                .position(|sk| crypto::verify(&sk.key, Signed::Message(&message), sig).is_ok())
+                .map(|j| (i, j))
         });
         match (verified, hinted) {
-            (Some(i), _) if signers.contains(&i) => {
+            (Some((i, _)), _) if signers.contains(&i) => {
                 return Err(VerifyError::Refused(format!(
                     "{} signed the envelope twice; each signer signs once",
                     policy.signers[i].name
                 )));
             }
-            (Some(i), _) => signers.push(i),
+            (Some((i, j)), _) => {
+                signers.push(i);
+                keys.push(j);
+            }
             (None, Some(i)) => rejected.push(
                 VerifyError::BadSignature(format!(
                     "{}: signature does not verify (payload or payloadType changed, or another key signed)",
@@ -157,6 +174,7 @@ pub fn verify_envelope(
     };
     Ok(VerifiedEnvelope {
         signers,
+        keys,
         rejected,
         statement,
     })

@@ -1,20 +1,37 @@
 //! The verification entry point: read the envelope (DSSE or Sigstore bundle) or the signature
-//! files (SSHSIG or raw), hash the artifacts, gather per artifact the signers whose signatures
-//! verified, then let the first matching rule decide: signers revoked or outside their validity
-//! window at `now`, not allowed by the rule, or in a format, predicate type or SSHSIG namespace
-//! the rule does not accept do not count; the others count once each toward the threshold.
+//! files (SSHSIG, OpenPGP or raw), read each artifact once (every digest the signatures need
+//! in that one pass, see [`content`]), gather per artifact the signers whose signatures
+//! verified, then let the first matching rule decide: signers revoked, outside their validity
+//! window, whose certificate or key is revoked or expired, not allowed by the rule, or in a
+//! format, predicate type or SSHSIG namespace the rule does not accept do not count; the
+//! others count once each toward the threshold.
+//!
+//! **When a signature is judged** (one rule for every check of a signer: the policy's
+//! `revoked` and `valid_from`/`valid_until`, and the revocations and expiry of its
+//! `openpgp_cert`, which apply to every key of the certificate in every format):
+//!
+//! - DSSE envelopes, Sigstore bundles, SSHSIG and raw signatures carry no signing time: they
+//!   are judged at the verification time. Any revocation or expiry in force then stops them.
+//! - OpenPGP signatures are judged at their creation time, which the signer chose; a
+//!   signature dated more than [`super::openpgp::CLOCK_SKEW`] after the verification time is
+//!   refused, as is an expired one. A `compromised` (or reasonless) certificate revocation
+//!   applies whatever the time; `superseded`/`retired` from their date on. With the policy's
+//!   `openpgp_time = "verification"` they are judged at both times.
+//! - A policy `[signer.revoked]` stops every signature of the signer, whatever its time.
 
 use std::path::{Path, PathBuf};
 
+pub(crate) mod content;
 mod signatures;
 
 pub use signatures::pair_signatures;
 
-use super::policy::{Format, Policy};
+use content::{Content, Needs};
+use sequoia_openpgp::Fingerprint;
+
+use super::policy::{Format, OpenpgpTime, Policy};
 use super::report::ArtifactVerdict;
-use super::{VerifyError, bundle, dsse};
-use crate::client::hash;
-use crate::proto::scheme::HashAlg;
+use super::{VerifyError, bundle, dsse, openpgp};
 use crate::pubkey::hex;
 
 /// What vouches for the artifacts.
@@ -34,6 +51,8 @@ pub enum VerifyInput {
 struct Evidence {
     format: Format,
     signer: usize,
+    /// The key of the signer's OpenPGP certificate that made it, if it comes from one.
+    key: Option<Fingerprint>,
     /// When the signature was made, if the format carries a time (OpenPGP).
     time: Option<u64>,
     predicate_type: Option<String>,
@@ -47,8 +66,8 @@ struct Findings {
     rejected: Vec<String>,
 }
 
-/// A file's digests: SHA-256 first, then SHA-512 when asked for.
-type Digests = Result<Vec<Vec<u8>>, String>;
+/// An artifact's content as read once, or why it could not be read.
+type Read1 = Result<Content, String>;
 
 fn file_name(path: &Path) -> Option<&str> {
     path.file_name().and_then(|n| n.to_str())
@@ -65,37 +84,16 @@ pub fn verify(
 ) -> Vec<ArtifactVerdict> {
     let findings = match &input {
         VerifyInput::Envelope(path) => {
-            let digests = hash_all(artifacts, &[HashAlg::Sha256]);
-            envelope_findings(policy, path, artifacts, &digests)
+            let contents = content::read_all(artifacts, vec![Needs::default(); artifacts.len()]);
+            envelope_findings(policy, path, artifacts, &contents)
         }
-        VerifyInput::Signatures(sigs) => {
-            let digests = hash_all(artifacts, &[HashAlg::Sha256, HashAlg::Sha512]);
-            signatures::findings(policy, sigs, artifacts, &digests)
-        }
+        VerifyInput::Signatures(sigs) => signatures::findings(policy, sigs, artifacts, now),
     };
     artifacts
         .iter()
         .zip(findings)
         .map(|(a, f)| decide(policy, a, f, now))
         .collect()
-}
-
-/// Hash every artifact (in parallel); when one cannot be read, each file again on its own so
-/// that only that one gets the error.
-fn hash_all(artifacts: &[PathBuf], algs: &[HashAlg]) -> Vec<Digests> {
-    match hash::hash_files(artifacts, algs) {
-        Ok(all) => all.into_iter().map(|d| Ok(d.digests)).collect(),
-        Err(_) => artifacts
-            .iter()
-            .map(|p| match hash::hash_files(std::slice::from_ref(p), algs) {
-                Ok(mut one) => one
-                    .pop()
-                    .map(|d| d.digests)
-                    .ok_or_else(|| format!("{}: was not hashed", p.display())),
-                Err(e) => Err(e.to_string()),
-            })
-            .collect(),
-    }
 }
 
 fn rejected_all(n: usize, reason: &str) -> Vec<Findings> {
@@ -126,7 +124,7 @@ fn envelope_findings(
     policy: &Policy,
     path: &Path,
     artifacts: &[PathBuf],
-    digests: &[Digests],
+    contents: &[Read1],
 ) -> Vec<Findings> {
     let verified = read_envelope(path)
         .and_then(|(format, env)| Ok((format, dsse::verify_envelope(policy, &env)?)));
@@ -136,8 +134,8 @@ fn envelope_findings(
     };
     artifacts
         .iter()
-        .zip(digests)
-        .map(|(artifact, digest)| {
+        .zip(contents)
+        .map(|(artifact, content)| {
             let mut f = Findings {
                 evidence: Vec::new(),
                 rejected: v.rejected.clone(),
@@ -146,17 +144,19 @@ fn envelope_findings(
             let (Some(st), Some(name)) = (&v.statement, file_name(artifact)) else {
                 return f;
             };
-            let checked = digest.as_ref().map_err(Clone::clone).and_then(|d| {
-                dsse::check_subject(st, name, &hex(&d[0])).map_err(|e| e.to_string())
+            let checked = content.as_ref().map_err(Clone::clone).and_then(|c| {
+                dsse::check_subject(st, name, &hex(&c.sha256)).map_err(|e| e.to_string())
             });
             match checked {
                 Ok(()) => {
                     f.evidence = v
                         .signers
                         .iter()
-                        .map(|&signer| Evidence {
+                        .zip(&v.keys)
+                        .map(|(&signer, &key)| Evidence {
                             format,
                             signer,
+                            key: policy.signers[signer].keys[key].openpgp.clone(),
                             predicate_type: Some(st.predicate_type.clone()),
                             namespace: None,
                             time: None,
@@ -170,11 +170,42 @@ fn envelope_findings(
         .collect()
 }
 
+/// Why `ev` does not count for its signer, as far as the signer itself goes (not the rule):
+/// the policy's revocation and window, and its certificate's revocations and expiry of the
+/// key that signed, at the times the module documentation gives.
+fn signer_problem(policy: &Policy, ev: &Evidence, now: u64) -> Option<String> {
+    let signer = &policy.signers[ev.signer];
+    let mut times = vec![ev.time.unwrap_or(now)];
+    if ev.time.is_some() && policy.openpgp_time == OpenpgpTime::Verification {
+        times.push(now);
+    }
+    times.dedup();
+    for &t in &times {
+        if let Some(why) = signer.unusable_at(t) {
+            return Some(why);
+        }
+        if let (Some(cert), Some(fpr)) = (&signer.openpgp_cert, &ev.key)
+            && let Err(why) = openpgp::key_status(cert, fpr, t)
+        {
+            return Some(format!("{}: {why}", signer.name));
+        }
+    }
+    None
+}
+
 /// Apply the artifact's rule to what was found.
 fn decide(policy: &Policy, artifact: &Path, found: Findings, now: u64) -> ArtifactVerdict {
     let shown = artifact.display().to_string();
+    if artifact.is_dir() {
+        return ArtifactVerdict::failed(shown, "is a directory, not a file to verify");
+    }
     let Some(name) = file_name(artifact) else {
-        return ArtifactVerdict::failed(shown, "the file name is not UTF-8");
+        let why = if artifact.file_name().is_none() {
+            "names no file"
+        } else {
+            "the file name is not UTF-8"
+        };
+        return ArtifactVerdict::failed(shown, why);
     };
     let Some(rule) = policy.rule_for(name) else {
         let mut v = ArtifactVerdict::failed(shown, "artifact matches no rule");
@@ -187,7 +218,7 @@ fn decide(policy: &Policy, artifact: &Path, found: Findings, now: u64) -> Artifa
         let signer = &policy.signers[ev.signer];
         let who = &signer.name;
         let rule_name = &rule.name;
-        let reason = if let Some(why) = signer.unusable_at(ev.time.unwrap_or(now)) {
+        let reason = if let Some(why) = signer_problem(policy, &ev, now) {
             Some(why)
         } else if !rule.allows(who) {
             Some(format!("{who}: not a signer of rule {rule_name:?}"))

@@ -34,6 +34,38 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
+/// Whether every name `specific` matches is matched by `general` (conservatively: `true`
+/// means it surely is; a few equivalent spellings such as `*?` against `?*` are not
+/// recognised). Each `*` of `general` may stand for any run of `specific`'s characters and
+/// wildcards, a `?` for one character or `?`, and a character only for itself.
+pub fn includes(general: &str, specific: &str) -> bool {
+    let g: Vec<char> = general.chars().collect();
+    let s: Vec<char> = specific.chars().collect();
+    // ok[j]: g[..i] covers s[..j], for the current i.
+    let mut ok = vec![false; s.len() + 1];
+    ok[0] = true;
+    for &gc in &g {
+        let mut next = vec![false; s.len() + 1];
+        for j in 0..=s.len() {
+            next[j] = match gc {
+                '*' => ok[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && ok[j - 1] && s[j - 1] != '*',
+                c => j > 0 && ok[j - 1] && s[j - 1] == c,
+            };
+        }
+        ok = next;
+    }
+    ok[s.len()]
+}
+
+/// Whether the globs `general` match every name one of the globs `specific` matches (each
+/// specific glob included in one general glob; conservative as [`includes`]).
+pub fn covers(general: &[String], specific: &[String]) -> bool {
+    specific
+        .iter()
+        .all(|s| general.iter().any(|g| includes(g, s)))
+}
+
 /// Why a pattern cannot be a rule's artifact glob, if it cannot.
 pub fn check_pattern(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
@@ -51,6 +83,36 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inclusion() {
+        for (g, s) in [
+            ("*", "mypkg-*.whl"),
+            ("*", "*"),
+            ("mypkg-*", "mypkg-*.whl"),
+            ("*.whl", "mypkg-?.whl"),
+            ("mypkg-?.whl", "mypkg-1.whl"),
+            ("*-*", "a-b-*"),
+            ("a*", "a"),
+        ] {
+            assert!(includes(g, s), "{g} includes {s}");
+            assert!(matches(g, s.replace(['*', '?'], "x").as_str()));
+        }
+        for (g, s) in [
+            ("*.whl", "*"),
+            ("mypkg-?.whl", "mypkg-*.whl"),
+            ("?", "*"),
+            ("a", "a*"),
+            ("*.tar.gz", "*.whl"),
+        ] {
+            assert!(!includes(g, s), "{g} does not include {s}");
+        }
+        assert!(covers(
+            &["*.whl".into(), "*.gz".into()],
+            &["a.whl".into(), "b*.gz".into()]
+        ));
+        assert!(!covers(&["*.whl".into()], &["a.whl".into(), "b.gz".into()]));
+    }
 
     #[test]
     fn stars_and_question_marks() {

@@ -9,6 +9,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use sequoia_openpgp::Fingerprint;
+use sequoia_openpgp::cert::Cert;
+
 use super::glob;
 use super::time::format_rfc3339;
 use crate::pubkey::PublicKey;
@@ -66,21 +69,49 @@ pub struct Revocation {
     pub time: Option<u64>,
 }
 
+/// One key of a signer, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerKey {
+    /// The key material.
+    pub key: PublicKey,
+    /// Its fingerprint in the signer's OpenPGP certificate, for keys that come from one: the
+    /// certificate's revocations and expiry of this key then apply to every format.
+    pub openpgp: Option<Fingerprint>,
+}
+
+/// When OpenPGP signatures are judged: the signer's validity window, the policy's revocation
+/// and the certificate's revocations and expiry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenpgpTime {
+    /// At the signature's creation time (which the signer chose; it must not be in the
+    /// future). The default, as gpg and sqv do.
+    #[default]
+    Signature,
+    /// At the signature's creation time and at the verification time: both must pass. For
+    /// users who do not trust signer-chosen times.
+    Verification,
+}
+
 /// A trusted signer: a name and a pinned key.
 #[derive(Debug, Clone)]
 pub struct Signer {
     /// The name rules refer to.
     pub name: String,
-    /// The pinned key.
+    /// The pinned key (the primary key of an `openpgp_cert`).
     pub key: PublicKey,
+    /// Every key of the signer that verifies DSSE, bundle, SSHSIG and raw signatures: the
+    /// pinned key first, then the signing-capable subkeys of its OpenPGP certificate (those
+    /// hwsign can represent).
+    pub keys: Vec<SignerKey>,
     /// Not valid before this time (unix seconds).
     pub valid_from: Option<u64>,
     /// Not valid from this time on (unix seconds).
     pub valid_until: Option<u64>,
     /// Set when the key is revoked: it then verifies nothing.
     pub revoked: Option<Revocation>,
-    /// The signer's OpenPGP certificate (armored or binary), when given.
-    pub openpgp_cert: Option<Vec<u8>>,
+    /// The signer's OpenPGP certificate, when given.
+    pub openpgp_cert: Option<Cert>,
 }
 
 impl Signer {
@@ -187,8 +218,11 @@ pub enum PolicyError {
 pub struct Policy {
     /// The signers, in file order.
     pub signers: Vec<Signer>,
-    /// The rules, in file order: the first rule matching an artifact decides.
+    /// The rules, in file order: the first rule matching an artifact decides (a rule that an
+    /// earlier one shadows entirely is refused at load).
     pub rules: Vec<Rule>,
+    /// When OpenPGP signatures are judged (`openpgp_time`, top level).
+    pub openpgp_time: OpenpgpTime,
 }
 
 impl Policy {
@@ -213,9 +247,18 @@ impl Policy {
         self.rules.iter().find(|r| r.matches(file_name))
     }
 
-    /// The index of the signer whose pinned key is `key`.
+    /// The index of the signer one of whose keys is `key`.
     pub fn signer_index(&self, key: &PublicKey) -> Option<usize> {
-        self.signers.iter().position(|s| s.key == *key)
+        self.signer_key(key).map(|(s, _)| s)
+    }
+
+    /// The signer one of whose keys is `key`, and the index of that key in its
+    /// [`Signer::keys`]. Loading makes sure a key belongs to one signer only.
+    pub fn signer_key(&self, key: &PublicKey) -> Option<(usize, usize)> {
+        self.signers
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| s.keys.iter().position(|k| k.key == *key).map(|j| (i, j)))
     }
 }
 

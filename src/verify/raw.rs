@@ -3,9 +3,6 @@
 //! (line-wrapped base64 is fine). ECDSA (DER) and RSA sign the file's SHA-256; Ed25519 signs
 //! the file itself. A raw signature names no key, so every key of the policy is tried.
 
-use std::io::Read;
-use std::path::Path;
-
 use super::VerifyError;
 use super::crypto::{self, Signed};
 use super::policy::Policy;
@@ -24,52 +21,49 @@ pub fn decode(text: &str, what: &str) -> Result<Vec<u8>, VerifyError> {
         .map_err(|_| VerifyError::malformed(what, "not base64"))
 }
 
-fn read_small(file: &Path) -> Result<Vec<u8>, VerifyError> {
-    let f = std::fs::File::open(file).map_err(|source| VerifyError::File {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    let mut data = Vec::new();
-    f.take(ED25519_READ_MAX + 1)
-        .read_to_end(&mut data)
-        .map_err(|source| VerifyError::File {
-            path: file.to_path_buf(),
-            source,
-        })?;
-    if data.len() as u64 > ED25519_READ_MAX {
-        return Err(VerifyError::Refused(format!(
-            "{} is larger than {ED25519_READ_MAX} bytes, too large for a raw Ed25519 signature check",
-            file.display()
-        )));
-    }
-    Ok(data)
+/// The content a raw signature is checked against: the file's SHA-256 (ECDSA, RSA) and, when
+/// some policy key is Ed25519, the file itself (held once, by the engine's single read), or
+/// why it is not held (larger than [`ED25519_READ_MAX`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RawContent<'a> {
+    /// The file's SHA-256.
+    pub sha256: &'a [u8],
+    /// The file's bytes, or why they were not kept.
+    pub whole: Result<&'a [u8], &'a str>,
 }
 
-/// The index of the policy signer whose key verifies `sig` over `file` (whose SHA-256 is
-/// `sha256`).
+/// Whether a raw signature check under `policy` needs the whole file (an Ed25519 key).
+pub fn needs_whole(policy: &Policy) -> bool {
+    policy
+        .signers
+        .iter()
+        .flat_map(|s| &s.keys)
+        .any(|k| matches!(k.key, PublicKey::Ed25519(_)))
+}
+
+/// The policy signer (and the index of its key in [`crate::verify::policy::Signer::keys`])
+/// whose key verifies `sig` over the file whose content is `content`.
 pub fn verify(
     policy: &Policy,
     sig: &[u8],
-    file: &Path,
-    sha256: &[u8],
-) -> Result<usize, VerifyError> {
-    let mut contents: Option<Result<Vec<u8>, VerifyError>> = None;
+    content: RawContent<'_>,
+) -> Result<(usize, usize), VerifyError> {
     let mut problems = Vec::new();
     for (i, signer) in policy.signers.iter().enumerate() {
-        let signed = match &signer.key {
-            PublicKey::Ed25519(_) => {
-                match contents.get_or_insert_with(|| read_small(file)).as_ref() {
-                    Ok(data) => Signed::Message(data.as_slice()),
+        for (j, k) in signer.keys.iter().enumerate() {
+            let signed = match &k.key {
+                PublicKey::Ed25519(_) => match content.whole {
+                    Ok(data) => Signed::Message(data),
                     Err(e) => {
                         problems.push(e.to_string());
                         continue;
                     }
-                }
+                },
+                _ => Signed::Sha256(content.sha256),
+            };
+            if crypto::verify(&k.key, signed, sig).is_ok() {
+                return Ok((i, j));
             }
-            _ => Signed::Sha256(sha256),
-        };
-        if crypto::verify(&signer.key, signed, sig).is_ok() {
-            return Ok(i);
         }
     }
     problems.dedup();
@@ -87,7 +81,7 @@ pub fn verify(
 mod tests {
     use super::*;
     use crate::proto::scheme::HashAlg;
-    use crate::verify::testutil::{TestKey, files, policy};
+    use crate::verify::testutil::{TestKey, policy};
 
     #[test]
     fn ecdsa_and_ed25519_raw_signatures() {
@@ -99,21 +93,33 @@ mod tests {
             a.signer_toml(),
             b.signer_toml()
         ));
-        let (_dir, paths) = files(&[("x.tar.gz", b"release bytes")]);
-        let digest = HashAlg::Sha256.digest(b"release bytes");
+        let data: &[u8] = b"release bytes";
+        let digest = HashAlg::Sha256.digest(data);
+        let content = RawContent {
+            sha256: &digest,
+            whole: Ok(data),
+        };
+        assert!(needs_whole(&p));
         for (i, k) in [&a, &b].into_iter().enumerate() {
-            let text = crate::format::raw::encode(&k.sign(b"release bytes"));
+            let text = crate::format::raw::encode(&k.sign(data));
             let sig = decode(&text, "x.rawsig").unwrap();
-            assert_eq!(verify(&p, &sig, &paths[0], &digest).unwrap(), i);
+            assert_eq!(verify(&p, &sig, content).unwrap(), (i, 0));
             let tampered = HashAlg::Sha256.digest(b"tampered");
-            if i == 0 {
-                assert!(verify(&p, &sig, &paths[0], &tampered).is_err());
-            }
+            let changed = RawContent {
+                sha256: &tampered,
+                whole: Ok(b"tampered"),
+            };
+            assert!(verify(&p, &sig, changed).is_err());
         }
-        let sig = m.sign(b"release bytes");
-        let e = verify(&p, &sig, &paths[0], &digest)
-            .unwrap_err()
-            .to_string();
+        // Too large to hold: the Ed25519 signature fails and says why.
+        let big = RawContent {
+            sha256: &digest,
+            whole: Err("x is larger than 67108864 bytes"),
+        };
+        let e = verify(&p, &b.sign(data), big).unwrap_err().to_string();
+        assert!(e.contains("(x is larger than"), "{e}");
+        let sig = m.sign(data);
+        let e = verify(&p, &sig, content).unwrap_err().to_string();
         assert!(
             e.starts_with("the raw signature verifies with no key of the policy"),
             "{e}"

@@ -20,6 +20,8 @@ pub const ARMOR_BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
 pub struct SshsigCheck {
     /// The index of the policy signer who signed.
     pub signer: usize,
+    /// The index of the key in the signer's [`crate::verify::policy::Signer::keys`].
+    pub key: usize,
     /// The signature's namespace.
     pub namespace: String,
 }
@@ -65,7 +67,7 @@ pub fn verify(policy: &Policy, sig: &SshSig, digest: &[u8]) -> Result<SshsigChec
     }
     let embedded = PublicKey::from_ssh(sig.public_key())
         .map_err(|e| VerifyError::Refused(format!("the signing key cannot be used: {e}")))?;
-    let Some(index) = policy.signer_index(&embedded) else {
+    let Some((index, key)) = policy.signer_key(&embedded) else {
         return Err(VerifyError::UnknownKey(
             sig.public_key()
                 .fingerprint(ssh_key::HashAlg::Sha256)
@@ -74,7 +76,7 @@ pub fn verify(policy: &Policy, sig: &SshSig, digest: &[u8]) -> Result<SshsigChec
     };
     let signer = &policy.signers[index];
     let data = signed_data(sig.namespace(), sig.reserved(), hash, digest);
-    signer
+    signer.keys[key]
         .key
         .ssh_key_data()
         .verify(&data, sig.signature())
@@ -86,6 +88,7 @@ pub fn verify(policy: &Policy, sig: &SshSig, digest: &[u8]) -> Result<SshsigChec
         })?;
     Ok(SshsigCheck {
         signer: index,
+        key,
         namespace: sig.namespace().to_string(),
     })
 }
@@ -122,6 +125,7 @@ mod tests {
                 ok,
                 SshsigCheck {
                     signer: i,
+                    key: 0,
                     namespace: "file".into()
                 }
             );

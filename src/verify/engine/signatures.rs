@@ -1,13 +1,15 @@
 //! Signature files for `VerifyInput::Signatures`: which artifact each is for, and what each
-//! proves: an SSHSIG (`-----BEGIN SSH SIGNATURE-----`) or a raw base64 signature, told apart
-//! by content.
+//! proves: an SSHSIG (`-----BEGIN SSH SIGNATURE-----`), an OpenPGP signature (armored, or a
+//! binary packet as `gpg --detach-sign` writes) or a raw base64 signature, told apart by
+//! content.
 
 use std::path::{Path, PathBuf};
 
-use super::{Digests, Evidence, Findings, file_name, rejected_all};
+use super::content::{self, Content, Needs};
+use super::{Evidence, Findings, file_name, rejected_all};
 use crate::proto::scheme::HashAlg;
 use crate::verify::policy::{Format, Policy};
-use crate::verify::{VerifyError, raw, sshsig};
+use crate::verify::{VerifyError, openpgp, raw, sshsig};
 
 /// Which artifact each signature file is for: `FILE.sig` / `FILE.rawsig` → the artifact whose
 /// file name is `FILE`; with one artifact and one signature, that pair. A signature that
@@ -53,24 +55,88 @@ pub fn pair_signatures(
     Ok(pairs)
 }
 
-/// What the signature files prove about each artifact.
+/// A signature file, read and parsed (before any artifact is read).
+enum Parsed {
+    Sshsig(Box<ssh_key::SshSig>),
+    /// The signature and the index of its hasher in the artifact's [`Needs::openpgp`].
+    Openpgp(Box<sequoia_openpgp::packet::Signature>, usize),
+    Raw(Vec<u8>),
+}
+
+/// Read and parse one signature file: SSHSIG, OpenPGP (armored or binary) or raw base64, told
+/// apart by content.
+fn parse_signature_file(sig: &Path) -> Result<Parsed, VerifyError> {
+    let bytes = std::fs::read(sig).map_err(|source| VerifyError::File {
+        path: sig.to_path_buf(),
+        source,
+    })?;
+    if openpgp::is_binary_packet(&bytes) {
+        return Ok(Parsed::Openpgp(
+            Box::new(openpgp::parse_signature(&bytes)?),
+            0,
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| VerifyError::malformed("the signature file", "not text"))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with(sshsig::ARMOR_BEGIN) {
+        return Ok(Parsed::Sshsig(Box::new(sshsig::parse(
+            trimmed,
+            "the SSH signature",
+        )?)));
+    }
+    if trimmed.starts_with(openpgp::ARMOR_BEGIN) {
+        return Ok(Parsed::Openpgp(
+            Box::new(openpgp::parse_signature(trimmed.as_bytes())?),
+            0,
+        ));
+    }
+    if trimmed.starts_with("-----BEGIN") {
+        return Err(VerifyError::Refused(
+            "armored, but neither an SSH nor an OpenPGP signature; signature files are SSHSIG, OpenPGP or raw base64".into(),
+        ));
+    }
+    Ok(Parsed::Raw(raw::decode(&text, "the raw signature")?))
+}
+
+/// What the signature files prove about each artifact. Every signature file is parsed first;
+/// then each artifact is read once, with every digest its signatures need, and each signature
+/// is checked against that one content.
 pub(super) fn findings(
     policy: &Policy,
     sigs: &[PathBuf],
     artifacts: &[PathBuf],
-    digests: &[Digests],
+    now: u64,
 ) -> Vec<Findings> {
     let pairs = match pair_signatures(sigs, artifacts) {
         Ok(p) => p,
         Err(e) => return rejected_all(artifacts.len(), &e.to_string()),
     };
     let mut out: Vec<Findings> = artifacts.iter().map(|_| Findings::default()).collect();
+    let mut needs: Vec<Needs> = artifacts.iter().map(|_| Needs::default()).collect();
+    let mut parsed = Vec::new();
     for (sig, i) in pairs {
         let name = file_name(&sig).map_or_else(|| sig.display().to_string(), str::to_string);
-        let result = match &digests[i] {
-            Err(e) => Err(e.clone()),
-            Ok(d) => check_signature_file(policy, &sig, &artifacts[i], d)
-                .map_err(|e| format!("{name}: {e}")),
+        let p = parse_signature_file(&sig).and_then(|p| match p {
+            Parsed::Openpgp(s, _) => {
+                let hasher = openpgp::SignatureHasher::new(&s)?;
+                needs[i].openpgp.push(hasher);
+                Ok(Parsed::Openpgp(s, needs[i].openpgp.len() - 1))
+            }
+            Parsed::Raw(r) => {
+                needs[i].whole |= raw::needs_whole(policy);
+                Ok(Parsed::Raw(r))
+            }
+            other => Ok(other),
+        });
+        parsed.push((name, i, p));
+    }
+    let contents = content::read_all(artifacts, needs);
+    for (name, i, p) in parsed {
+        let result = match (&contents[i], p) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(_), Err(e)) => Err(format!("{name}: {e}")),
+            (Ok(c), Ok(p)) => check(policy, p, c, now).map_err(|e| format!("{name}: {e}")),
         };
         match result {
             Ok(ev) => out[i].evidence.push(ev),
@@ -86,60 +152,55 @@ pub(super) fn findings(
     out
 }
 
-/// Verify one SSHSIG or raw signature file over `artifact` (whose SHA-256 and SHA-512 are
-/// `digests`).
-fn check_signature_file(
-    policy: &Policy,
-    sig: &Path,
-    artifact: &Path,
-    digests: &[Vec<u8>],
-) -> Result<Evidence, VerifyError> {
-    let bytes = std::fs::read(sig).map_err(|source| VerifyError::File {
-        path: sig.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| VerifyError::malformed("the signature file", "not text"))?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with(sshsig::ARMOR_BEGIN) {
-        let parsed = sshsig::parse(trimmed, "the SSH signature")?;
-        let digest = match sshsig::hash_alg(&parsed)? {
-            HashAlg::Sha256 => &digests[0],
-            _ => digests.get(1).unwrap_or(&digests[0]),
-        };
-        let check = sshsig::verify(policy, &parsed, digest)?;
-        return Ok(Evidence {
-            format: Format::Sshsig,
-            signer: check.signer,
-            predicate_type: None,
-            namespace: Some(check.namespace),
-            time: None,
-        });
+/// Verify one parsed signature against the artifact's one content.
+fn check(policy: &Policy, sig: Parsed, c: &Content, now: u64) -> Result<Evidence, VerifyError> {
+    match sig {
+        Parsed::Sshsig(parsed) => {
+            let digest = match sshsig::hash_alg(&parsed)? {
+                HashAlg::Sha256 => &c.sha256,
+                _ => &c.sha512,
+            };
+            let check = sshsig::verify(policy, &parsed, digest)?;
+            Ok(Evidence {
+                format: Format::Sshsig,
+                signer: check.signer,
+                key: policy.signers[check.signer].keys[check.key].openpgp.clone(),
+                predicate_type: None,
+                namespace: Some(check.namespace),
+                time: None,
+            })
+        }
+        Parsed::Openpgp(sig, index) => {
+            let hashed =
+                c.openpgp.get(index).cloned().ok_or_else(|| {
+                    VerifyError::Refused("the OpenPGP hash was not computed".into())
+                })?;
+            let check = openpgp::verify(policy, &sig, hashed, now)?;
+            Ok(Evidence {
+                format: Format::Openpgp,
+                signer: check.signer,
+                key: check.key,
+                predicate_type: None,
+                namespace: None,
+                time: Some(check.time),
+            })
+        }
+        Parsed::Raw(raw_sig) => {
+            let content = raw::RawContent {
+                sha256: &c.sha256,
+                whole: c.whole_ref(),
+            };
+            let (signer, key) = raw::verify(policy, &raw_sig, content)?;
+            Ok(Evidence {
+                format: Format::Raw,
+                signer,
+                key: policy.signers[signer].keys[key].openpgp.clone(),
+                predicate_type: None,
+                namespace: None,
+                time: None,
+            })
+        }
     }
-    if trimmed.starts_with(crate::verify::openpgp::ARMOR_BEGIN) {
-        let (signer, time) = crate::verify::openpgp::verify(policy, trimmed.as_bytes(), artifact)?;
-        return Ok(Evidence {
-            format: Format::Openpgp,
-            signer,
-            predicate_type: None,
-            namespace: None,
-            time: Some(time),
-        });
-    }
-    if trimmed.starts_with("-----BEGIN") {
-        return Err(VerifyError::Refused(
-            "armored, but neither an SSH nor an OpenPGP signature; signature files are SSHSIG, OpenPGP or raw base64".into(),
-        ));
-    }
-    let raw_sig = raw::decode(&text, "the raw signature")?;
-    let signer = raw::verify(policy, &raw_sig, artifact, &digests[0])?;
-    Ok(Evidence {
-        format: Format::Raw,
-        signer,
-        predicate_type: None,
-        namespace: None,
-        time: None,
-    })
 }
 
 #[cfg(test)]

@@ -223,3 +223,105 @@ fn rule_restricts_formats_predicates_and_signers() {
     );
     assert!(!run(&p, f.envelope_file(&other), &f.artifacts[..1])[0].verified);
 }
+
+/// Registers a replacement of `path` by `contents` right after the engine's read of it.
+fn swap_after_read(path: &Path, contents: &'static [u8]) {
+    let p = path.to_path_buf();
+    content::hooks::AFTER_READ.lock().unwrap().push((
+        p.clone(),
+        Box::new(move || std::fs::write(&p, contents).unwrap()),
+    ));
+}
+
+fn opened(path: &Path) -> usize {
+    content::hooks::OPENED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| *p == path)
+        .count()
+}
+
+/// Item 5: the artifact is read once and every signature is checked against that content. A
+/// file replaced right after the read (deterministically, by the test hook) cannot lend the
+/// SSHSIG content A and the raw Ed25519 signature content B: 2 of 2 is not met.
+#[test]
+fn one_read_per_artifact_and_one_content_for_every_signature() {
+    const A: &[u8] = b"content A";
+    const B: &[u8] = b"content B";
+    let f = fixture();
+    let p = f.policy(
+        "",
+        "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\", \"bob\"]\nthreshold = 2\n",
+    );
+    let artifact = f.dir.path().join("swap.bin");
+    std::fs::write(&artifact, A).unwrap();
+    let sshsig = f.write("swap.bin.sig", &f.alice.sshsig("file", A));
+    let raw_b = f.write(
+        "swap.bin.rawsig",
+        &crate::format::raw::encode(&f.bob.sign(B)),
+    );
+    let sigs = VerifyInput::Signatures(vec![sshsig.clone(), raw_b]);
+    swap_after_read(&artifact, B);
+    let vs = run(&p, sigs, std::slice::from_ref(&artifact));
+    assert_eq!(
+        opened(&artifact),
+        1,
+        "the artifact was opened more than once"
+    );
+    assert!(!vs[0].verified, "{vs:?}");
+    assert_eq!(vs[0].signers, vec!["alice"]);
+    assert!(
+        vs[0].rejected[0].starts_with("swap.bin.rawsig: the raw signature verifies with no key"),
+        "{vs:?}"
+    );
+    // Now the file holds B: the raw signature verifies and the SSHSIG does not.
+    let raw_b = f.write(
+        "swap.bin.rawsig",
+        &crate::format::raw::encode(&f.bob.sign(B)),
+    );
+    let vs = run(
+        &p,
+        VerifyInput::Signatures(vec![sshsig, raw_b]),
+        &[artifact],
+    );
+    assert_eq!(vs[0].signers, vec!["bob"], "{vs:?}");
+}
+
+/// Item 5: one pass computes every digest, and the whole content only when asked for.
+#[test]
+fn one_pass_digests() {
+    let data = vec![7u8; (1 << 20) + 13];
+    let c = content::digest_reader(&data[..], content::Needs::default(), "x").unwrap();
+    assert_eq!(
+        c.sha256,
+        crate::proto::scheme::HashAlg::Sha256.digest(&data)
+    );
+    assert_eq!(
+        c.sha512,
+        crate::proto::scheme::HashAlg::Sha512.digest(&data)
+    );
+    assert!(c.whole.is_none());
+    let needs = content::Needs {
+        whole: true,
+        ..Default::default()
+    };
+    let c = content::digest_reader(&data[..], needs, "x").unwrap();
+    assert_eq!(c.whole_ref().unwrap(), &data[..]);
+}
+
+/// Item 7: a directory is named as one.
+#[test]
+fn directories_are_named() {
+    let f = fixture();
+    let p = f.one_of_alice();
+    let dot = f.dir.path().join(".");
+    let sub = f.dir.path().join("mypkg-dir");
+    std::fs::create_dir(&sub).unwrap();
+    let env = f.release(&[&f.alice]);
+    let vs = run(&p, f.envelope_file(&env), &[dot, sub]);
+    for v in &vs {
+        assert_eq!(v.rejected, vec!["is a directory, not a file to verify"]);
+        assert_eq!(v.rule, None);
+    }
+}

@@ -10,12 +10,16 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Format, Policy, PolicyError, Revocation, Rule, Signer, parse_public_key};
-use crate::verify::time;
+use super::{
+    Format, OpenpgpTime, Policy, PolicyError, Revocation, Rule, Signer, SignerKey, parse_public_key,
+};
+use crate::verify::{glob, openpgp, time};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    #[serde(default)]
+    openpgp_time: OpenpgpTime,
     #[serde(default)]
     signer: Vec<RawSigner>,
     #[serde(default)]
@@ -105,8 +109,11 @@ pub(super) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Policy, P
         ));
     }
     let mut signers: Vec<Signer> = Vec::new();
+    // Every signing-capable key material of each signer so far (OpenPGP form, for keys of
+    // certificates, including those hwsign cannot represent otherwise).
+    let mut materials: Vec<Vec<openpgp::MaterialId>> = Vec::new();
     for s in &raw.signer {
-        let signer = check_signer(&cx, s, base_dir)?;
+        let (signer, material) = check_signer(&cx, s, base_dir)?;
         let span = s.name.span();
         if signers.iter().any(|o| o.name == signer.name) {
             return Err(cx.err(
@@ -115,19 +122,15 @@ pub(super) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Policy, P
                 "give every [[signer]] its own name",
             ));
         }
-        if let Some(o) = signers.iter().find(|o| o.key == signer.key) {
+        if let Some(clash) = shared_key(&signer, &material, &signers, &materials) {
             return Err(cx.err(
                 span,
-                format!(
-                    "signer {:?} has the same key as signer {:?} (id {})",
-                    signer.name,
-                    o.name,
-                    signer.key.key_id()
-                ),
-                "a key belongs to one signer: remove one of them, or fix the key",
+                clash,
+                "a key belongs to one signer: remove one of them, or fix the key (every signing key of an openpgp_cert, subkeys too, counts)",
             ));
         }
         signers.push(signer);
+        materials.push(material);
     }
     let mut rules: Vec<Rule> = Vec::new();
     for (i, r) in raw.rule.iter().enumerate() {
@@ -140,12 +143,78 @@ pub(super) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Policy, P
                 "give every [[rule]] its own name",
             ));
         }
+        if let Some(o) = rules
+            .iter()
+            .find(|o| glob::covers(&o.artifacts, &rule.artifacts))
+        {
+            let span = r.name.as_ref().map_or(r.artifacts.span(), Spanned::span);
+            return Err(cx.err(
+                span,
+                format!(
+                    "rule {:?} never decides: rule {:?} comes first and matches every artifact it matches (the first matching rule decides)",
+                    rule.name, o.name
+                ),
+                "put the stricter rule first, or narrow the earlier rule's artifacts",
+            ));
+        }
         rules.push(rule);
     }
-    Ok(Policy { signers, rules })
+    Ok(Policy {
+        signers,
+        rules,
+        openpgp_time: raw.openpgp_time,
+    })
 }
 
-fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, PolicyError> {
+/// Why `signer` cannot join `earlier`: one of its keys (the pinned key or a signing subkey of
+/// its certificate) is a key of an earlier signer. Names both signers and the key.
+fn shared_key(
+    signer: &Signer,
+    material: &[openpgp::MaterialId],
+    earlier: &[Signer],
+    materials: &[Vec<openpgp::MaterialId>],
+) -> Option<String> {
+    let describe = |s: &Signer, k: &SignerKey| match &k.openpgp {
+        Some(fpr) if k.key != s.key => format!("signing subkey {fpr} of its openpgp_cert"),
+        _ => "its key".to_string(),
+    };
+    for (o, o_material) in earlier.iter().zip(materials) {
+        for k in &signer.keys {
+            if let Some(ok) = o.keys.iter().find(|ok| ok.key == k.key) {
+                if k.key == signer.key && ok.key == o.key {
+                    return Some(format!(
+                        "signer {:?} has the same key as signer {:?} (id {})",
+                        signer.name,
+                        o.name,
+                        k.key.key_id()
+                    ));
+                }
+                return Some(format!(
+                    "signer {:?} has the same key as signer {:?}: {} is {} of {:?} (id {})",
+                    signer.name,
+                    o.name,
+                    describe(signer, k),
+                    describe(o, ok),
+                    o.name,
+                    k.key.key_id()
+                ));
+            }
+        }
+        if let Some(m) = material.iter().find(|m| o_material.contains(m)) {
+            return Some(format!(
+                "signer {:?} has the same key as signer {:?}: both OpenPGP certificates hold the signing key {}",
+                signer.name, o.name, m.fingerprint
+            ));
+        }
+    }
+    None
+}
+
+fn check_signer(
+    cx: &Ctx<'_>,
+    s: &RawSigner,
+    base_dir: &Path,
+) -> Result<(Signer, Vec<openpgp::MaterialId>), PolicyError> {
     let name = s.name.get_ref().trim().to_string();
     if name.is_empty() {
         return Err(cx.err(
@@ -169,14 +238,15 @@ fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, 
                     "openpgp_cert paths are relative to the policy file's directory",
                 )
             })?;
-            let key = crate::verify::openpgp::cert_primary_key(&bytes).map_err(|e| {
+            let keys = openpgp::read_cert(&bytes).map_err(|e| {
                 cx.err(
                     f.span(),
                     format!("signer {name:?}: openpgp_cert {}: {e}", path.display()),
                     key_hint,
                 )
             })?;
-            Some((bytes, key, f.span()))
+            let key = keys.primary.clone();
+            Some((keys, key, f.span()))
         }
     };
     let (text, span, origin) = match (&s.key, &s.key_file) {
@@ -268,12 +338,27 @@ fn check_signer(cx: &Ctx<'_>, s: &RawSigner, base_dir: &Path) -> Result<Signer, 
                 .transpose()?,
         }),
     };
-    Ok(Signer {
-        name,
-        key,
-        valid_from,
-        valid_until,
-        revoked,
-        openpgp_cert: openpgp_cert.map(|(bytes, _, _)| bytes),
-    })
+    let (keys, material, cert) = match openpgp_cert {
+        Some((c, _, _)) => (c.keys, c.material, Some(c.cert)),
+        None => (
+            vec![SignerKey {
+                key: key.clone(),
+                openpgp: None,
+            }],
+            Vec::new(),
+            None,
+        ),
+    };
+    Ok((
+        Signer {
+            name,
+            key,
+            keys,
+            valid_from,
+            valid_until,
+            revoked,
+            openpgp_cert: cert,
+        },
+        material,
+    ))
 }

@@ -72,9 +72,14 @@ fn pem_keys_key_files_and_times() {
 
 #[test]
 fn validity_windows() {
+    let key = TestKey::ed25519("alice", 1).public;
     let mut s = Signer {
         name: "alice".into(),
-        key: TestKey::ed25519("alice", 1).public,
+        keys: vec![SignerKey {
+            key: key.clone(),
+            openpgp: None,
+        }],
+        key,
         valid_from: Some(NOW + 10),
         valid_until: None,
         revoked: None,
@@ -197,4 +202,31 @@ fn bad_signers_are_refused() {
     assert!(e.contains("cannot read key_file /nonexistent/k.pub"), "{e}");
     assert!(err("").contains("at least one [[signer]] and one [[rule]]"));
     assert!(err("[[signer]\n").contains("p.toml: TOML parse error at line 1"));
+}
+
+/// Item 7: a rule that an earlier rule shadows entirely (the first match decides) is refused,
+/// naming both; a more general rule after a stricter one is fine.
+#[test]
+fn shadowed_rules_are_refused() {
+    let e = err(&format!(
+        "{}\n[[rule]]\nname = \"any\"\nartifacts = [\"*\"]\nsigners = [\"alice\"]\n\n\
+         [[rule]]\nname = \"wheels\"\nartifacts = [\"*.whl\"]\nsigners = [\"alice\", \"bob\"]\nthreshold = 2\n",
+        two_signers()
+    ));
+    assert!(
+        e.contains("rule \"wheels\" never decides: rule \"any\" comes first"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{}\n[[rule]]\nname = \"a\"\nartifacts = [\"*.whl\", \"*.gz\"]\nsigners = [\"alice\"]\n\n\
+         [[rule]]\nname = \"b\"\nartifacts = [\"mypkg-?.whl\", \"x.tar.gz\"]\nsigners = [\"bob\"]\n",
+        two_signers()
+    ));
+    assert!(e.contains("rule \"b\" never decides: rule \"a\""), "{e}");
+    // Partly overlapping, or stricter first: accepted.
+    policy(&format!(
+        "{}\n[[rule]]\nartifacts = [\"*.whl\"]\nsigners = [\"alice\"]\n\n\
+         [[rule]]\nartifacts = [\"*.whl\", \"*.gz\"]\nsigners = [\"bob\"]\n",
+        two_signers()
+    ));
 }

@@ -4,15 +4,18 @@
 use crate::error::{Error, Result};
 use crate::keyspec::{self, Form};
 use crate::proto::keys::KeyEntry;
+use crate::text::{self, Escaped};
 
+/// The agent's keys for an error message: its labels, ids and names escaped (a remote agent
+/// or a card chose them; the message ends on a terminal).
 fn list(keys: &[&KeyEntry]) -> String {
     keys.iter()
         .map(|k| {
             format!(
                 "  {} (id:{}, {})",
-                k.label,
-                &k.id[..16.min(k.id.len())],
-                k.algorithm
+                Escaped::name(&k.label),
+                Escaped::name(&k.id.chars().take(16).collect::<String>()),
+                Escaped::name(&k.algorithm)
             )
         })
         .collect::<Vec<_>>()
@@ -43,13 +46,19 @@ pub fn explain(client: &mut crate::client::AgentClient, err: Error) -> Error {
             continue;
         }
         match grouped.iter_mut().find(|(_, p)| *p == t.problem) {
-            Some((labels, _)) => labels.push(t.label),
-            None => grouped.push((vec![t.label], t.problem)),
+            Some((labels, _)) => labels.push(text::name(&t.label)),
+            None => grouped.push((vec![text::name(&t.label)], t.problem)),
         }
     }
     let problems: Vec<String> = grouped
         .into_iter()
-        .map(|(labels, problem)| format!("  note: {}: {problem}", labels.join(", ")))
+        .map(|(labels, problem)| {
+            format!(
+                "  note: {}: {}",
+                labels.join(", "),
+                Escaped::message(&problem)
+            )
+        })
         .collect();
     if problems.is_empty() {
         Error::KeySelection(msg)
@@ -150,6 +159,28 @@ mod tests {
             remote: false,
             created: 0,
         }
+    }
+
+    #[test]
+    fn the_agents_labels_are_escaped_in_errors_and_odd_ids_do_not_panic() {
+        let keys = vec![
+            key(
+                "ééééééééééééééééé",
+                "evil\n  release (id:0000, ed25519)\u{1b}[2K",
+            ),
+            key("abcd", "plain"),
+        ];
+        let Err(Error::KeySelection(msg)) = select(&keys, Some("label:nope"), None) else {
+            panic!("expected a key selection error");
+        };
+        assert_eq!(msg.lines().count(), 3, "{msg}");
+        assert!(
+            msg.contains(
+                "  evil\\n  release (id:0000, ed25519)\\x1b[2K (id:éééééééééééééééé, ed25519)"
+            ),
+            "{msg}"
+        );
+        assert!(!msg.contains('\u{1b}'));
     }
 
     #[test]

@@ -6,14 +6,21 @@
 //! - [`engine`]: the entry point, [`engine::verify`]: reads the envelope or signature files,
 //!   hashes the artifacts and applies the policy's rules.
 //! - [`report`]: the verdict per artifact, for humans and as JSON.
-//! - [`dsse`], [`bundle`], [`sshsig`], [`raw`]: one reader/verifier per format.
+//! - [`dsse`], [`bundle`], [`sshsig`], [`raw`], [`openpgp`]: one reader/verifier per format.
 //! - [`crypto`]: signature checks over a message or a SHA-256 prehash for every key type.
 //! - [`glob`] and [`time`]: the artifact name globs and RFC 3339 times of the policy.
 //!
-//! Semantics: a revoked key verifies nothing; validity windows are checked against the
-//! verification time (none of these formats carries a trusted signing time); an artifact that
-//! matches no rule is not verified; a signer counts once per artifact however many signatures
-//! it made; Sigstore transparency logs are not checked (bundles must not carry entries).
+//! Semantics: a revoked key verifies nothing; a signer's `openpgp_cert` makes every
+//! signing-capable key of the certificate (primary and subkeys) that signer's, in every format,
+//! and its revocations and expiry apply to every format; a key belongs to one signer only.
+//! When signatures are judged (see [`engine`] for the full rule): DSSE, bundles, SSHSIG and raw
+//! signatures carry no signing time and are judged at the verification time; OpenPGP signatures
+//! at their creation time, which must not be later than the verification time plus
+//! [`openpgp::CLOCK_SKEW`] (and also at the verification time with the policy's
+//! `openpgp_time = "verification"`). An artifact that matches no rule is not verified; a signer
+//! counts once per artifact however many signatures it made; each artifact is read once and
+//! every signature over it is checked against that content; Sigstore transparency logs are not
+//! checked (bundles must not carry entries).
 
 pub mod bundle;
 pub mod crypto;

@@ -283,3 +283,45 @@ fn a_deleted_socket_file_is_bound_again() {
     keys_answer_within(&env, Duration::from_secs(30));
     assert!(agent.log_text().contains("bound it again"));
 }
+
+#[test]
+fn a_confirm_dialog_nobody_answers_is_denied_after_confirm_timeout() {
+    let env = TestEnv::new();
+    let script = env.dir.path().join("never.sh");
+    let pid_file = env.dir.path().join("confirm.pid");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 300\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    set_mode(&script, 0o755);
+    write_config(
+        &env,
+        &format!(
+            "confirm_timeout = \"1s\"\nconfirm_command = [{:?}]\n[[key]]\nmatch = \"label:release-ed25519\"\nconfirm = true\n",
+            script.display().to_string()
+        ),
+    );
+    let agent = env.start_agent(&[]);
+    let mut s = connect(&agent.sock);
+    let started = Instant::now();
+    s.write_all(&frame(&ssh_sign_request(&env, b"nobody answers")))
+        .unwrap();
+    assert_eq!(read_reply(&mut s), Some(vec![SSH_AGENT_FAILURE]));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let pid = fs::read_to_string(&pid_file).unwrap();
+    let proc_dir = Path::new("/proc").join(pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while proc_dir.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the confirm command was not killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(agent.log_text().contains("did not answer in time"));
+}

@@ -7,6 +7,7 @@
 //! `"x\nClient note: approved"` or holding a bidi override cannot forge or reorder a line.
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -195,24 +196,39 @@ pub fn notify(command: Option<&[String]>, message: &str) {
     }
 }
 
-/// Run the confirm command (SSH_ASKPASS-compatible) with `prompt`; true when it exits 0. Any
+/// Run the confirm command (SSH_ASKPASS-compatible) with `prompt`; true when it exits 0
+/// within `timeout`. Any
 /// control or format character other than its newlines is escaped here, whoever composed it.
-pub fn confirm(command: Option<&[String]>, prompt: &str) -> bool {
+pub async fn confirm(command: Option<&[String]>, prompt: &str, timeout: Duration) -> bool {
     let prompt = text::composed_for_dialog(prompt);
     let default = vec!["ssh-askpass".to_string()];
     let argv = command.filter(|c| !c.is_empty()).unwrap_or(&default);
-    match Command::new(&argv[0])
+    // Dropped (the client left, the touch came first) or timed out: the dialog is killed.
+    let spawned = tokio::process::Command::new(&argv[0])
         .args(&argv[1..])
         .arg(&prompt)
         .env("SSH_ASKPASS_PROMPT", "confirm")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-    {
-        Ok(s) => s.success(),
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
         Err(e) => {
             tracing::warn!(command = %argv[0], error = %e, "cannot run the confirm command: treating as denied");
+            return false;
+        }
+    };
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status.success(),
+        Ok(Err(e)) => {
+            tracing::warn!(command = %argv[0], error = %e, "the confirm command failed: treating as denied");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(command = %argv[0], timeout_s = timeout.as_secs(), "the confirm command did not answer in time (confirm_timeout): denied");
+            let _ = child.kill().await;
             false
         }
     }

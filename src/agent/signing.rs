@@ -106,10 +106,12 @@ async fn gate(
     let rule = config.rule_for(&key.entry()).map(|(_, r)| r.clone());
     if rule.as_ref().is_some_and(|r| r.confirm) {
         let text = prompt::confirm_text(kind, signed, &key.info.label, peer, ctx.socket, note);
-        let cmd = config.confirm_command.clone();
-        let approved = tokio::task::spawn_blocking(move || prompt::confirm(cmd.as_deref(), &text))
-            .await
-            .unwrap_or(false);
+        let approved = prompt::confirm(
+            config.confirm_command.as_deref(),
+            &text,
+            config.confirm_timeout(),
+        )
+        .await;
         if !approved {
             return Err(WireError::new(
                 ErrorCode::Denied,
@@ -148,10 +150,11 @@ async fn gate(
     tracing::info!(token = %token, key = %key.info.label, what = %what, "touch needed");
     prompt::notify(config.notify_command.as_deref(), &message);
     // A configured confirm command can give the simulated touch too.
-    let confirm = config.confirm_command.clone().map(|cmd| {
-        let text = format!("{message}?");
-        tokio::task::spawn_blocking(move || prompt::confirm(Some(&cmd), &text))
-    });
+    let text = format!("{message}?");
+    let confirm = config
+        .confirm_command
+        .as_deref()
+        .map(|cmd| prompt::confirm(Some(cmd), &text, config.confirm_timeout()));
     touch::wait(rx, confirm, config.touch_timeout(), &token).await?;
     guard.touched = true;
     tracing::info!(token = %token, "touched");

@@ -135,10 +135,11 @@ impl TouchGate {
     }
 }
 
-/// Wait for the touch of `rx` (or an approval by `confirm`, when given) until `timeout`.
+/// Wait for the touch of `rx` (or an approval by `confirm`, when given) until `timeout`; a
+/// confirm dialog still open then is dropped (which closes it).
 pub async fn wait(
     rx: oneshot::Receiver<()>,
-    confirm: Option<tokio::task::JoinHandle<bool>>,
+    confirm: Option<impl std::future::Future<Output = bool>>,
     timeout: Duration,
     token: &str,
 ) -> Result<(), WireError> {
@@ -156,7 +157,7 @@ pub async fn wait(
         match confirm {
             Some(c) => tokio::select! {
                 r = rx => r.is_ok(),
-                ok = c => ok.unwrap_or(false),
+                ok = c => ok,
             },
             None => rx.await.is_ok(),
         }

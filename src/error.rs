@@ -198,6 +198,55 @@ pub enum Error {
     /// A format could not be built.
     #[error(transparent)]
     Format(#[from] crate::format::FormatError),
+    /// A command stopped part-way: the error, then what was and was not done (`wrote 755 of
+    /// 3,000 signatures; not signed: …`).
+    #[error("{}", with_summary(source, summary))]
+    Unfinished {
+        /// What stopped it.
+        source: Box<Error>,
+        /// What was and was not done.
+        summary: String,
+    },
+    /// Writing to standard output failed (a closed pipe: `hwsign keys | head -1`).
+    #[error("standard output: {0}")]
+    Stdout(std::io::Error),
+    /// An input is a directory, FIFO, device or socket: only regular files are signed.
+    #[error(
+        "{} is a {kind}, not a regular file\n  hint: hwsign signs regular files only (write a stream to a file first)",
+        path.display()
+    )]
+    NotRegularFile {
+        /// The input.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// An input changed (size, times or inode) while it was hashed or read.
+    #[error(
+        "{} changed while being hashed\n  hint: sign it once whatever writes it has finished",
+        .0.display()
+    )]
+    InputChanged(PathBuf),
+    /// An output location cannot take a new file (missing, not a directory, read-only).
+    #[error(
+        "cannot write to {}: {source}\n  hint: create the directory, or choose an output location hwsign can write to",
+        dir.display()
+    )]
+    OutputDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+}
+
+/// `error` with `summary` added to its first line (before any hint).
+fn with_summary(error: &Error, summary: &str) -> String {
+    let text = error.to_string();
+    match text.split_once('\n') {
+        Some((first, rest)) => format!("{first}; {summary}\n{rest}"),
+        None => format!("{text}; {summary}"),
+    }
 }
 
 /// Result with the client-side [`Error`].

@@ -47,10 +47,20 @@ pub fn bundle_path(envelope: &Path) -> PathBuf {
 
 /// Run it.
 pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Result<()> {
+    let sock = client.path().to_path_buf();
     match args.append.clone() {
         Some(envelope) => append(client, config, &args, &envelope),
         None => attest(client, config, &args),
     }
+    .map_err(|e| super::sign::agent_error(&sock, e))
+}
+
+/// An error while the agent signs: the envelope (and anything else) was not written.
+fn unsigned(sock: &Path, out: &Path, e: Error) -> Error {
+    output::not_done(
+        super::sign::agent_error(sock, e),
+        format!("{} was not written", out.display()),
+    )
 }
 
 fn predicate(config: &Config, args: &AttestArgs) -> Result<(String, serde_json::Value)> {
@@ -133,13 +143,25 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     if args.bundle {
         outputs.push(bundle_path(&out));
     }
-    output::check_free(&outputs, args.force)?;
+    // Before the first signature: every input is a regular file, every output can be written.
+    hash::check_inputs(&args.files)?;
+    output::check_writable(&outputs, args.force)?;
 
+    let sock = client.path().to_path_buf();
     let key = select::pick(client, args.key.as_deref(), config.default_key.as_deref())?;
     let mut signer = Signer::new(client, key)?;
+    if args.emit_verifier_material {
+        material::check(
+            &material::dir_of(&out),
+            &signer.key,
+            &signer.public,
+            args.force,
+        )?;
+    }
     let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
 
-    let digests = hash::hash_files(&args.files, &[HashAlg::Sha256])?;
+    let digests = hash::hash_files(&args.files, &[HashAlg::Sha256])
+        .map_err(|e| output::not_done(e, "nothing was signed"))?;
     let subjects = names
         .iter()
         .zip(&digests)
@@ -149,7 +171,9 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     let payload = serde_json::to_vec(&statement).map_err(crate::format::FormatError::from)?;
     let pae = pae(PAYLOAD_TYPE, &payload);
     check_size(&pae, &payload)?;
-    let sig = signer.sign_message(scheme, pae, "dsse", &names)?;
+    let sig = signer
+        .sign_message(scheme, pae, "dsse", &names)
+        .map_err(|e| unsigned(&sock, &out, e))?;
     let envelope = Envelope::new(PAYLOAD_TYPE, &payload, &signer.key.id, &sig);
     output::write_new(&out, envelope.to_json()?.as_bytes(), args.force)?;
     eprintln!(
@@ -215,9 +239,9 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         ))
     })?;
     let out = args.output.clone().unwrap_or_else(|| path.to_path_buf());
-    if out != path {
-        output::check_free(std::slice::from_ref(&out), args.force)?;
-    }
+    // In place (`out == path`) replaces the envelope whatever --force says.
+    output::check_writable(std::slice::from_ref(&out), args.force || out == path)?;
+    let sock = client.path().to_path_buf();
     let key = select::pick(client, args.key.as_deref(), config.default_key.as_deref())?;
     if envelope.signatures.iter().any(|s| s.keyid == key.id) {
         return Err(Error::Usage(format!(
@@ -237,11 +261,21 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         "co-signing an envelope already signed by {}",
         existing.join(", ")
     );
+    if args.emit_verifier_material {
+        material::check(
+            &material::dir_of(&out),
+            &signer.key,
+            &signer.public,
+            args.force,
+        )?;
+    }
     let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
     let names: Vec<String> = statement.subject.iter().map(|s| s.name.clone()).collect();
     let pae = pae(&envelope.payload_type, &payload);
     check_size(&pae, &payload)?;
-    let sig = signer.sign_message(scheme, pae, "dsse", &names)?;
+    let sig = signer
+        .sign_message(scheme, pae, "dsse", &names)
+        .map_err(|e| unsigned(&sock, &out, e))?;
     envelope
         .signatures
         .push(crate::format::dsse::EnvelopeSignature {

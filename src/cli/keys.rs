@@ -13,17 +13,18 @@ use crate::text::Escaped as E;
 
 /// Run it.
 pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result<()> {
+    let sock = client.path().to_path_buf();
     match args.action {
         None => list(client, args.json),
         Some(KeysAction::Export(a)) => export(client, a),
         Some(KeysAction::Generate(a)) => generate(client, a),
     }
+    .map_err(|e| super::sign::agent_error(&sock, e))
 }
 
-fn print_table(keys: &[KeyEntry]) {
+fn table(keys: &[KeyEntry]) -> String {
     if keys.is_empty() {
-        println!("no keys (see `hwsign status`)");
-        return;
+        return "no keys (see `hwsign status`)\n".into();
     }
     // The agent's words (labels may be a remote agent's or a card's): escaped.
     let w = keys
@@ -32,13 +33,13 @@ fn print_table(keys: &[KeyEntry]) {
         .max()
         .unwrap_or(5)
         .max(5);
-    println!(
-        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN",
+    let mut out = format!(
+        "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  TOKEN\n",
         "ID", "LABEL", "ALGORITHM", "TOUCH", "PIN"
     );
     for k in keys {
-        println!(
-            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})",
+        out.push_str(&format!(
+            "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})\n",
             E::name(&k.id.chars().take(16).collect::<String>()),
             E::name(&k.label),
             E::name(&k.algorithm),
@@ -46,30 +47,25 @@ fn print_table(keys: &[KeyEntry]) {
             E::name(&k.pin_policy),
             E::name(&k.token_label),
             E::name(&k.backend)
-        );
+        ));
     }
+    out
 }
 
 fn list(client: &mut AgentClient, json: bool) -> Result<()> {
     let keys = client.keys()?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?
-        );
+        let text = serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?;
+        output::print(&format!("{text}\n"))
     } else {
-        print_table(&keys);
+        output::print(&table(&keys))
     }
-    Ok(())
 }
 
 fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
     match output {
         Some(path) => output::write_new(path, text.as_bytes(), force),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => output::print(text),
     }
 }
 
@@ -90,7 +86,8 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
                 Error::Usage("--format openpgp needs --userid \"Name <mail>\"".into())
             })?;
             if let Some(path) = &a.output {
-                output::check_free(std::slice::from_ref(path), a.force)?;
+                // Before the token signs the certificate: the output can be written.
+                output::check_writable(std::slice::from_ref(path), a.force)?;
             }
             let revocation = a.revoke.map(|r| crate::format::openpgp::Revocation {
                 reason: r.into(),
@@ -175,14 +172,13 @@ fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
     };
     let reply = client.generate(&request)?;
     let k = reply.key;
-    println!(
-        "generated {} ({}) on {}",
+    output::print(&format!(
+        "generated {} ({}) on {}\nid:  {}\nuri: {}\n{}\n",
         E::name(&k.label),
         E::name(&k.algorithm),
-        E::name(&k.token_label)
-    );
-    println!("id:  {}", E::name(&k.id));
-    println!("uri: {}", E::new(&k.pkcs11_uri, 1000));
-    println!("{}", E::new(&k.ssh_public_key, 20_000));
-    Ok(())
+        E::name(&k.token_label),
+        E::name(&k.id),
+        E::new(&k.pkcs11_uri, 1000),
+        E::new(&k.ssh_public_key, 20_000)
+    ))
 }

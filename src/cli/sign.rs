@@ -2,7 +2,7 @@
 //! one per file. Files are hashed here; only the SSHSIG blob or the digest goes to the agent
 //! (raw Ed25519, which signs the file itself, sends the file and is limited to small files).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::args::{SignArgs, SignFormat};
 use crate::client::{AgentClient, Signer, hash, output, select};
@@ -20,8 +20,31 @@ fn display_name(path: &std::path::Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// An error from talking to the agent at `sock`, told apart from file and stdout errors: an
+/// I/O error on the socket, or the agent closing it, is [`Error::AgentLost`] naming the socket
+/// (connection.rs returns that itself; this catches what reaches here as a bare I/O error or
+/// an older "closed the connection" protocol error).
+pub(super) fn agent_error(sock: &Path, e: Error) -> Error {
+    match e {
+        Error::Io(source) => Error::AgentLost {
+            path: sock.to_path_buf(),
+            detail: source.to_string(),
+        },
+        Error::Protocol(detail) if detail.contains("closed the connection") => Error::AgentLost {
+            path: sock.to_path_buf(),
+            detail,
+        },
+        other => other,
+    }
+}
+
 /// Run it.
 pub fn run(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()> {
+    let sock = client.path().to_path_buf();
+    sign(client, config, args).map_err(|e| agent_error(&sock, e))
+}
+
+fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()> {
     if args.format != SignFormat::Openpgp && args.cert.is_some() {
         return Err(Error::Usage("--cert is for --format openpgp".into()));
     }
@@ -35,20 +58,67 @@ pub fn run(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<
         .iter()
         .map(|f| output::with_suffix(f, suffix))
         .collect();
-    output::check_free(&outputs, args.force)?;
+    // Before the first signature: every input is a regular file, every output can be written.
+    hash::check_inputs(&args.files)?;
+    output::check_writable(&outputs, args.force)?;
     let (key, public) = match args.format {
         SignFormat::Sshsig => sshsig_files(client, config, &args, &outputs)?,
         SignFormat::Raw => raw_files(client, config, &args, &outputs)?,
         SignFormat::Openpgp => openpgp(client, config, &args, &outputs)?,
     };
     if args.emit_verifier_material {
-        let dir = outputs
-            .first()
-            .map(|o| super::material::dir_of(o))
-            .unwrap_or_default();
-        for p in super::material::emit(&dir, &key, &public, args.force)? {
+        let written = super::material::emit(&material_dir(&outputs), &key, &public, args.force)
+            .map_err(|e| {
+                output::not_done(
+                    e,
+                    format!(
+                        "wrote all {} signatures, not the verifier material",
+                        output::thousands(outputs.len())
+                    ),
+                )
+            })?;
+        for p in written {
             eprintln!("wrote {}", p.display());
         }
+    }
+    Ok(())
+}
+
+/// Where `--emit-verifier-material` writes: beside the first signature.
+fn material_dir(outputs: &[PathBuf]) -> PathBuf {
+    outputs
+        .first()
+        .map(|o| super::material::dir_of(o))
+        .unwrap_or_default()
+}
+
+/// Once the key is known and before it signs: the verifier material can be written too.
+fn check_material(args: &SignArgs, outputs: &[PathBuf], signer: &Signer) -> Result<()> {
+    if args.emit_verifier_material {
+        super::material::check(
+            &material_dir(outputs),
+            &signer.key,
+            &signer.public,
+            args.force,
+        )?;
+    }
+    Ok(())
+}
+
+/// Hashing comes before any signature: an error there signed nothing.
+fn hashed<T>(r: Result<T>) -> Result<T> {
+    r.map_err(|e| output::not_done(e, "nothing was signed"))
+}
+
+/// Sign and write each file's output in turn (`step(i)` makes output `i`); an error after some
+/// were written says how many, and which were not.
+fn each_file(
+    sock: &Path,
+    files: &[PathBuf],
+    mut step: impl FnMut(usize) -> Result<()>,
+) -> Result<()> {
+    for i in 0..files.len() {
+        step(i).map_err(|e| output::unfinished(agent_error(sock, e), i, files, "signatures"))?;
     }
     Ok(())
 }
@@ -69,10 +139,13 @@ fn sshsig_files(
     args: &SignArgs,
     outputs: &[PathBuf],
 ) -> Result<Material> {
+    let sock = client.path().to_path_buf();
     let mut signer = signer_for(client, config, args)?;
+    check_material(args, outputs, &signer)?;
     let scheme = sshsig::scheme_for(signer.public.algorithm());
-    let digests = hash::hash_files(&args.files, &[sshsig::MESSAGE_HASH])?;
-    for (d, out) in digests.iter().zip(outputs) {
+    let digests = hashed(hash::hash_files(&args.files, &[sshsig::MESSAGE_HASH]))?;
+    each_file(&sock, &args.files, |i| {
+        let (d, out) = (&digests[i], &outputs[i]);
         let blob = sshsig::signed_data(&args.namespace, &d.digests[0])?;
         let sig = signer.sign_message(scheme, blob, "sshsig", &[display_name(&d.path)])?;
         let armored = sshsig::armor(&signer.public, &args.namespace, scheme, &sig)?;
@@ -83,7 +156,8 @@ fn sshsig_files(
             args.namespace,
             signer.key.label
         );
-    }
+        Ok(())
+    })?;
     Ok((signer.key.clone(), signer.public.clone()))
 }
 
@@ -94,16 +168,14 @@ fn raw_files(
     args: &SignArgs,
     outputs: &[PathBuf],
 ) -> Result<Material> {
+    let sock = client.path().to_path_buf();
     let mut signer = signer_for(client, config, args)?;
+    check_material(args, outputs, &signer)?;
     let scheme = raw::scheme_for(signer.public.algorithm(), args.rsa_pss);
-    let file_err = |path: &PathBuf| {
-        let path = path.clone();
-        move |source| Error::File { path, source }
-    };
     if scheme == Scheme::Ed25519 {
-        // Check every size before the first signature.
+        // Check every size before the first signature (and read no more than the limit).
         for file in &args.files {
-            let size = std::fs::metadata(file).map_err(file_err(file))?.len();
+            let size = hash::check_input(file)?;
             if size > raw::ED25519_MAX_FILE {
                 return Err(Error::Usage(format!(
                     "{} has {size} bytes: raw Ed25519 signs the file itself and is limited to {} bytes\n  hint: use --format sshsig or hwsign attest, which sign a digest",
@@ -116,14 +188,15 @@ fn raw_files(
     let digests = if scheme == Scheme::Ed25519 {
         Vec::new()
     } else {
-        hash::hash_files(&args.files, &[HashAlg::Sha256])?
+        hashed(hash::hash_files(&args.files, &[HashAlg::Sha256]))?
     };
-    for (i, (file, out)) in args.files.iter().zip(outputs).enumerate() {
+    each_file(&sock, &args.files, |i| {
+        let (file, out) = (&args.files[i], &outputs[i]);
         let names = [display_name(file)];
         let sig = match digests.get(i) {
             Some(d) => signer.sign_digest(scheme, d.digests[0].clone(), "raw", &names)?,
             None => {
-                let data = std::fs::read(file).map_err(file_err(file))?;
+                let data = hash::read_input(file, raw::ED25519_MAX_FILE)?;
                 signer.sign_message(scheme, data, "raw", &names)?
             }
         };
@@ -133,7 +206,8 @@ fn raw_files(
             out.display(),
             signer.key.label
         );
-    }
+        Ok(())
+    })?;
     Ok((signer.key.clone(), signer.public.clone()))
 }
 
@@ -205,13 +279,21 @@ pub fn openpgp(
             (k, key)
         }
     };
+    let sock = client.path().to_path_buf();
     let mut signer = Signer::new(client, key)?;
+    check_material(args, outputs, &signer)?;
     let public = signer.public.clone();
     let hash = pgp::hash_for(public.algorithm());
-    let contexts =
-        hash::hash_files_with(&args.files, || pgp::hash_context(hash).map_err(Error::from))?;
+    let contexts = hashed(hash::hash_files_with(&args.files, || {
+        pgp::hash_context(hash).map_err(Error::from)
+    }))?;
     let fingerprint = pgp_key.fingerprint().to_hex();
-    for ((file, out), (ctx, _)) in args.files.iter().zip(outputs).zip(contexts) {
+    let mut contexts = contexts.into_iter();
+    each_file(&sock, &args.files, |i| {
+        let (file, out) = (&args.files[i], &outputs[i]);
+        let Some((ctx, _)) = contexts.next() else {
+            return Err(Error::Usage(format!("{} was not hashed", file.display())));
+        };
         let names = [display_name(file)];
         let armored = signer.with_openpgp(pgp_key.clone(), &names, |ds| pgp::detached(ds, ctx))?;
         output::write_new(out, armored.as_bytes(), args.force)?;
@@ -220,6 +302,7 @@ pub fn openpgp(
             out.display(),
             signer.key.label
         );
-    }
+        Ok(())
+    })?;
     Ok((signer.key.clone(), signer.public.clone()))
 }

@@ -83,7 +83,145 @@ impl std::io::Write for Multi {
     }
 }
 
-/// Stream one file into `sink`; returns its size.
+/// What `fstat` says of an input: compared before and after reading, so that a file changed
+/// (written, truncated, replaced in place) while it was read is never signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// What a non-regular file is, for the error.
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// An input opened for reading, known to be a regular file.
+struct Input {
+    file: std::fs::File,
+    stamp: Stamp,
+}
+
+/// Open `path` for reading if it is a regular file. Race-free: the descriptor is opened first
+/// (non-blocking, so a FIFO without a writer cannot hang the open; no controlling terminal),
+/// then `fstat` decides, so nothing can be swapped in between a check and the open.
+fn open_regular(path: &Path) -> Result<Input> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file_err = |source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        // A socket cannot be opened at all (ENXIO): say what it is.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            return match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => Err(Error::NotRegularFile {
+                    path: path.to_path_buf(),
+                    kind: kind_of(meta.file_type()),
+                }),
+                _ => Err(file_err(e)),
+            };
+        }
+        Err(e) => return Err(file_err(e)),
+    };
+    let meta = file.metadata().map_err(file_err)?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile {
+            path: path.to_path_buf(),
+            kind: kind_of(meta.file_type()),
+        });
+    }
+    // O_NONBLOCK stays set: regular files ignore it (reads from the page cache or the disk
+    // block as usual), and only regular files get past this point.
+    Ok(Input {
+        file,
+        stamp: Stamp::of(&meta),
+    })
+}
+
+/// Check that `path` is a regular file that can be opened for reading; returns its size.
+/// Cheap (open and `fstat`): for checking every input before anything is hashed or signed.
+pub fn check_input(path: &Path) -> Result<u64> {
+    Ok(open_regular(path)?.stamp.size)
+}
+
+/// Check every input with [`check_input`]; returns their sizes.
+pub fn check_inputs(paths: &[PathBuf]) -> Result<Vec<u64>> {
+    paths.iter().map(|p| check_input(p)).collect()
+}
+
+/// After reading `got` bytes of `input`: an error unless the file is as it was when opened.
+fn unchanged(path: &Path, input: &Input, got: u64) -> Result<()> {
+    let after = input.file.metadata().map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if Stamp::of(&after) != input.stamp || got != input.stamp.size {
+        return Err(Error::InputChanged(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Read a regular file that must be held in memory (e.g. for PureEdDSA), reading at most
+/// `limit + 1` bytes whatever the file claims: more than `limit` is an error, and so is a file
+/// that changed while it was read.
+pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let mut input = open_regular(path)?;
+    if input.stamp.size > limit {
+        return Err(Error::Usage(format!(
+            "{} has {} bytes, more than the {limit} bytes this input may have",
+            path.display(),
+            input.stamp.size
+        )));
+    }
+    let mut data = Vec::with_capacity(input.stamp.size as usize);
+    (&mut input.file)
+        .take(limit + 1)
+        .read_to_end(&mut data)
+        .map_err(|source| Error::File {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    unchanged(path, &input, data.len() as u64)?;
+    Ok(data)
+}
+
+/// Stream one file into `sink`; returns its size. The file must be a regular file, and the
+/// same one, with the same size and times, after it was read as before.
 fn feed<W: std::io::Write>(
     path: &Path,
     sink: &mut W,
@@ -93,11 +231,11 @@ fn feed<W: std::io::Write>(
         path: path.to_path_buf(),
         source,
     };
-    let mut f = std::fs::File::open(path).map_err(file_err)?;
+    let mut input = open_regular(path)?;
     let mut buf = vec![0u8; BUF];
     let mut size = 0u64;
     loop {
-        let n = match f.read(&mut buf) {
+        let n = match input.file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -109,6 +247,7 @@ fn feed<W: std::io::Write>(
             p.inc(n as u64);
         }
     }
+    unchanged(path, &input, size)?;
     Ok(size)
 }
 
@@ -116,26 +255,15 @@ fn feed<W: std::io::Write>(
 type Slot<W> = Option<Result<(W, u64)>>;
 
 /// Stream every file into a sink made by `make` (any `io::Write`, e.g. an OpenPGP hash
-/// context), several files at a time (one thread per core), keeping the input order.
+/// context), several files at a time (one thread per core), keeping the input order. Only
+/// regular files are read (checked on the open descriptor); a file that changed while it was
+/// hashed is an [`Error::InputChanged`].
 pub fn hash_files_with<W, F>(paths: &[PathBuf], make: F) -> Result<Vec<(W, u64)>>
 where
     W: std::io::Write + Send,
     F: Fn() -> Result<W> + Sync,
 {
-    let mut total = 0u64;
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| Error::File {
-            path: p.clone(),
-            source,
-        })?;
-        if !meta.is_file() {
-            return Err(Error::Usage(format!(
-                "{} is not a regular file",
-                p.display()
-            )));
-        }
-        total += meta.len();
-    }
+    let total: u64 = check_inputs(paths)?.iter().sum();
     let progress = (total >= PROGRESS_THRESHOLD
         && std::io::IsTerminal::is_terminal(&std::io::stderr()))
     .then(|| {
@@ -222,5 +350,123 @@ mod tests {
             assert_eq!(d.digests[0], HashAlg::Sha256.digest(&data));
             assert_eq!(d.digests[1], HashAlg::Sha512.digest(&data));
         }
+    }
+
+    /// A sink that changes the file being hashed when the first bytes arrive: deterministic,
+    /// the file is read, then changed, then read on.
+    struct Meddler {
+        path: PathBuf,
+        change: fn(&Path),
+        done: bool,
+    }
+
+    impl std::io::Write for Meddler {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if !self.done {
+                self.done = true;
+                (self.change)(&self.path);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn meddled(len: usize, change: fn(&Path)) -> Result<Vec<(Meddler, u64)>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact");
+        std::fs::write(&path, vec![7u8; len]).unwrap();
+        hash_files_with(std::slice::from_ref(&path), || {
+            Ok(Meddler {
+                path: path.clone(),
+                change,
+                done: false,
+            })
+        })
+    }
+
+    fn append(path: &Path) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(b"appended while hashed").unwrap();
+    }
+
+    fn truncate(path: &Path) {
+        let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.set_len(10).unwrap();
+    }
+
+    /// Same size, new bytes: only the times tell.
+    fn rewrite_same_size(path: &Path) {
+        use std::io::{Seek, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.seek(std::io::SeekFrom::Start(BUF as u64 * 2)).unwrap();
+        f.write_all(b"X").unwrap();
+        // The file systems' coarse clock: make sure the times move.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        f.set_modified(later).unwrap();
+    }
+
+    #[test]
+    fn a_file_changed_while_hashed_is_an_error() {
+        for (what, change) in [
+            ("appended", append as fn(&Path)),
+            ("truncated", truncate),
+            ("rewritten", rewrite_same_size),
+        ] {
+            match meddled(3 * BUF, change) {
+                Err(Error::InputChanged(p)) => assert!(p.ends_with("artifact"), "{what}: {p:?}"),
+                Err(e) => panic!("{what}: wrong error: {e}"),
+                Ok(_) => panic!("{what}: a file changed while hashed was hashed without error"),
+            }
+        }
+        // A small file (read in one go) appended to after its only read.
+        assert!(matches!(meddled(10, append), Err(Error::InputChanged(_))));
+        // Nothing changed: fine.
+        assert!(meddled(3 * BUF, |_| {}).is_ok());
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_a_fifo_cannot_hang_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        for (path, kind) in [
+            (fifo.clone(), "FIFO"),
+            (dir.path().to_path_buf(), "directory"),
+            (PathBuf::from("/dev/zero"), "character device"),
+        ] {
+            for r in [
+                hash_files(std::slice::from_ref(&path), &[HashAlg::Sha256]).map(|_| ()),
+                read_input(&path, 1024).map(|_| ()),
+                check_input(&path).map(|_| ()),
+            ] {
+                match r {
+                    Err(e @ Error::NotRegularFile { .. }) => {
+                        let text = e.to_string();
+                        assert!(text.contains(&path.display().to_string()), "{text}");
+                        assert!(text.contains(kind), "{text}");
+                    }
+                    other => panic!("{}: {other:?}", path.display()),
+                }
+            }
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn read_input_reads_at_most_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"twelve bytes").unwrap();
+        assert_eq!(read_input(&small, 12).unwrap(), b"twelve bytes");
+        let err = read_input(&small, 11).unwrap_err().to_string();
+        assert!(err.contains("12 bytes"), "{err}");
     }
 }

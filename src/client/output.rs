@@ -1,6 +1,9 @@
 //! Writing outputs: never over an existing file unless forced, and never a half-written file
-//! (write a temporary file beside it, then link or rename it into place).
+//! (write a temporary file beside it, then link or rename it into place). Every output location
+//! is checked before the first signature, so that no touch is spent on an output that cannot
+//! be written; a command stopped part-way says what it wrote and what it did not.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +18,138 @@ pub fn check_free(paths: &[PathBuf], force: bool) -> Result<()> {
         Some(p) => Err(Error::Exists(p.clone())),
         None => Ok(()),
     }
+}
+
+/// The directory `path` goes to: its parent, or `.`.
+pub fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Check that `dir` takes a new file, the honest way: create a temporary file in it and remove
+/// it again (permissions, read-only mounts, ACLs, a full inode table and root all answer
+/// truthfully only to that).
+pub fn check_dir_writable(dir: &Path) -> Result<()> {
+    let out_err = |source| Error::OutputDir {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(dir).map_err(out_err)?;
+    if !meta.is_dir() {
+        return Err(out_err(std::io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    let probe = tempfile::Builder::new()
+        .prefix(".hwsign-check-")
+        .tempfile_in(dir)
+        .map_err(out_err)?;
+    probe.close().map_err(out_err)
+}
+
+/// Everything [`write_new`] will need, checked before anything is signed: no output exists
+/// unless `force` (and none is a directory, which nothing replaces), and every output
+/// directory exists, is a directory and takes a new file.
+pub fn check_writable(paths: &[PathBuf], force: bool) -> Result<()> {
+    check_free(paths, force)?;
+    for p in paths {
+        if let Ok(meta) = std::fs::symlink_metadata(p)
+            && meta.is_dir()
+        {
+            return Err(Error::File {
+                path: p.clone(),
+                source: std::io::Error::from_raw_os_error(libc::EISDIR),
+            });
+        }
+    }
+    let dirs: BTreeSet<PathBuf> = paths.iter().map(|p| dir_of(p)).collect();
+    for d in &dirs {
+        check_dir_writable(d)?;
+    }
+    Ok(())
+}
+
+/// Standard output, as an error hwsign can tell from the agent's socket ([`Error::Stdout`]).
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::Stdout)
+}
+
+/// `3000` → `3,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Lists of inputs not done longer than this go to a file, named in the message.
+const LIST_INLINE: usize = 10;
+
+/// `error`, from a command that makes one output per input and had made `done` of them (the
+/// first `done` of `inputs`), with what was and was not done: `wrote 755 of 3,000 signatures;
+/// not signed: a, b, c … (the full list of 2,245 is in /tmp/hwsign-not-signed-….txt)`. A long list of what
+/// was not done is written to a file in the temporary directory.
+pub fn unfinished(error: Error, done: usize, inputs: &[PathBuf], noun: &str) -> Error {
+    let rest = &inputs[done.min(inputs.len())..];
+    let mut summary = format!(
+        "wrote {} of {} {noun}",
+        thousands(done),
+        thousands(inputs.len())
+    );
+    if !rest.is_empty() {
+        let names: Vec<String> = rest.iter().map(|p| p.display().to_string()).collect();
+        if names.len() <= LIST_INLINE {
+            summary.push_str(&format!("; not signed: {}", names.join(", ")));
+        } else {
+            let shown = names[..3].join(", ");
+            match write_list(&names) {
+                Ok(list) => summary.push_str(&format!(
+                    "; not signed: {shown} … (the full list of {} is in {})",
+                    thousands(names.len()),
+                    list.display()
+                )),
+                Err(e) => summary.push_str(&format!(
+                    "; not signed ({} files; the list could not be written to a file: {e}): {}",
+                    thousands(names.len()),
+                    names.join(", ")
+                )),
+            }
+        }
+    }
+    Error::Unfinished {
+        source: Box::new(error),
+        summary,
+    }
+}
+
+/// `error` with a note of what it left undone (e.g. `nothing was signed`).
+pub fn not_done(error: Error, summary: impl Into<String>) -> Error {
+    Error::Unfinished {
+        source: Box::new(error),
+        summary: summary.into(),
+    }
+}
+
+/// The inputs not done, one per line, in a kept temporary file; returns its path.
+fn write_list(names: &[String]) -> std::io::Result<PathBuf> {
+    let mut file = tempfile::Builder::new()
+        .prefix("hwsign-not-signed-")
+        .suffix(".txt")
+        .tempfile()?;
+    for n in names {
+        writeln!(file, "{n}")?;
+    }
+    file.as_file().sync_all()?;
+    let (_, path) = file.keep().map_err(|e| e.error)?;
+    Ok(path)
 }
 
 /// `FILE` + `.ext` (`dist/a.tar.gz` → `dist/a.tar.gz.sig`).
@@ -76,5 +211,64 @@ mod tests {
         );
         assert!(check_free(std::slice::from_ref(&p), false).is_err());
         assert!(check_free(&[p], true).is_ok());
+    }
+
+    #[test]
+    fn output_locations_are_checked_honestly() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(check_writable(&[dir.path().join("ok.sig")], false).is_ok());
+        for (out, force) in [
+            (dir.path().join("missing/x.sig"), false),
+            (file.join("x.sig"), false),
+            (sub.clone(), true),
+        ] {
+            let err = check_writable(std::slice::from_ref(&out), force).unwrap_err();
+            assert!(
+                matches!(err, Error::OutputDir { .. } | Error::File { .. }),
+                "{}: {err}",
+                out.display()
+            );
+        }
+        // The probe leaves nothing behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2);
+    }
+
+    #[test]
+    fn unfinished_says_what_was_written_and_lists_the_rest() {
+        assert_eq!(thousands(3000), "3,000");
+        assert_eq!(thousands(755), "755");
+        assert_eq!(thousands(1234567), "1,234,567");
+        let inputs: Vec<PathBuf> = (0..20).map(|i| PathBuf::from(format!("f{i}"))).collect();
+        let lost = Error::AgentLost {
+            path: PathBuf::from("/run/agent.sock"),
+            detail: "closed".into(),
+        };
+        let text = unfinished(lost, 5, &inputs, "signatures").to_string();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with("lost the agent at /run/agent.sock: closed; wrote 5 of 20 signatures; not signed: f5, f6, f7 … (the full list of 15 is in "),
+            "{text}"
+        );
+        let list = first
+            .rsplit_once(" is in ")
+            .unwrap()
+            .1
+            .trim_end_matches(')');
+        let listed = std::fs::read_to_string(list).unwrap();
+        std::fs::remove_file(list).unwrap();
+        assert_eq!(
+            listed.lines().collect::<Vec<_>>(),
+            (5..20).map(|i| format!("f{i}")).collect::<Vec<_>>()
+        );
+        let short = unfinished(Error::Usage("no".into()), 1, &inputs[..3], "signatures");
+        assert_eq!(
+            short.to_string(),
+            "no; wrote 1 of 3 signatures; not signed: f1, f2"
+        );
     }
 }

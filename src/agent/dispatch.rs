@@ -69,7 +69,7 @@ pub async fn handle(ctx: &Context, peer: &mut Peer, request: Request) -> Respons
         Request::SignRequest(req) => match ssh_sign(ctx, peer, req).await {
             Ok(sig) => Response::SignResponse(sig),
             Err(e) => {
-                tracing::warn!(error = %e, socket = ctx.socket.name(), "SSH sign request refused");
+                tracing::warn!(error = %crate::text::message(&e.to_string()), socket = ctx.socket.name(), "SSH sign request refused");
                 Response::Failure
             }
         },
@@ -197,7 +197,7 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
                 Response::Success
             }
             Err(e) => {
-                tracing::warn!(error = %e, "invalid session-bind");
+                tracing::warn!(error = %crate::text::message(&e.to_string()), "invalid session-bind");
                 Response::Failure
             }
         },
@@ -230,7 +230,7 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
                 let wait = std::time::Duration::from_millis(u64::from(req.wait_ms.min(600_000)));
                 match ctx.touch.give(wait).await {
                     Some(p) => {
-                        tracing::info!(token = %p.token, key = %p.key, "simulated touch given");
+                        tracing::info!(token = %crate::text::name(&p.token), key = %crate::text::name(&p.key), "simulated touch given");
                         ok_ext(&TouchReply {
                             token: p.token,
                             key: p.key,
@@ -375,7 +375,7 @@ async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, 
         touch_policy: opt("touch-policy"),
     };
     let info = token.generate(spec).await.map_err(|e| e.to_wire())?;
-    tracing::info!(label = %info.label, algorithm = %req.algorithm, token = token.name(), "generated a key");
+    tracing::info!(label = %crate::text::name(&info.label), algorithm = %crate::text::name(&req.algorithm), token = token.name(), "generated a key");
     let keys = ctx.inventory.refresh().await;
     let id = info.id();
     let key = keys.into_iter().find(|k| k.id == id).ok_or_else(|| {

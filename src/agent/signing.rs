@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{ErrorCode, WireError};
 use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::SignContext;
+use crate::text;
 
 /// A request to sign.
 pub struct Job<'a> {
@@ -147,7 +148,7 @@ async fn gate(
         "Touch the token {token} on {} to sign {what} with {}",
         ctx.host, key.info.label
     );
-    tracing::info!(token = %token, key = %key.info.label, what = %what, "touch needed");
+    tracing::info!(token = %text::name(&token), key = %text::name(&key.info.label), what = %text::message(&what), "touch needed");
     prompt::notify(config.notify_command.as_deref(), &message);
     // A configured confirm command can give the simulated touch too.
     let text = format!("{message}?");
@@ -157,7 +158,7 @@ async fn gate(
         .map(|cmd| prompt::confirm(Some(cmd), &text, config.confirm_timeout()));
     touch::wait(rx, confirm, config.touch_timeout(), &token).await?;
     guard.touched = true;
-    tracing::info!(token = %token, "touched");
+    tracing::info!(token = %text::name(&token), "touched");
     Ok(what)
 }
 
@@ -176,7 +177,7 @@ fn check_signature(
         None => Signed::Message(token_input),
     };
     check(&key.info.public, scheme, signed, sig).map_err(|e| {
-        tracing::error!(key = %key.info.label, id = %key.id, error = %e, "the token's signature does not verify with the listed key");
+        tracing::error!(key = %text::name(&key.info.label), id = %key.id, error = %e, "the token's signature does not verify with the listed key");
         WireError::new(
             ErrorCode::UnknownKey,
             format!(
@@ -250,11 +251,11 @@ pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, W
                     "on the agent's machine, fix $XDG_STATE_HOME/hwsign/audit.jsonl (disk full? permissions?)",
                 ));
             }
-            tracing::info!(key = %label, socket = ctx.socket.name(), kind = %kind, scheme = %job.scheme, process = %peer.process, "signed");
+            tracing::info!(key = %text::name(&label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), scheme = %job.scheme, process = %text::name(&peer.process), "signed");
             Ok(sig)
         }
         Err((result, e)) => {
-            tracing::warn!(key = %label, socket = ctx.socket.name(), kind = %kind, error = %e.message, "{result}");
+            tracing::warn!(key = %text::name(&label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), error = %text::message(&e.message), "{result}");
             if let Err(err) = audit(
                 ctx,
                 record::record(ctx, peer, &req, result, Some(&e.message)),

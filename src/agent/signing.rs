@@ -251,11 +251,11 @@ pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, W
                     "on the agent's machine, fix $XDG_STATE_HOME/hwsign/audit.jsonl (disk full? permissions?)",
                 ));
             }
-            tracing::info!(key = %text::name(&label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), scheme = %job.scheme, process = %text::name(&peer.process), "signed");
+            tracing::info!(key = %text::name(label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), scheme = %job.scheme, process = %text::name(&peer.process), "signed");
             Ok(sig)
         }
         Err((result, e)) => {
-            tracing::warn!(key = %text::name(&label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), error = %text::message(&e.message), "{result}");
+            tracing::warn!(key = %text::name(label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), error = %text::message(&e.message), "{result}");
             if let Err(err) = audit(
                 ctx,
                 record::record(ctx, peer, &req, result, Some(&e.message)),

@@ -325,3 +325,44 @@ fn a_confirm_dialog_nobody_answers_is_denied_after_confirm_timeout() {
     }
     assert!(agent.log_text().contains("did not answer in time"));
 }
+
+/// SoftHSM token files moved away and restored while the agent runs (a backup restore): the
+/// module is initialised again as after a re-plug, by itself within a few seconds or at once
+/// with `hwsign lock`; no restart.
+#[test]
+fn restored_token_files_are_picked_up_without_a_restart() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    write_file(&env.work, "a.txt", b"alpha\n");
+    let sign = || {
+        env.hwsign(&[
+            "sign",
+            "--key",
+            "release-p256",
+            "--format",
+            "raw",
+            "--force",
+            "a.txt",
+        ])
+    };
+    assert!(sign().status.success());
+    let tokens = env.state.join("hwsign/softhsm/tokens");
+    let away = env.dir.path().join("tokens.away");
+    for recover_by_lock in [true, false] {
+        fs::rename(&tokens, &away).unwrap();
+        let out = sign();
+        assert!(!out.status.success(), "signed without token files");
+        fs::rename(&away, &tokens).unwrap();
+        if recover_by_lock {
+            env.hwsign_ok(&["lock"]);
+        } else {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let out = sign();
+        assert!(
+            out.status.success(),
+            "recover by lock: {recover_by_lock}\n{}",
+            describe("hwsign sign", &out)
+        );
+    }
+}

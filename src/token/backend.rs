@@ -70,6 +70,11 @@ pub struct GenerateSpec {
     pub touch_policy: String,
 }
 
+/// The reason [`Backend::lock`] gets when the user asked for it (`hwsign lock`, `ssh-add -x`):
+/// besides forgetting PINs, a backend may then reset what it holds (a PKCS#11 module is
+/// initialized again), the user's way out of a bad state without restarting the agent.
+pub const LOCK_BY_USER: &str = "hwsign lock";
+
 /// A token: one instance is owned by one worker thread, so methods take `&mut self` and may
 /// block.
 pub trait Backend {

@@ -142,6 +142,32 @@ pub struct Pkcs11Token {
     keys: HashMap<String, FoundKey>,
     scanned: bool,
     problem: Option<String>,
+    /// When the module was last finalized and initialized again.
+    reinit_at: Option<std::time::Instant>,
+    /// The last initialization failed (token files missing): try again before the next use.
+    module_down: bool,
+    /// A listing found keys, and no fresh module has found the token empty since.
+    had_keys: bool,
+}
+
+/// How often a token re-initialises its module by itself (`hwsign lock` always may).
+const REINIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Errors that say the module's own state went bad (token files restored under SoftHSM, a
+/// daemon behind the module restarted): only finalizing and initializing the module again,
+/// as after a re-plug, recovers from them.
+fn module_state_lost(err: &CkError) -> bool {
+    matches!(
+        err,
+        CkError::Pkcs11(
+            RvError::GeneralError
+                | RvError::FunctionFailed
+                | RvError::CryptokiNotInitialized
+                | RvError::TokenNotRecognized
+                | RvError::DeviceError,
+            _
+        )
+    )
 }
 
 impl Pkcs11Token {
@@ -164,7 +190,44 @@ impl Pkcs11Token {
             keys: HashMap::new(),
             scanned: false,
             problem: None,
+            reinit_at: None,
+            module_down: false,
+            had_keys: false,
         }
+    }
+
+    /// Finalize and initialize the module again and find the token afresh, as after a re-plug.
+    /// Other tokens of the module lose their sessions too and reconnect on their next call.
+    /// `force`: regardless of when it was last done (`hwsign lock`).
+    fn reinit_module(&mut self, why: &str, force: bool) -> bool {
+        if !force
+            && self
+                .reinit_at
+                .is_some_and(|at| at.elapsed() < REINIT_INTERVAL)
+        {
+            return false;
+        }
+        self.reinit_at = Some(std::time::Instant::now());
+        self.drop_session();
+        if let Err(e) = self.ctx.clone().finalize() {
+            tracing::debug!(token = %self.label, error = %e, "C_Finalize failed (re-initialising anyway)");
+        }
+        match self
+            .ctx
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {
+                tracing::warn!(token = %self.label, why, "re-initialised the PKCS#11 module");
+                self.module_down = false;
+            }
+            Err(e) => {
+                tracing::error!(token = %self.label, why, error = %e, "cannot initialise the PKCS#11 module again; trying again at the next request");
+                self.module_down = true;
+            }
+        }
+        self.keys.clear();
+        self.scanned = false;
+        true
     }
 
     fn err(&self, e: &CkError) -> TokenError {
@@ -193,6 +256,12 @@ impl Pkcs11Token {
 
     /// An open session (not necessarily logged in).
     fn open(&mut self) -> Result<&Session, TokenError> {
+        if self.module_down {
+            self.reinit_module("the module was not initialised", false);
+            if self.module_down {
+                return Err(TokenError::NotPresent(self.label.clone()));
+            }
+        }
         // A session the module closed (OpenSC closes them all when a card's PIN counts for one
         // signature): a new one, before anything asks for a PIN on the dead one.
         let closed = self.session.as_ref().is_some_and(|s| {
@@ -538,6 +607,11 @@ impl Backend for Pkcs11Token {
     }
 
     fn lock(&mut self, why: &str) {
+        if why == super::backend::LOCK_BY_USER {
+            // The user's way out of a module in a bad state, without a restart.
+            self.reinit_module(why, true);
+            return;
+        }
         self.login_at = None;
         if self.logged_in() {
             if let Some(session) = &self.session {
@@ -552,7 +626,8 @@ impl Backend for Pkcs11Token {
     }
 
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
-        let result = self.scan().or_else(|e| {
+        let had_keys = self.had_keys;
+        let mut result = self.scan().or_else(|e| {
             // One reconnect for a lost session, never for a PIN problem.
             if matches!(e, TokenError::Pkcs11 { .. } | TokenError::NotPresent(_)) {
                 self.drop_session();
@@ -561,6 +636,28 @@ impl Backend for Pkcs11Token {
                 Err(e)
             }
         });
+        // Still failing, or every key gone from a token that is there: the module's view may
+        // be stale (token files restored); look again through a fresh module.
+        let stale = match &result {
+            Err(TokenError::Pkcs11 { .. }) => true,
+            Ok(()) => had_keys && self.keys.is_empty(),
+            Err(_) => false,
+        };
+        if stale
+            && self.reinit_module(
+                "the token's keys vanished or its module keeps failing",
+                false,
+            )
+        {
+            result = self.scan();
+            // A fresh module sees it empty too: it is empty.
+            if result.is_ok() && self.keys.is_empty() {
+                self.had_keys = false;
+            }
+        }
+        if result.is_ok() && !self.keys.is_empty() {
+            self.had_keys = true;
+        }
         self.problem = result.as_ref().err().map(|e| e.to_string());
         result?;
         let mut keys: Vec<KeyInfo> = self.keys.values().map(|k| self.key_info(k)).collect();
@@ -577,12 +674,32 @@ impl Backend for Pkcs11Token {
     ) -> Result<Vec<u8>, TokenError> {
         self.prompt = prompt.to_string();
         let mut attempt = 0;
+        let mut reinitialised = false;
         let result = loop {
             attempt += 1;
             match self.sign_once(key_id, scheme, data) {
                 Ok(sig) => break Ok(sig),
+                // A key the listing had, gone from the token: the module's view may be stale.
+                Err(CallError::Token(TokenError::UnknownKey(_)))
+                    if !reinitialised
+                        && self.reinit_module("a listed key vanished from the token", false) =>
+                {
+                    reinitialised = true;
+                }
                 Err(CallError::Token(e)) => break Err(e),
+                Err(CallError::Ck(e))
+                    if attempt > 1
+                        && !reinitialised
+                        && module_state_lost(&e)
+                        && self.reinit_module("the module keeps failing", false) =>
+                {
+                    reinitialised = true;
+                }
                 Err(CallError::Ck(e)) if attempt == 1 => match recovery(&e) {
+                    _ if module_state_lost(&e) => {
+                        tracing::info!(token = %self.label, error = %e, "module error; reconnecting");
+                        self.drop_session();
+                    }
                     Recovery::Reconnect => {
                         tracing::info!(token = %self.label, error = %e, "session lost; reconnecting");
                         self.drop_session();

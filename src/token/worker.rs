@@ -49,7 +49,7 @@ fn serve<B: Backend>(backend: &mut B, job: Job) {
             let _ = reply.send(backend.keys());
         }
         Job::Lock(reply) => {
-            backend.lock("hwsign lock");
+            backend.lock(super::backend::LOCK_BY_USER);
             let _ = reply.send(());
         }
         Job::Sign {

@@ -139,9 +139,9 @@ fn a_request_the_agent_refuses_by_closing_is_an_error() {
     assert!(!out.status.success(), "exit 0 without an envelope\n{err}");
     assert!(err.starts_with("hwsign: "), "{err}");
     assert!(!env.path("release.intoto.json").exists());
-    if err.contains("lost the agent") {
-        assert!(err.contains("release.intoto.json was not written"), "{err}");
-    }
+    // The agent's own reason arrives although it closed before it had the whole request.
+    assert!(err.contains("[frame-too-large]"), "{err}");
+    assert!(err.contains("release.intoto.json was not written"), "{err}");
     assert_eq!(signed_records(&env), 0);
 }
 

@@ -119,7 +119,10 @@ impl AgentClient {
 
     fn reconnect(&mut self) -> Result<()> {
         tracing::debug!(socket = %self.path.display(), "the agent closed the idle connection; reconnecting");
-        self.stream = Self::open(&self.path)?;
+        self.stream = Self::open(&self.path).map_err(|e| match e {
+            Error::Connect { source, .. } => self.lost(format!("cannot connect again: {source}")),
+            other => other,
+        })?;
         Ok(())
     }
 
@@ -146,22 +149,33 @@ impl AgentClient {
             .set_write_timeout(Some(wait))
             .and_then(|()| self.stream.set_read_timeout(Some(wait)))
             .map_err(|e| io(e, "setting timeouts"))?;
-        match self.stream.write_all(&frame::encode(message)) {
-            Ok(()) => {}
+        // The agent may refuse a request before it has all of it (too large) and close: its
+        // answer is read even when the rest could not be sent.
+        let write_failed = match self.stream.write_all(&frame::encode(message)) {
+            Ok(()) => None,
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
                 ) =>
             {
-                return Err(Failed::ClosedBeforeReply);
+                Some(e)
             }
             Err(e) => return Err(io(e, "sending the request")),
-        }
+        };
         let mut hdr = [0u8; 4];
         let mut got = 0;
         while got < 4 {
             match self.stream.read(&mut hdr[got..]) {
+                Ok(0) if got == 0 && write_failed.is_some() => {
+                    return Err(Failed::Other(lost(format!(
+                        "the agent closed the connection while the request was sent, without answering ({})",
+                        write_failed
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ))));
+                }
                 Ok(0) if got == 0 => return Err(Failed::ClosedBeforeReply),
                 Ok(0) => {
                     return Err(Failed::Other(lost(

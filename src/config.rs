@@ -253,13 +253,24 @@ pub struct CardConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Duration(pub std::time::Duration);
 
+/// The longest duration the config takes: 100 years. The agent adds its durations to one
+/// another and to the current time, which a longer one (surely a slip) would overflow.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        number_or_text(
+        let d = number_or_text(
             d,
             |n| Duration(std::time::Duration::from_secs(n)),
             |s| parse_duration(s).map(Duration),
-        )
+        )?;
+        if d.0 > MAX_DURATION {
+            return Err(serde::de::Error::custom(format!(
+                "{} s is too long (at most 100 years)",
+                d.0.as_secs()
+            )));
+        }
+        Ok(d)
     }
 }
 
@@ -287,7 +298,8 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     };
     n.checked_mul(ms)
         .map(std::time::Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{text:?} is too long (at most 100 years)"))
 }
 
 /// The touch policy of a key.
@@ -426,5 +438,25 @@ mod tests {
             Config::parse("[[key]]\nmatch = \"a\"\nremote_kinds = [\"everything\"]\n").is_err()
         );
         assert!(Config::parse("[[key]]\nmatch = \"a\"\nfrom_hosts = [\"MD5:x\"]\n").is_err());
+    }
+
+    /// Durations of about `u64::MAX` seconds made the agent panic when it added them to one
+    /// another (the longest sign wait) or to the current time (a frame's deadline).
+    #[test]
+    fn durations_too_long_to_add_are_refused() {
+        for text in [
+            "pin_timeout = 9223372036854775807\nconfirm_timeout = 9223372036854775807\n",
+            "[sockets.main]\nframe_timeout = 9223372036854775807\n",
+            "touch_timeout = \"584942417y\"\n",
+            "touch_timeout = \"101y\"\n",
+        ] {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.contains("too long"), "{text}: {err}");
+        }
+        let c = Config::parse("pin_timeout = \"100y\"\nconfirm_timeout = 3153600000\n").unwrap();
+        let now = std::time::Instant::now();
+        let _ = now + c.longest_sign_wait();
+        let main = c.sockets.main();
+        let _ = now + main.frame_deadline(main.max_request);
     }
 }

@@ -106,7 +106,7 @@ fn malformed(pid: Option<i32>, msg: &[u8], why: &str) -> Response {
 }
 
 /// An `SSH_AGENTC_EXTENSION` whose name ends in `@hwsign`.
-fn is_hwsign_extension(msg: &[u8]) -> bool {
+pub fn is_hwsign_extension(msg: &[u8]) -> bool {
     let Some((&27, rest)) = msg.split_first() else {
         return false;
     };
@@ -119,7 +119,7 @@ fn is_hwsign_extension(msg: &[u8]) -> bool {
 }
 
 /// Decode a whole request: bytes left after it make it malformed (a request is one message).
-fn decode(msg: &[u8]) -> Result<Request, String> {
+pub fn decode(msg: &[u8]) -> Result<Request, String> {
     let mut rest = msg;
     let request = Request::decode(&mut rest).map_err(|e| e.to_string())?;
     if !rest.is_empty() {

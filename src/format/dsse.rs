@@ -25,7 +25,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 pub fn parse_pae(data: &[u8]) -> Option<(String, &[u8])> {
     let rest = data.strip_prefix(b"DSSEv1 ")?;
     let (type_len, rest) = split_num(rest)?;
-    if rest.len() < type_len + 1 || rest[type_len] != b' ' {
+    if rest.get(type_len) != Some(&b' ') {
         return None;
     }
     let payload_type = std::str::from_utf8(&rest[..type_len]).ok()?.to_string();
@@ -91,6 +91,16 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A type length of `usize::MAX` overflowed `type_len + 1` and panicked the agent's
+    /// classification of what it is asked to sign (any client, the forwarded socket too).
+    #[test]
+    fn pae_with_a_huge_length_is_no_pae() {
+        assert_eq!(parse_pae(b"DSSEv1 18446744073709551615 x"), None);
+        assert_eq!(parse_pae(b"DSSEv1 18446744073709551615 x 0 "), None);
+        assert_eq!(parse_pae(b"DSSEv1 1 x 18446744073709551615 "), None);
+        assert_eq!(parse_pae(b"DSSEv1 1 x 0 "), Some(("x".into(), &b""[..])));
+    }
 
     #[test]
     fn pae_matches_the_spec_example() {

@@ -33,22 +33,66 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// Undo Assuan's `%XX` escapes; a `%` not followed by two hex digits stays as it is. Works on
+/// bytes: a `%` followed by a multi-byte character is no escape (and no char boundary).
 fn unescape(s: &str) -> Vec<u8> {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 1 && i + 3 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if let [b'%', hi, lo, ..] = b[i..]
+            && let (Some(hi), Some(lo)) = (hex(hi), hex(lo))
+        {
+            out.push((hi << 4) | lo);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
     }
     out
+}
+
+/// One line of pinentry's Assuan reply, as the conversation reads it.
+#[derive(PartialEq, Eq)]
+pub enum Line {
+    /// `OK` (with or without a comment): the command is done.
+    Ok,
+    /// `ERR <code> <text>`: the command failed; the code and text.
+    Err(String),
+    /// `D <data>`: percent-escaped data (the PIN), unescaped.
+    Data(Vec<u8>),
+    /// Anything else (comments, status lines): skipped.
+    Other,
+}
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Ok => f.write_str("Ok"),
+            Line::Err(e) => f.debug_tuple("Err").field(e).finish(),
+            // The data is the PIN: never shown.
+            Line::Data(d) => write!(f, "Data(<{} bytes>)", d.len()),
+            Line::Other => f.write_str("Other"),
+        }
+    }
+}
+
+/// Read one line of pinentry's reply (its line ending, if any, is ignored).
+pub fn parse_line(line: &str) -> Line {
+    let l = line.trim_end_matches(['\r', '\n']);
+    if l == "OK" || l.starts_with("OK ") {
+        Line::Ok
+    } else if let Some(err) = l.strip_prefix("ERR ") {
+        Line::Err(err.to_string())
+    } else if let Some(d) = l.strip_prefix("D ") {
+        Line::Data(unescape(d))
+    } else {
+        Line::Other
+    }
 }
 
 /// What the dialog says.
@@ -154,18 +198,14 @@ fn converse(
             {
                 return Err(fail("closed the connection".into()));
             }
-            let l = line.trim_end_matches(['\r', '\n']);
-            if l == "OK" || l.starts_with("OK ") {
-                line.zeroize();
-                return Ok(Ok(()));
-            }
-            if let Some(err) = l.strip_prefix("ERR ") {
-                return Ok(Err(err.to_string()));
-            }
-            if let Some(d) = l.strip_prefix("D ") {
-                *data = Some(unescape(d));
-            }
+            let parsed = parse_line(&line);
             line.zeroize();
+            match parsed {
+                Line::Ok => return Ok(Ok(())),
+                Line::Err(err) => return Ok(Err(err)),
+                Line::Data(d) => *data = Some(d),
+                Line::Other => {}
+            }
         }
     };
     let mut none = None;
@@ -201,5 +241,33 @@ mod tests {
         assert_eq!(escape("a%b\nc"), "a%25b%0Ac");
         assert_eq!(unescape("12%2534"), b"12%34");
         assert_eq!(unescape("abc%"), b"abc%");
+        assert_eq!(unescape("%0a%FF%zz%+1"), b"\n\xff%zz%+1");
+    }
+
+    /// Found by the pinentry_line fuzz target: a `%` followed by a character of more than one
+    /// byte made the unescaping slice a string inside that character, and panic.
+    #[test]
+    fn escape_before_a_multibyte_character() {
+        assert_eq!(
+            parse_line("D 1233%)\u{2d6}b%0A\n"),
+            Line::Data("1233%)\u{2d6}b\n".as_bytes().to_vec())
+        );
+        assert_eq!(unescape("%a\u{e9}"), "%a\u{e9}".as_bytes());
+        assert_eq!(unescape("%\u{e9}"), "%\u{e9}".as_bytes());
+    }
+
+    #[test]
+    fn reply_lines() {
+        assert_eq!(parse_line("OK Pleased to meet you\n"), Line::Ok);
+        assert_eq!(parse_line("OK"), Line::Ok);
+        assert_eq!(parse_line("OKAY"), Line::Other);
+        assert_eq!(
+            parse_line("ERR 83886179 Operation cancelled <Pinentry>\r\n"),
+            Line::Err("83886179 Operation cancelled <Pinentry>".into())
+        );
+        assert_eq!(parse_line("D 12%2534\n"), Line::Data(b"12%34".to_vec()));
+        assert_eq!(parse_line("# a comment"), Line::Other);
+        assert_eq!(parse_line("S PASSWORD_FROM_CACHE"), Line::Other);
+        assert_eq!(format!("{:?}", parse_line("D 1234")), "Data(<4 bytes>)");
     }
 }

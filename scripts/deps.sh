@@ -47,6 +47,12 @@ readonly PACKAGES=(
     systemd         # systemd-socket-activate for the private pcscd
     python3-venv    # venv for Debian's python3, when the python3 on PATH has none
     coreutils
+    git             # hwsign-gpg: commits and tags signed with gpg.program (tests/gpg_frontend.rs)
+    rpm             # hwsign-gpg: rpmbuild, rpmsign --addsign, rpmkeys --checksig (4.18)
+    devscripts      # hwsign-gpg: debsign (perl; ~60 packages, about 20 s with the others)
+    reprepro        # hwsign-gpg: a repository signed through its SignWith: ! hook
+    aptly           # hwsign-gpg: a repository signed through a gpg shim first in PATH
+    minisign        # hwsign sign --format minisign: minisign -V verifies (0.11)
 )
 
 say() { printf '==> %s\n' "$*" >&2; }

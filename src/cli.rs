@@ -27,6 +27,12 @@ pub fn run(cli: args::Cli) -> Result<()> {
             };
         }
         args::Command::Audit(a) => return audit::run(a),
+        // The hwsign binary's main runs `hwsign gpg` itself (gpg's exit statuses).
+        args::Command::Gpg(_) => {
+            return Err(crate::error::Error::Usage(
+                "`hwsign gpg` is run by the hwsign binary (or run hwsign-gpg)".into(),
+            ));
+        }
         other => other,
     };
     let config = Config::load(cli.config.as_deref())
@@ -39,6 +45,6 @@ pub fn run(cli: args::Cli) -> Result<()> {
         args::Command::Status(a) => status::run(&mut client, a),
         args::Command::Touch(a) => status::touch(&mut client, a),
         args::Command::Lock => status::lock(&mut client),
-        args::Command::Verify(_) | args::Command::Audit(_) => Ok(()),
+        args::Command::Verify(_) | args::Command::Audit(_) | args::Command::Gpg(_) => Ok(()),
     }
 }

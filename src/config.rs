@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod limits;
+pub mod openpgp;
 pub use limits::{SocketLimits, SocketsConfig};
 
 /// A config file that cannot be used.
@@ -90,6 +91,9 @@ pub struct Config {
     /// Per-key policy: the first rule whose `match` selects a key applies to it.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyRule>,
+    /// OpenPGP certificates of token keys, for `hwsign-gpg` (`[[openpgp]] cert = "…"`).
+    #[serde(default)]
+    pub openpgp: Vec<openpgp::OpenpgpCert>,
 }
 
 /// A size in bytes, written as a number or as `"64MiB"`, `"512KiB"`, `"1GiB"`.

@@ -13,6 +13,7 @@
 //! - [`client`]: finding and talking to an agent, hashing files, key selection, writing outputs.
 //! - [`verify`]: `hwsign verify`: every format checked against a trust policy (pinned keys per
 //!   artifact, validity windows, revocation, k-of-n). Needs no agent and no token.
+//! - [`gpg`]: `hwsign-gpg`, the gpg command line release tools call, signing through the agent.
 //! - [`cli`]: the clap definitions and the command implementations behind the thin `bin/` mains.
 //!
 //! Shared ground: [`error`] (typed errors and wire error codes), [`config`] (the TOML
@@ -29,6 +30,7 @@ pub mod config;
 pub mod dirs;
 pub mod error;
 pub mod format;
+pub mod gpg;
 pub mod keyspec;
 pub mod pkcs11_uri;
 pub mod proto;

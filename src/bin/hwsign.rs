@@ -10,7 +10,15 @@ use clap::Parser;
 const CLOSED_STDOUT: u8 = 141;
 
 fn main() -> std::process::ExitCode {
+    // Installed or linked as `gpg`: gpg's command line (release tools call `gpg`).
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.first().is_some_and(|a| hwsign::gpg::is_gpg_name(a)) {
+        return hwsign::gpg::main(argv[1..].to_vec(), None);
+    }
     let cli = hwsign::cli::args::Cli::parse();
+    if let hwsign::cli::args::Command::Gpg(a) = cli.command {
+        return hwsign::gpg::main(a.args, cli.config);
+    }
     match hwsign::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Standard output closed by its reader (`hwsign keys | head -1`): end quietly, but never

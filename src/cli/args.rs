@@ -35,6 +35,17 @@ pub enum Command {
     Touch(TouchArgs),
     /// Forget every cached PIN now (log the tokens out).
     Lock,
+    /// gpg's command line for release tools, signing through the agent (as `hwsign-gpg`).
+    #[command(disable_help_flag = true)]
+    Gpg(GpgCliArgs),
+}
+
+/// `hwsign gpg`: everything after it is gpg's command line (`hwsign gpg --help`).
+#[derive(Debug, Args)]
+pub struct GpgCliArgs {
+    /// gpg options and files.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// `hwsign keys`.

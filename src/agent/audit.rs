@@ -1,7 +1,8 @@
 //! The audit log: JSON lines at `$XDG_STATE_HOME/hwsign/audit.jsonl`, one record per request
 //! that reached a key. Each record carries its own hash and the hash of the record before it
 //! (a chain across rotations: `audit.jsonl.1`, `.2`, … are older files), and is written and
-//! fsynced before the signature goes back; when it cannot be written, the signature is refused.
+//! made durable (`fdatasync`, shared by concurrent signatures: group commit) before the
+//! signature goes back; when it cannot be written, the signature is refused.
 //!
 //! A torn tail — bytes after the last complete, hash-valid record, left by a crash or a failed
 //! write — is moved aside into `audit.jsonl.torn-<UTC time>` (kept for forensics, never taken
@@ -13,8 +14,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -170,8 +172,18 @@ fn sync_dir(dir: &Path) {
 /// What append needs to know, under one lock.
 #[derive(Debug)]
 struct State {
-    /// The hash of the last durable record.
+    /// The hash of the last record written.
     last: String,
+    /// The current file, open for appending (None until the first record, after a rotation or
+    /// a failure).
+    file: Option<Arc<File>>,
+    /// Its length: records end here.
+    len: u64,
+    /// Its device and inode: a path that names another file now (the log was moved or
+    /// deleted) is opened afresh rather than written through the old handle.
+    identity: (u64, u64),
+    /// Records written so far (a sequence number: the n-th record written is n).
+    written: u64,
     /// The file may end with a torn tail (a failed write could not be undone, or the log was
     /// not checked yet): check it before the next append.
     dirty: bool,
@@ -187,6 +199,27 @@ struct Faults {
     partial_write: Option<usize>,
     /// The next cut-back fails too.
     fail_truncate: bool,
+    /// The next fdatasync fails (EIO).
+    fail_sync: bool,
+    /// The next fdatasync takes this long first.
+    slow_sync: Option<std::time::Duration>,
+    /// fdatasyncs done.
+    syncs: usize,
+}
+
+/// How far the current file is durable (group commit: one `fdatasync` covers every record
+/// written before it began).
+#[derive(Debug)]
+struct Durable {
+    /// Records up to this number are durable.
+    through: u64,
+    /// Records up to this number failed to become durable (they were cut back): their
+    /// signatures are withheld even if a later sync succeeds.
+    failed_through: u64,
+    /// The file length and last hash when `through` was reached (what a failed sync cuts back
+    /// to).
+    len: u64,
+    last: String,
 }
 
 /// The append-only log.
@@ -195,6 +228,9 @@ pub struct AuditLog {
     dir: PathBuf,
     max_bytes: u64,
     state: Mutex<State>,
+    /// Held while a sync runs: the appends waiting on it find their record covered after.
+    syncing: Mutex<()>,
+    durable: Mutex<Durable>,
     #[cfg(test)]
     faults: Mutex<Faults>,
 }
@@ -209,8 +245,19 @@ impl AuditLog {
             max_bytes: max_bytes.max(1024),
             state: Mutex::new(State {
                 last: GENESIS.to_string(),
+                file: None,
+                len: 0,
+                identity: (0, 0),
+                written: 0,
                 dirty: true,
                 pending: Vec::new(),
+            }),
+            syncing: Mutex::new(()),
+            durable: Mutex::new(Durable {
+                through: 0,
+                failed_through: 0,
+                len: 0,
+                last: GENESIS.to_string(),
             }),
             #[cfg(test)]
             faults: Mutex::new(Faults::default()),
@@ -276,7 +323,14 @@ impl AuditLog {
             Some(h) => h,
             None => self.last_rotated_hash(),
         };
+        st.file = None;
         st.dirty = false;
+        // What is in the file now was checked and is durable (moved-aside tails are fsynced).
+        if let Ok(mut d) = self.durable.lock() {
+            d.through = st.written;
+            d.len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            d.last = st.last.clone();
+        }
         Ok(())
     }
 
@@ -329,7 +383,7 @@ impl AuditLog {
         Ok(name)
     }
 
-    fn write_line(&self, f: &mut File, line: &[u8]) -> std::io::Result<()> {
+    fn write_line(&self, mut f: &File, line: &[u8]) -> std::io::Result<()> {
         #[cfg(test)]
         if let Some(n) = self
             .faults
@@ -340,8 +394,7 @@ impl AuditLog {
             f.write_all(&line[..n.min(line.len())])?;
             return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
         }
-        f.write_all(line)?;
-        f.sync_all()
+        f.write_all(line)
     }
 
     fn cut_back(&self, f: &File, len: u64) -> std::io::Result<()> {
@@ -357,24 +410,72 @@ impl AuditLog {
         f.sync_all()
     }
 
-    /// Write one record (its `prev` and `hash` filled in here) and make it durable; a failed
-    /// write is cut back to the file's previous length.
-    fn write_record(&self, st: &mut State, mut record: Map<String, Value>) -> std::io::Result<()> {
+    /// The open current file: created (and its directory entry made durable) when missing;
+    /// rotated first when `incoming` bytes would take it past the size limit (the old file is
+    /// made durable before it is renamed, and the rename too).
+    fn current(&self, st: &mut State, incoming: u64) -> std::io::Result<Arc<File>> {
+        if st.len > 0 && st.len + incoming > self.max_bytes {
+            if let Some(f) = st.file.take() {
+                f.sync_data()?;
+            }
+            self.rotate()?;
+            sync_dir(&self.dir);
+            st.len = 0;
+            if let Ok(mut d) = self.durable.lock() {
+                d.through = st.written;
+                d.len = 0;
+                d.last = st.last.clone();
+            }
+        }
+        let path = self.path();
+        if let Some(f) = &st.file {
+            let same =
+                std::fs::symlink_metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == st.identity);
+            if same {
+                return Ok(Arc::clone(f));
+            }
+            tracing::warn!(path = %path.display(), "the audit log file was moved or deleted; opening it afresh");
+            st.file = None;
+        }
+        let existed = path.exists();
+        let f = OpenOptions::new().create(true).append(true).open(&path)?;
+        let meta = f.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        st.len = meta.len();
+        let identity = (meta.dev(), meta.ino());
+        if identity != st.identity {
+            // Another file than the durable length describes (first open, or the log was
+            // moved): a failed sync cuts back to where this file starts now.
+            if let Ok(mut d) = self.durable.lock() {
+                d.len = st.len;
+            }
+        }
+        st.identity = identity;
+        if !existed {
+            // The new file's name must survive a crash as much as its records.
+            sync_dir(&self.dir);
+        }
+        let f = Arc::new(f);
+        st.file = Some(Arc::clone(&f));
+        Ok(f)
+    }
+
+    /// Write one record (its `prev` and `hash` filled in here), not yet durable: its number,
+    /// for [`AuditLog::make_durable`]. A failed write is cut back to the file's previous length.
+    fn write_record(&self, st: &mut State, mut record: Map<String, Value>) -> std::io::Result<u64> {
         record.insert("prev".into(), Value::String(st.last.clone()));
         let hash = record_hash(&record);
         record.insert("hash".into(), Value::String(hash.clone()));
         let mut line = serde_json::to_vec(&Value::Object(record)).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let size = std::fs::metadata(self.path()).map(|m| m.len()).unwrap_or(0);
-        if size > 0 && size + line.len() as u64 > self.max_bytes {
-            self.rotate()?;
-        }
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path())?;
-        let before = f.metadata()?.len();
-        if let Err(e) = self.write_line(&mut f, &line) {
+        let f = self.current(st, line.len() as u64)?;
+        let before = st.len;
+        if let Err(e) = self.write_line(&f, &line) {
             match self.cut_back(&f, before) {
                 Ok(()) => {
                     tracing::warn!(error = %e, "an audit record could not be written; cut the log back to its last complete record");
@@ -384,28 +485,116 @@ impl AuditLog {
                     tracing::error!(error = %e, cut_back = %cut, "an audit record could not be written nor cut back; the torn tail is moved aside before the next record");
                 }
             }
+            st.file = None;
             return Err(e);
         }
-        sync_dir(&self.dir);
+        st.len = before + line.len() as u64;
         st.last = hash;
-        Ok(())
+        st.written += 1;
+        Ok(st.written)
     }
 
-    /// Append a record (its `prev` and `hash` are filled in here), fsynced. Blocking. Before
-    /// it: a torn tail left by a failed write is moved aside, and recovery records are written.
+    /// Make record `seq` durable. Group commit: one `fdatasync` covers every record written
+    /// before it began, so concurrent signatures share it; none returns before its own record
+    /// is durable. `fdatasync` suffices: the file's size is part of what it flushes, and the
+    /// directory entry was made durable when the file was created or renamed. A failed sync
+    /// cuts the log back to its last durable record and fails every record after it (their
+    /// signatures are withheld), since the kernel may have dropped what it could not write.
+    fn make_durable(&self, seq: u64, file: &File) -> std::io::Result<()> {
+        let poisoned = || std::io::Error::other("audit log lock poisoned");
+        // Lock order: `syncing` first; `state` before `durable`; never `state` while `durable`
+        // is held.
+        let _syncing = self.syncing.lock().map_err(|_| poisoned())?;
+        {
+            let d = self.durable.lock().map_err(|_| poisoned())?;
+            if seq <= d.failed_through {
+                return Err(std::io::Error::other(
+                    "the audit log could not be made durable (see the agent's log)",
+                ));
+            }
+            if seq <= d.through {
+                return Ok(());
+            }
+        }
+        // Everything written up to now is in the file (writes happen under the state lock).
+        let (target, len, last) = {
+            let st = self.state.lock().map_err(|_| poisoned())?;
+            (st.written, st.len, st.last.clone())
+        };
+        match self.sync_file(file) {
+            Ok(()) => {
+                let mut d = self.durable.lock().map_err(|_| poisoned())?;
+                d.through = d.through.max(target);
+                d.len = len;
+                d.last = last;
+                Ok(())
+            }
+            Err(e) => {
+                let mut st = self.state.lock().map_err(|_| poisoned())?;
+                let mut d = self.durable.lock().map_err(|_| poisoned())?;
+                let cut = st.file.as_ref().map_or(Ok(()), |f| self.cut_back(f, d.len));
+                match cut {
+                    Ok(()) => {
+                        tracing::error!(error = %e, "the audit log could not be made durable; cut it back to its last durable record, signatures withheld");
+                        st.len = d.len;
+                        st.last = d.last.clone();
+                    }
+                    Err(cut) => {
+                        tracing::error!(error = %e, cut_back = %cut, "the audit log could not be made durable nor cut back; its end is checked before the next record");
+                        st.dirty = true;
+                    }
+                }
+                st.file = None;
+                d.failed_through = st.written;
+                Err(e)
+            }
+        }
+    }
+
+    fn sync_file(&self, file: &File) -> std::io::Result<()> {
+        #[cfg(test)]
+        {
+            let (fail, slow) = match self.faults.lock() {
+                Ok(mut x) => {
+                    x.syncs += 1;
+                    (std::mem::take(&mut x.fail_sync), x.slow_sync.take())
+                }
+                Err(_) => (false, None),
+            };
+            if let Some(d) = slow {
+                std::thread::sleep(d);
+            }
+            if fail {
+                return Err(std::io::Error::from_raw_os_error(libc::EIO));
+            }
+        }
+        file.sync_data()
+    }
+
+    /// Append a record (its `prev` and `hash` are filled in here) and return once it is
+    /// durable. Blocking. Before it: a torn tail left by a failed write is moved aside, and
+    /// recovery records are written.
     pub fn append(&self, record: Map<String, Value>) -> std::io::Result<()> {
-        let mut st = self
-            .state
-            .lock()
-            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
-        if st.dirty {
-            self.settle(&mut st)?;
-        }
-        while let Some(rec) = st.pending.first().cloned() {
-            self.write_record(&mut st, rec)?;
-            st.pending.remove(0);
-        }
-        self.write_record(&mut st, record)
+        let (seq, file) = {
+            let mut st = self
+                .state
+                .lock()
+                .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+            if st.dirty {
+                self.settle(&mut st)?;
+            }
+            while let Some(rec) = st.pending.first().cloned() {
+                self.write_record(&mut st, rec)?;
+                st.pending.remove(0);
+            }
+            let seq = self.write_record(&mut st, record)?;
+            let file = st
+                .file
+                .clone()
+                .ok_or_else(|| std::io::Error::other("audit log file closed"))?;
+            (seq, file)
+        };
+        self.make_durable(seq, &file)
     }
 }
 
@@ -732,6 +921,51 @@ mod tests {
         log.append(rec(2)).unwrap();
         let report = verify_chain(dir.path()).unwrap();
         assert_eq!((report.records, report.recovered.len()), (3, 1));
+    }
+
+    /// Records written while a sync runs share the next one; each append returns only after
+    /// its own record is durable.
+    #[test]
+    fn concurrent_appends_share_one_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(AuditLog::open(dir.path(), 1 << 20));
+        log.faults.lock().unwrap().slow_sync = Some(std::time::Duration::from_millis(300));
+        let first = {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || log.append(rec(0)).unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let rest: Vec<_> = (1..8)
+            .map(|n| {
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || log.append(rec(n)).unwrap())
+            })
+            .collect();
+        first.join().unwrap();
+        for t in rest {
+            t.join().unwrap();
+        }
+        assert_eq!(verify_chain(dir.path()).unwrap().records, 8);
+        assert_eq!(
+            log.faults.lock().unwrap().syncs,
+            2,
+            "one sync for the first record, one for the seven written meanwhile"
+        );
+    }
+
+    /// A failed fdatasync withholds the record, cuts the log back to its last durable record,
+    /// and the chain goes on from there.
+    #[test]
+    fn a_failed_sync_cuts_back_and_fails_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(dir.path(), 1 << 20);
+        log.append(rec(0)).unwrap();
+        let len = std::fs::metadata(log.path()).unwrap().len();
+        log.faults.lock().unwrap().fail_sync = true;
+        assert!(log.append(rec(1)).is_err());
+        assert_eq!(std::fs::metadata(log.path()).unwrap().len(), len);
+        log.append(rec(2)).unwrap();
+        assert_eq!(verify_chain(dir.path()).unwrap().records, 2);
     }
 
     #[test]

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Agent benchmarks side by side with ssh-agent on the same SoftHSM token, as ratios (never
+# asserted in tests). The same stdlib SSH-agent client (scripts/bench-agent.py) drives both
+# agents; runs alternate between them and the medians of the rounds are reported.
+#   P1  one signature round trip, one long-lived client (median of N)
+#   P2  8 concurrent clients, signatures per second
+#   RSS the agent's resident memory idle after one signature and after the load
+#
+#   scripts/bench-agent.sh [ROUNDS (default 3)] [N (default 2000)]
+#   HWSIGN_BENCH_BIN=target/debug scripts/bench-agent.sh   (default: a release build)
+#   HWSIGN_BENCH_STATE=/dev/shm scripts/bench-agent.sh     (agent state on tmpfs: no real fsync)
+set -euo pipefail
+cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
+
+rounds="${1:-3}"
+n="${2:-2000}"
+if [[ -z "${HWSIGN_BENCH_BIN:-}" ]]; then
+    cargo build --release --bins >&2
+    target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+    bin="$target/release"
+else
+    bin="$HWSIGN_BENCH_BIN"
+fi
+module=/usr/lib/softhsm/libsofthsm2.so
+key_type=ecdsa-sha2-nistp256
+
+tmp="$(mktemp -d "${HWSIGN_BENCH_STATE:-${TMPDIR:-/tmp}}/hwsign-bench.XXXXXX")"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+mkdir -m 700 "$tmp/run"
+export XDG_RUNTIME_DIR="$tmp/run" XDG_STATE_HOME="$tmp/state" XDG_CONFIG_HOME="$tmp/config"
+unset SSH_AUTH_SOCK HWSIGN_AUTH_SOCK
+
+"$bin/hwsign-agent" --softhsm >"$tmp/ready" 2>"$tmp/agent.log" &
+hw_pid=$!
+pids+=("$hw_pid")
+for _ in $(seq 600); do grep -q HWSIGN_AUTH_SOCK "$tmp/ready" && break; sleep 0.1; done
+hw_sock="$tmp/run/hwsign/agent.sock"
+
+# ssh-agent with the same token through its PKCS#11 helper.
+export SOFTHSM2_CONF="$tmp/state/hwsign/softhsm/softhsm2.conf"
+ssh_sock="$tmp/ssh-agent.sock"
+ssh-agent -D -a "$ssh_sock" -P "$(readlink -f "$module"),$module" >/dev/null 2>"$tmp/ssh-agent.log" &
+ssh_pid=$!
+pids+=("$ssh_pid")
+for _ in $(seq 100); do [[ -S "$ssh_sock" ]] && break; sleep 0.05; done
+printf '#!/bin/sh\nhead -n1 %q\n' "$tmp/state/hwsign/softhsm/user.pin" >"$tmp/askpass"
+chmod 700 "$tmp/askpass"
+SSH_AUTH_SOCK="$ssh_sock" SSH_ASKPASS="$tmp/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+    ssh-add -s "$module" </dev/null >/dev/null 2>&1
+
+py=scripts/bench-agent.py
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+python3 "$py" latency "$hw_sock" "$key_type" 1 >/dev/null
+rss_idle="$(rss "$hw_pid")"
+
+: >"$tmp/results"
+for r in $(seq "$rounds"); do
+    for who in ssh hw; do
+        sock="$ssh_sock"; [[ $who == hw ]] && sock="$hw_sock"
+        echo "$who latency $(python3 "$py" latency "$sock" "$key_type" "$n")" >>"$tmp/results"
+        echo "$who concurrent $(python3 "$py" concurrent "$sock" "$key_type" 8 3)" >>"$tmp/results"
+    done
+done
+sleep 2
+rss_load="$(rss "$hw_pid")"
+
+python3 - "$tmp/results" "$rss_idle" "$rss_load" "$rounds" "$n" <<'PY'
+import json, statistics, sys, platform, os, datetime
+path, rss_idle, rss_load, rounds, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+res = {}
+for line in open(path):
+    who, kind, blob = line.split(" ", 2)
+    res.setdefault((who, kind), []).append(json.loads(blob))
+def med(who, kind, field):
+    return statistics.median(r[field] for r in res[(who, kind)])
+def spread(who, kind, field):
+    v = [r[field] for r in res[(who, kind)]]
+    return f"{min(v):.3g}–{max(v):.3g}"
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"machine: {os.cpu_count()} cores, {cpu}; {datetime.date.today()}; {rounds} rounds, {n} signatures per latency run")
+print(f"{'what':<40} {'hwsign':>12} {'ssh-agent':>12} {'ratio':>7}")
+h, s = med("hw", "latency", "median_ms"), med("ssh", "latency", "median_ms")
+print(f"{'P1 one signature (median ms)':<40} {h:>12.3f} {s:>12.3f} {h/s:>6.2f}x   spread hwsign {spread('hw','latency','median_ms')}, ssh-agent {spread('ssh','latency','median_ms')}")
+h, s = med("hw", "concurrent", "sig_per_s"), med("ssh", "concurrent", "sig_per_s")
+errs = sum(r["errors"] for r in res[("hw", "concurrent")])
+print(f"{'P2 8 concurrent clients (sig/s)':<40} {h:>12.0f} {s:>12.0f} {h/s:>6.2f}x   errors: {errs}")
+print(f"{'agent RSS idle after one signature':<40} {rss_idle/1024:>10.1f} MiB")
+print(f"{'agent RSS after the load':<40} {rss_load/1024:>10.1f} MiB")
+PY

@@ -1,8 +1,9 @@
 //! DSSE envelopes carrying in-toto Statement v1, as hwsign, securesystemslib or cosign write
 //! them: strict reading (every field present, at least one signature, base64, no duplicated
-//! keyid, signature or signer), each signature checked over the PAE against the policy's keys
-//! (the keyid is only a hint), the payloadType pinned to in-toto, and subjects matched to
-//! artifacts by name and SHA-256.
+//! keyid, signature or signer; padded base64 as securesystemslib requires), each signature
+//! checked over the PAE against the policy's keys (a keyid naming a policy key holds the
+//! signature to that key; any other keyid is only a hint), the payloadType pinned to in-toto,
+//! and subjects matched to artifacts by name and SHA-256.
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -19,12 +20,30 @@ const LENIENT: GeneralPurposeConfig =
 const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
-/// Decode DSSE base64: standard or URL-safe alphabet, padded or not (as the spec allows).
+/// Decode base64: standard or URL-safe alphabet, padded or not (Sigstore bundles, whose
+/// protobuf JSON allows both, and raw signatures).
 pub fn decode_base64(what: &str, s: &str) -> Result<Vec<u8>, VerifyError> {
     STANDARD
         .decode(s)
         .or_else(|_| URL_SAFE.decode(s))
         .map_err(|e| VerifyError::malformed("DSSE envelope", format!("{what} is not base64: {e}")))
+}
+
+/// Check that a bare DSSE envelope's base64 is padded, standard or URL-safe, as
+/// securesystemslib requires (it refuses unpadded base64).
+fn check_padded(what: &str, s: &str) -> Result<(), VerifyError> {
+    use base64::engine::general_purpose::{STANDARD as PADDED, URL_SAFE as URL_PADDED};
+    match PADDED.decode(s).or_else(|_| URL_PADDED.decode(s)) {
+        Ok(_) => Ok(()),
+        Err(_) if decode_base64(what, s).is_ok() => Err(VerifyError::malformed(
+            "DSSE envelope",
+            format!("{what} is base64 without its padding (securesystemslib refuses it too)"),
+        )),
+        Err(e) => Err(VerifyError::malformed(
+            "DSSE envelope",
+            format!("{what} is not base64: {e}"),
+        )),
+    }
 }
 
 /// One signature as read from an envelope.
@@ -76,9 +95,15 @@ pub struct VerifiedEnvelope {
     pub statement: Option<InTotoStatement>,
 }
 
-/// Read a DSSE envelope from JSON.
+/// Read a bare DSSE envelope from JSON: its payload and signatures must be padded base64.
 pub fn parse_envelope(json: &[u8]) -> Result<ParsedEnvelope, VerifyError> {
-    serde_json::from_slice(json).map_err(|e| VerifyError::malformed("DSSE envelope", e))
+    let env: ParsedEnvelope =
+        serde_json::from_slice(json).map_err(|e| VerifyError::malformed("DSSE envelope", e))?;
+    check_padded("the payload", &env.payload)?;
+    for s in &env.signatures {
+        check_padded("a signature", &s.sig)?;
+    }
+    Ok(env)
 }
 
 /// Check an envelope's signatures against every signer of the policy, then its payloadType and
@@ -125,24 +150,36 @@ pub fn verify_envelope(
     let mut keys: Vec<usize> = Vec::new();
     let mut rejected = Vec::new();
     for (keyid, sig) in &sigs {
-        // The signer the keyid names (hwsign and securesystemslib use the SPKI hash) first.
-        let hinted = keyid.and_then(|k| {
-            policy
-                .signers
-                .iter()
-                .position(|s| s.keys.iter().any(|sk| sk.key.key_id() == k))
+        // A keyid that names a key of the policy (hwsign and the README's securesystemslib
+        // example use the SPKI hash) is held to that key, as securesystemslib holds it: it
+        // cannot count for another key. An empty, absent or unknown keyid (cosign writes "",
+        // securesystemslib its own ids) is only a hint: every key of the policy is tried.
+        let named = keyid.and_then(|k| {
+            policy.signers.iter().enumerate().find_map(|(i, s)| {
+                s.keys
+                    .iter()
+                    .position(|sk| sk.key.key_id() == k)
+                    .map(|j| (i, j))
+            })
         });
-        let mut order = hinted
-            .into_iter()
-            .chain((0..policy.signers.len()).filter(|&i| Some(i) != hinted));
-        // Every key of the signer: the pinned key and its certificate's signing subkeys.
-        let verified = order.find_map(|i| {
-            policy.signers[i]
-                .keys
-                .iter()
-                .position(|sk| crypto::verify(&sk.key, Signed::Message(&message), sig).is_ok())
-                .map(|j| (i, j))
-        });
+        let hinted = named.map(|(i, _)| i);
+        let verifies = |i: usize, j: usize| {
+            crypto::verify(
+                &policy.signers[i].keys[j].key,
+                Signed::Message(&message),
+                sig,
+            )
+            .is_ok()
+        };
+        let verified = match named {
+            Some((i, j)) => verifies(i, j).then_some((i, j)),
+            // Every key of every signer: the pinned key and its certificate's signing subkeys.
+            None => (0..policy.signers.len()).find_map(|i| {
+                (0..policy.signers[i].keys.len())
+                    .find(|&j| verifies(i, j))
+                    .map(|j| (i, j))
+            }),
+        };
         match (verified, hinted) {
             (Some((i, _)), _) if signers.contains(&i) => {
                 return Err(VerifyError::Refused(format!(
@@ -156,7 +193,7 @@ pub fn verify_envelope(
             }
             (None, Some(i)) => rejected.push(
                 VerifyError::BadSignature(format!(
-                    "{}: signature does not verify (payload or payloadType changed, or another key signed)",
+                    "{}: signature does not verify with the key its keyid names (payload or payloadType changed, or another key signed)",
                     policy.signers[i].name
                 ))
                 .to_string(),

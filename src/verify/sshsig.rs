@@ -2,8 +2,17 @@
 //! write them: the embedded public key must be a policy signer's pinned key, and the signature
 //! must verify over the SSHSIG signed data rebuilt from the file's digest (SHA-512, or SHA-256
 //! which other tools may use). The namespace is returned for the rule to check.
+//!
+//! The file is read as `ssh-keygen -Y verify` reads it (OpenSSH `sshsig.c`): it must start
+//! with the BEGIN line ending in a bare LF (no leading blank lines, no CRLF); the signature
+//! ends at the first END line and anything after it is ignored; whitespace inside the base64
+//! is ignored; the blob must have no trailing data. The reserved field is not covered by the
+//! signature: its content is ignored and the signed data always holds an empty one, as
+//! ssh-keygen does. docs/verification.md records these choices.
 
+use base64::Engine;
 use p256::ecdsa::signature::Verifier;
+use ssh_encoding::Decode;
 use ssh_key::SshSig;
 
 use super::VerifyError;
@@ -14,6 +23,9 @@ use crate::pubkey::PublicKey;
 
 /// The armor line that starts an SSHSIG.
 pub const ARMOR_BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";
+
+/// The armor line that ends an SSHSIG.
+pub const ARMOR_END: &str = "-----END SSH SIGNATURE-----";
 
 /// What a verified SSHSIG proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +38,40 @@ pub struct SshsigCheck {
     pub namespace: String,
 }
 
-/// Read an armored SSHSIG; `what` names it in errors.
-pub fn parse(text: &str, what: &str) -> Result<SshSig, VerifyError> {
-    SshSig::from_pem(text.trim()).map_err(|e| VerifyError::malformed(what, e))
+/// Read an armored SSHSIG as `ssh-keygen -Y verify` does; `what` names it in errors.
+pub fn parse(bytes: &[u8], what: &str) -> Result<SshSig, VerifyError> {
+    let bad = |detail: &str| VerifyError::malformed(what, detail);
+    let Some(rest) = bytes
+        .strip_prefix(ARMOR_BEGIN.as_bytes())
+        .and_then(|r| r.strip_prefix(b"\n"))
+    else {
+        return Err(bad(if bytes.starts_with(ARMOR_BEGIN.as_bytes()) {
+            "the BEGIN line does not end with a bare line feed (CRLF line endings?); \
+             ssh-keygen rejects it too"
+        } else {
+            "the file does not start with the BEGIN line (blank lines or text before it); \
+             ssh-keygen rejects it too"
+        }));
+    };
+    let end = [b"\n", ARMOR_END.as_bytes()].concat();
+    let Some(at) = rest.windows(end.len()).position(|w| w == end.as_slice()) else {
+        return Err(bad("no END line"));
+    };
+    // C isspace(): what OpenSSH's base64 decoder skips. Bytes after the END line are ignored.
+    let b64: Vec<u8> = rest[..at]
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .collect();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .map_err(|e| VerifyError::malformed(what, format!("not base64: {e}")))?;
+    let mut reader = blob.as_slice();
+    let sig = SshSig::decode(&mut reader).map_err(|e| VerifyError::malformed(what, e))?;
+    if !reader.is_empty() {
+        return Err(bad("trailing data after the signature in the blob"));
+    }
+    Ok(sig)
 }
 
 /// The hash an SSHSIG signed the file with.
@@ -75,7 +118,8 @@ pub fn verify(policy: &Policy, sig: &SshSig, digest: &[u8]) -> Result<SshsigChec
         ));
     };
     let signer = &policy.signers[index];
-    let data = signed_data(sig.namespace(), sig.reserved(), hash, digest);
+    // The reserved field is not signed: ssh-keygen ignores its content (PROTOCOL.sshsig).
+    let data = signed_data(sig.namespace(), &[], hash, digest);
     signer.keys[key]
         .key
         .ssh_key_data()
@@ -110,7 +154,7 @@ mod tests {
     }
 
     fn check(p: &Policy, armored: &str, data: &[u8]) -> Result<SshsigCheck, VerifyError> {
-        let sig = parse(armored, "SSHSIG")?;
+        let sig = parse(armored.as_bytes(), "SSHSIG")?;
         let digest = hash_alg(&sig)?.digest(data);
         verify(p, &sig, &digest)
     }
@@ -182,5 +226,77 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("SSHSIG is malformed"), "{e}");
+    }
+
+    /// The armor as ssh-keygen reads it: BEGIN first with a bare LF, the first END line
+    /// closes, what follows is ignored (docs/verification.md, parity table).
+    #[test]
+    fn armor_is_read_like_ssh_keygen() {
+        let (_, b, p) = setup();
+        let armored = b.sshsig("file", b"d");
+        assert!(check(&p, &armored, b"d").is_ok());
+        let refused = [
+            ("crlf", armored.replace('\n', "\r\n"), "bare line feed"),
+            (
+                "blank line",
+                format!("\n{armored}"),
+                "does not start with the BEGIN",
+            ),
+            (
+                "space",
+                format!(" {armored}"),
+                "does not start with the BEGIN",
+            ),
+            ("no end", armored.replace(ARMOR_END, ""), "no END line"),
+        ];
+        for (name, text, why) in refused {
+            let e = check(&p, &text, b"d").unwrap_err().to_string();
+            assert!(e.contains(why), "{name}: {e}");
+        }
+        let accepted = [
+            format!("{armored}trailing text\n"),
+            format!("{}junk", armored.trim_end()),
+            format!(
+                "{armored}{}",
+                TestKey::ed25519("mallory", 9).sshsig("file", b"d")
+            ),
+            armored
+                .replacen('\n', "\n \t", 2)
+                .replace(&format!(" \t{ARMOR_END}"), ARMOR_END),
+        ];
+        for text in accepted {
+            assert_eq!(check(&p, &text, b"d").unwrap().signer, 1, "{text:?}");
+        }
+    }
+
+    /// The reserved field is ignored and never signed, as in ssh-keygen.
+    #[test]
+    fn reserved_field_is_not_signed() {
+        let (_, b, p) = setup();
+        let blob = |reserved: &[u8], signed_reserved: &[u8]| {
+            let digest = HashAlg::Sha512.digest(b"d");
+            let tbs = signed_data("file", signed_reserved, HashAlg::Sha512, &digest);
+            let good = parse(b.sshsig("file", b"d").as_bytes(), "x").unwrap();
+            let mut sig = Enc::default();
+            sig.str(good.signature().algorithm().as_str())
+                .bytes(&b.sign(&tbs));
+            let mut key = Vec::new();
+            ssh_encoding::Encode::encode(good.public_key(), &mut key).unwrap();
+            let mut e = Enc::default();
+            e.0.extend_from_slice(b"SSHSIG\0\0\0\x01");
+            e.bytes(&key)
+                .str("file")
+                .bytes(reserved)
+                .str("sha512")
+                .bytes(&sig.0);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&e.0);
+            format!("{ARMOR_BEGIN}\n{b64}\n{ARMOR_END}\n")
+        };
+        assert!(check(&p, &blob(b"", b""), b"d").is_ok());
+        assert!(check(&p, &blob(b"tag", b""), b"d").is_ok());
+        let e = check(&p, &blob(b"tag", b"tag"), b"d")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("signature does not verify"), "{e}");
     }
 }

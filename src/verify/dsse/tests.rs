@@ -48,15 +48,63 @@ fn accepted_with_every_signer_once() {
     check_subject(&st, "a.tar.gz", &sha(b"sdist bytes").to_uppercase()).unwrap();
 }
 
+/// A keyid naming a policy key holds the signature to that key (as securesystemslib does);
+/// an empty, absent or unknown keyid is only a hint (docs/verification.md, parity table).
 #[test]
-fn keyid_is_only_a_hint() {
+fn keyid_names_a_key_or_is_only_a_hint() {
     let (a, b, _) = keys();
     let p = two_signer_policy(&a, &b);
     let mut env = envelope(SUBJECTS, &[&a]);
+    for hint in [String::new(), "securesystemslib-or-cosign-id".into()] {
+        env.signatures[0].keyid = hint;
+        assert_eq!(verify_envelope(&p, &parsed(&env)).unwrap().signers, vec![0]);
+    }
+    let mut absent = parsed(&env);
+    absent.signatures[0].keyid = None;
+    assert_eq!(verify_envelope(&p, &absent).unwrap().signers, vec![0]);
+    // alice signed, the keyid names bob's key: it counts for nobody.
     env.signatures[0].keyid = b.public.key_id();
-    assert_eq!(verify_envelope(&p, &parsed(&env)).unwrap().signers, vec![0]);
-    env.signatures[0].keyid = String::new();
-    assert_eq!(verify_envelope(&p, &parsed(&env)).unwrap().signers, vec![0]);
+    let v = verify_envelope(&p, &parsed(&env)).unwrap();
+    assert!(v.signers.is_empty() && v.statement.is_none(), "{v:?}");
+    assert_eq!(
+        v.rejected,
+        vec![
+            "bob: signature does not verify with the key its keyid names (payload or \
+             payloadType changed, or another key signed)"
+                .to_string()
+        ]
+    );
+}
+
+/// Bare envelopes need padded base64 (standard or URL-safe), as securesystemslib does.
+#[test]
+fn unpadded_base64_is_refused() {
+    let (a, _, _) = keys();
+    let env = envelope(SUBJECTS, &[&a]);
+    let json: serde_json::Value = serde_json::from_str(&env.to_json().unwrap()).unwrap();
+    let sig = json["signatures"][0]["sig"].as_str().unwrap().to_string();
+    let payload = json["payload"].as_str().unwrap().to_string();
+    let url = |s: &str| s.replace('+', "-").replace('/', "_");
+    let with = |payload: &str, sig: &str| {
+        let mut j = json.clone();
+        j["payload"] = payload.into();
+        j["signatures"][0]["sig"] = sig.into();
+        parse_envelope(j.to_string().as_bytes())
+    };
+    assert!(with(&url(&payload), &url(&sig)).is_ok());
+    for (what, p, s) in [
+        // "ABCD" is "QUJDRA==" padded.
+        ("the payload", "QUJDRA".to_string(), sig.clone()),
+        ("a signature", payload.clone(), "QUJDRA".to_string()),
+    ] {
+        let e = with(&p, &s).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{what} is base64 without its padding")),
+            "{e}"
+        );
+    }
+    let e = with("not base64!", &sig).unwrap_err().to_string();
+    assert!(e.contains("the payload is not base64"), "{e}");
 }
 
 #[test]
@@ -162,7 +210,9 @@ fn malformed_envelopes() {
     assert_eq!(e, "the envelope has an empty signature list");
     let mut env = envelope(SUBJECTS, &[&a]);
     env.payload = "not base64!".into();
-    let e = verify_envelope(&p, &parsed(&env)).unwrap_err().to_string();
+    let e = parse_envelope(env.to_json().unwrap().as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("the payload is not base64"), "{e}");
     let env = envelope_of(
         crate::format::statement::PAYLOAD_TYPE,

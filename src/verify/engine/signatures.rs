@@ -70,6 +70,15 @@ fn parse_signature_file(sig: &Path) -> Result<Parsed, VerifyError> {
         path: sig.to_path_buf(),
         source,
     })?;
+    // SSHSIG first, on the bytes: ssh-keygen ignores whatever follows the END line, text or
+    // not. Leading whitespace only chooses the format; the SSHSIG reader refuses it.
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    if start.is_some_and(|i| bytes[i..].starts_with(sshsig::ARMOR_BEGIN.as_bytes())) {
+        return Ok(Parsed::Sshsig(Box::new(sshsig::parse(
+            &bytes,
+            "the SSH signature",
+        )?)));
+    }
     if openpgp::is_binary_packet(&bytes) {
         return Ok(Parsed::Openpgp(
             Box::new(openpgp::parse_signature(&bytes)?),
@@ -79,12 +88,6 @@ fn parse_signature_file(sig: &Path) -> Result<Parsed, VerifyError> {
     let text = String::from_utf8(bytes)
         .map_err(|_| VerifyError::malformed("the signature file", "not text"))?;
     let trimmed = text.trim_start();
-    if trimmed.starts_with(sshsig::ARMOR_BEGIN) {
-        return Ok(Parsed::Sshsig(Box::new(sshsig::parse(
-            trimmed,
-            "the SSH signature",
-        )?)));
-    }
     if trimmed.starts_with(openpgp::ARMOR_BEGIN) {
         return Ok(Parsed::Openpgp(
             Box::new(openpgp::parse_signature(trimmed.as_bytes())?),

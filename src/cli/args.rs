@@ -194,6 +194,10 @@ pub enum SignFormat {
     Raw,
     /// OpenPGP detached signature, armored (FILE.asc), verifiable by gpg and sqv.
     Openpgp,
+    /// OpenPGP cleartext-signed copy (FILE.asc), as Debian's InRelease (gpg --clearsign).
+    OpenpgpClearsign,
+    /// OpenPGP detached signature, binary (FILE.sig), as rpm's (gpg -b without armor).
+    OpenpgpBinary,
 }
 
 /// `hwsign sign`.

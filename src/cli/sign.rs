@@ -45,13 +45,14 @@ pub fn run(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<
 }
 
 fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()> {
-    if args.format != SignFormat::Openpgp && args.cert.is_some() {
-        return Err(Error::Usage("--cert is for --format openpgp".into()));
+    if !openpgp_format(args.format) && args.cert.is_some() {
+        return Err(Error::Usage("--cert is for the OpenPGP formats".into()));
     }
     let suffix = match args.format {
         SignFormat::Sshsig => ".sig",
         SignFormat::Raw => ".rawsig",
-        SignFormat::Openpgp => ".asc",
+        SignFormat::Openpgp | SignFormat::OpenpgpClearsign => ".asc",
+        SignFormat::OpenpgpBinary => ".sig",
     };
     let outputs: Vec<PathBuf> = args
         .files
@@ -65,6 +66,8 @@ fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()>
         SignFormat::Sshsig => sshsig_files(client, config, &args, &outputs)?,
         SignFormat::Raw => raw_files(client, config, &args, &outputs)?,
         SignFormat::Openpgp => openpgp(client, config, &args, &outputs)?,
+        SignFormat::OpenpgpClearsign => openpgp_streamed(client, config, &args, &outputs, true)?,
+        SignFormat::OpenpgpBinary => openpgp_streamed(client, config, &args, &outputs, false)?,
     };
     if args.emit_verifier_material {
         let written = super::material::emit(&material_dir(&outputs), &key, &public, args.force)
@@ -305,4 +308,35 @@ pub fn openpgp(
         Ok(())
     })?;
     Ok((signer.key.clone(), signer.public.clone()))
+}
+
+/// Whether `--cert` applies.
+fn openpgp_format(f: SignFormat) -> bool {
+    matches!(
+        f,
+        SignFormat::Openpgp | SignFormat::OpenpgpClearsign | SignFormat::OpenpgpBinary
+    )
+}
+
+/// OpenPGP cleartext (`clear`) or binary detached signatures, made by hwsign-gpg's streaming
+/// signer ([`crate::gpg::sign::sign_files`]).
+fn openpgp_streamed(
+    client: &mut AgentClient,
+    config: &Config,
+    args: &SignArgs,
+    outputs: &[PathBuf],
+    clear: bool,
+) -> Result<Material> {
+    use crate::gpg::sign::{Mode, sign_files};
+    let mode = if clear { Mode::Clear } else { Mode::Detached };
+    sign_files(
+        client,
+        config,
+        args.key.as_deref(),
+        args.cert.as_deref(),
+        &args.files,
+        outputs,
+        args.force,
+        mode,
+    )
 }

@@ -62,6 +62,11 @@ fn read_file(path: &Path, key: Option<&String>, out: &mut Vec<Known>) -> Result<
     Ok(())
 }
 
+/// The certificates of one file (a `--cert`).
+pub fn read_into(path: &Path, out: &mut Vec<Known>) -> Result<()> {
+    read_file(path, None, out)
+}
+
 /// Every certificate of the config (`base` resolves relative paths) and of [`cert_dir`].
 pub fn load(config: &Config, base: &Path) -> Result<Vec<Known>> {
     let mut out = Vec::new();

@@ -295,7 +295,17 @@ fn write_signed(
             .build()
             .map_err(pgp_err)?;
     }
-    std::io::copy(input, &mut w).map_err(Error::Io)?;
+    if mode == Mode::Clear {
+        // gpg's framing: the text's own last line ending is the one before the signature
+        // (sequoia would add another, and the extracted text would grow an empty line).
+        let mut held = HoldFinalNewline {
+            inner: &mut w,
+            held: Vec::new(),
+        };
+        std::io::copy(input, &mut held).map_err(Error::Io)?;
+    } else {
+        std::io::copy(input, &mut w).map_err(Error::Io)?;
+    }
     w.finalize().map_err(pgp_err)?;
     Ok(())
 }
@@ -373,33 +383,9 @@ pub fn run(
             write_signed(&mut out, &mut input, args.armor, plan, signer)
                 .and_then(|()| out.flush().map_err(Error::Stdout))
         }
-        Sink::File(path) => {
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".hwsign-gpg-")
-                .tempfile_in(dir)
-                .map_err(|source| Error::File {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
-            write_signed(tmp.as_file_mut(), &mut input, args.armor, plan, signer).and_then(|()| {
-                let done = if args.yes {
-                    tmp.persist(path).map(|_| ())
-                } else {
-                    tmp.persist_noclobber(path).map(|_| ())
-                };
-                done.map_err(|e| match e.error.kind() {
-                    std::io::ErrorKind::AlreadyExists => Error::Exists(path.clone()),
-                    _ => Error::File {
-                        path: path.clone(),
-                        source: e.error,
-                    },
-                })
-            })
-        }
+        Sink::File(path) => to_file(path, args.yes, |out| {
+            write_signed(out, &mut input, args.armor, plan, signer)
+        }),
     };
     if let Err(e) = result {
         return Err(agent_failure().unwrap_or(e));
@@ -417,4 +403,145 @@ pub fn run(
         chosen.key.fingerprint().to_hex()
     ))?;
     Ok(())
+}
+
+/// Write `path` through a temporary file beside it, renamed into place once `fill` succeeded
+/// (an existing file is replaced only with `replace`).
+fn to_file(
+    path: &Path,
+    replace: bool,
+    fill: impl FnOnce(&mut (dyn Write + Send + Sync)) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".hwsign-gpg-")
+        .tempfile_in(dir)
+        .map_err(|source| Error::File {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    fill(tmp.as_file_mut())?;
+    let done = if replace {
+        tmp.persist(path).map(|_| ())
+    } else {
+        tmp.persist_noclobber(path).map(|_| ())
+    };
+    done.map_err(|e| match e.error.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::Exists(path.to_path_buf()),
+        _ => Error::File {
+            path: path.to_path_buf(),
+            source: e.error,
+        },
+    })
+}
+
+/// `hwsign sign --format openpgp-clearsign` (a cleartext-signed copy, as Debian's `InRelease`)
+/// and `--format openpgp-binary` (a binary detached signature, as rpm's): each file streamed
+/// through the OpenPGP signer in turn, signed by `key` (or the key of `cert`).
+#[allow(clippy::too_many_arguments)]
+pub fn sign_files(
+    client: &mut AgentClient,
+    config: &Config,
+    key: Option<&str>,
+    cert: Option<&Path>,
+    files: &[PathBuf],
+    outputs: &[PathBuf],
+    force: bool,
+    mode: Mode,
+) -> Result<(KeyEntry, PublicKey)> {
+    let mut known = Vec::new();
+    match cert {
+        Some(c) => certs::read_into(c, &mut known)?,
+        None => known = certs::load(config, &crate::dirs::config_dir())?,
+    }
+    let keys = client.keys()?;
+    let chosen = match (cert, key) {
+        (Some(_), None) => choose(&keys, &Config::default(), &known, None)?,
+        _ => choose(&keys, config, &known, key)?,
+    };
+    let hash = pgp::hash_for(chosen.public.algorithm());
+    let typ = if mode == Mode::Clear {
+        SignatureType::Text
+    } else {
+        SignatureType::Binary
+    };
+    for (i, (file, out)) in files.iter().zip(outputs).enumerate() {
+        let step = || -> Result<()> {
+            let mut input = std::fs::File::open(file).map_err(|source| Error::File {
+                path: file.clone(),
+                source,
+            })?;
+            let failure = Arc::new(Mutex::new(None));
+            let signer = AgentSigner {
+                client: AgentClient::connect(client.path())?,
+                chosen: chosen.clone(),
+                names: vec![
+                    file.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ],
+                failure: failure.clone(),
+            };
+            let plan = Plan {
+                mode,
+                hash,
+                typ,
+                when: SystemTime::now(),
+            };
+            to_file(out, force, |w| {
+                write_signed(w, &mut input, false, plan, signer)
+            })
+            .map_err(|e| failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(e))
+        };
+        step().map_err(|e| crate::client::output::unfinished(e, i, files, "signatures"))?;
+        eprintln!(
+            "wrote {} (OpenPGP {}, {hash}, key {} fingerprint {})",
+            out.display(),
+            if mode == Mode::Clear {
+                "cleartext signature"
+            } else {
+                "binary signature"
+            },
+            crate::text::name(&chosen.entry.label),
+            chosen.primary.to_hex()
+        );
+    }
+    Ok((chosen.entry, chosen.public))
+}
+
+/// Passes everything on except a final line ending (`\n` or `\r\n`), held back until more
+/// data comes and dropped at the end.
+struct HoldFinalNewline<W> {
+    inner: W,
+    held: Vec<u8>,
+}
+
+impl<W: Write> Write for HoldFinalNewline<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !self.held.is_empty() {
+            self.inner.write_all(&self.held)?;
+            self.held.clear();
+        }
+        let hold = if buf.ends_with(b"\r\n") {
+            2
+        } else if buf.ends_with(b"\n") || buf.ends_with(b"\r") {
+            1
+        } else {
+            0
+        };
+        let (body, tail) = buf.split_at(buf.len() - hold);
+        self.inner.write_all(body)?;
+        self.held.extend_from_slice(tail);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

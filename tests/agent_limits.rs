@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -365,4 +366,54 @@ fn restored_token_files_are_picked_up_without_a_restart() {
             describe("hwsign sign", &out)
         );
     }
+}
+
+/// Another user is refused by the peer-credential check even where the file modes would let
+/// it connect (the directory is 0700 and the socket 0600 otherwise: root can open them
+/// anyway, and a misconfigured mode must not be enough).
+#[test]
+fn another_user_is_refused_by_its_peer_credentials() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a client as another user");
+        return;
+    }
+    let env = TestEnv::new();
+    let agent = env.start_agent(&[]);
+    for p in [env.dir.path(), env.run.as_path(), env.sock_dir().as_path()] {
+        set_mode(p, 0o755);
+    }
+    set_mode(&agent.sock, 0o777);
+    // Prints the reply's length: 0 when the agent closed without answering.
+    let client = "import socket,struct,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntry:\n    s.sendall(struct.pack('>I',1)+b'\\x0b')\n    s.settimeout(20)\n    print(len(s.recv(100)))\nexcept (BrokenPipeError, ConnectionResetError):\n    print(0)\n";
+    let out = run_with_timeout(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                client,
+            ])
+            .arg(&agent.sock),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("client as nobody", &out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "the agent answered another user"
+    );
+    assert!(agent.log_text().contains("refusing connection"));
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }

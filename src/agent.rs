@@ -11,6 +11,7 @@ pub mod audit;
 pub mod budget;
 pub mod context;
 pub mod created;
+pub mod desktop_notify;
 pub mod dispatch;
 pub mod framing;
 pub mod inventory;
@@ -27,6 +28,7 @@ pub mod socket;
 pub mod startup;
 pub mod state_lock;
 pub mod touch;
+pub mod touch_notice;
 
 pub use inventory::Inventory;
 pub use server::{Server, ServerOptions};

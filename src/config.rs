@@ -69,9 +69,17 @@ pub struct Config {
     #[serde(default)]
     pub touch_cache_window: Option<Duration>,
     /// Run this (with the message as the last argument) to tell the user to touch the token.
-    /// Default: `notify-send hwsign` when a desktop session bus is there.
+    /// Default: none (the desktop notification over D-Bus says it).
     #[serde(default)]
     pub notify_command: Option<Vec<String>>,
+    /// Show a desktop notification (D-Bus `org.freedesktop.Notifications`) while a token waits
+    /// for a touch, closed when the signature is over. Default: yes, when a session bus is there.
+    #[serde(default)]
+    pub desktop_notifications: Option<bool>,
+    /// Tokens that cannot say whether a key needs a touch (PKCS#11 modules): the touch notice
+    /// comes when the token has not answered after this long (`"0"` disables it). Default 300 ms.
+    #[serde(default)]
+    pub touch_notice_delay: Option<Duration>,
     /// The confirm command (SSH_ASKPASS-compatible: `SSH_ASKPASS_PROMPT=confirm`, the prompt
     /// as the argument, exit 0 = yes) for keys with `confirm = true`. Default `ssh-askpass`.
     #[serde(default)]
@@ -345,6 +353,17 @@ impl Config {
     pub fn touch_cache_window(&self) -> std::time::Duration {
         self.touch_cache_window
             .map_or(std::time::Duration::from_secs(15), |d| d.0)
+    }
+
+    /// Whether touch notices go to the desktop over D-Bus (default yes).
+    pub fn desktop_notifications(&self) -> bool {
+        self.desktop_notifications.unwrap_or(true)
+    }
+    /// How long a token that cannot say its touch policy may be silent before the touch
+    /// notice (default 300 ms; zero: never).
+    pub fn touch_notice_delay(&self) -> std::time::Duration {
+        self.touch_notice_delay
+            .map_or(std::time::Duration::from_millis(300), |d| d.0)
     }
 
     /// How long the PIN dialog may stay open (default 60 s).

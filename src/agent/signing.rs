@@ -6,7 +6,7 @@ use super::context::{Context, Peer};
 use super::inventory::KeyRef;
 use super::kind::Kind;
 use super::touch::{self, TouchGate};
-use super::{policy, prompt, record};
+use super::{policy, prompt, record, touch_notice};
 use crate::config::Config;
 use crate::error::{ErrorCode, WireError};
 use crate::proto::scheme::{Scheme, SignInput};
@@ -92,8 +92,8 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-/// Confirm and touch, before the token is asked: returns the one-line description of the
-/// request.
+/// Confirm and the simulated touch, before the token is asked: returns the one-line
+/// description of the request and the touch plan for the token's own touch.
 async fn gate(
     ctx: &Context,
     config: &Config,
@@ -102,7 +102,7 @@ async fn gate(
     kind: &Kind,
     signed: &serde_json::Value,
     note: &str,
-) -> Result<String, WireError> {
+) -> Result<(String, touch_notice::Plan), WireError> {
     let what = prompt::short(kind, signed);
     let rule = config.rule_for(&key.entry()).map(|(_, r)| r.clone());
     if rule.as_ref().is_some_and(|r| r.confirm) {
@@ -124,15 +124,16 @@ async fn gate(
             ));
         }
     }
+    let plan = touch_notice::plan(ctx, key, rule.and_then(|r| r.touch));
     // Simulated touch (test-mode keys with a touch policy in the config).
-    let Some(policy) = rule.and_then(|r| r.touch) else {
-        return Ok(what);
+    let touch_notice::Plan::Simulated(policy) = plan else {
+        return Ok((what, plan));
     };
     if !ctx
         .touch
         .needed(&key.id, policy, config.touch_cache_window())
     {
-        return Ok(what);
+        return Ok((what, plan));
     }
     let token = key.token_label.clone();
     let rx = ctx
@@ -144,14 +145,12 @@ async fn gate(
         key_id: key.id.clone(),
         touched: false,
     };
-    let message = format!(
-        "Touch the token {token} on {} to sign {what} with {}",
-        ctx.host, key.info.label
-    );
-    tracing::info!(token = %text::name(&token), key = %text::name(&key.info.label), what = %text::message(&what), "touch needed");
-    prompt::notify(config.notify_command.as_deref(), &message);
+    let _notice = touch_notice::announce(ctx, config, key, &what, false);
     // A configured confirm command can give the simulated touch too.
-    let text = format!("{message}?");
+    let text = format!(
+        "{}?",
+        touch_notice::message(&token, &ctx.host, &what, &key.info.label)
+    );
     let confirm = config
         .confirm_command
         .as_deref()
@@ -159,7 +158,7 @@ async fn gate(
     touch::wait(rx, confirm, config.touch_timeout(), &token).await?;
     guard.touched = true;
     tracing::info!(token = %text::name(&token), "touched");
-    Ok(what)
+    Ok((what, plan))
 }
 
 /// The token's signature checked against the key it was asked for, over what the token got
@@ -208,13 +207,13 @@ pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, W
             Err(e) => Err(("refused", e)),
             Ok(input) => match gate(ctx, &config, peer, job.key, &kind, &req.signed, note).await {
                 Err(e) => Err(("refused", e)),
-                Ok(what) => {
+                Ok((what, plan)) => {
                     let signed = input.clone();
-                    match job
-                        .key
-                        .token
-                        .sign(&job.key.id, job.scheme, input, &what)
-                        .await
+                    let on_token = job.key.token.sign(&job.key.id, job.scheme, input, &what);
+                    match touch_notice::sign_with_notice(
+                        ctx, &config, job.key, &what, plan, on_token,
+                    )
+                    .await
                     {
                         Err(e) => {
                             if matches!(

@@ -1,7 +1,9 @@
 //! Touch: which signatures wait for one (policy `always`, or `cached` outside its window), the
 //! pending touch per token (at most one: a second request for the same token is refused rather
 //! than queued behind a touch the user cannot tell apart), and the simulated touch of test-mode
-//! keys, given by `hwsign touch` (or the confirm command) within `touch_timeout`.
+//! keys, given by `hwsign touch` (or the confirm command) within `touch_timeout`. A hardware
+//! token's touch is listed too ([`TouchGate::show`]) while the agent waits for the card, but
+//! only the card can be touched: `hwsign touch` passes it by.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,6 +30,8 @@ pub struct PendingTouch {
 struct Waiting {
     info: PendingTouch,
     give: Option<oneshot::Sender<()>>,
+    /// Set for a hardware token's touch ([`TouchGate::show`]).
+    card: Option<u64>,
 }
 
 /// The touch state of the agent.
@@ -36,6 +40,7 @@ pub struct TouchGate {
     waiting: Mutex<Vec<Waiting>>,
     last: Mutex<HashMap<String, Instant>>,
     arrived: Notify,
+    next_card: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for TouchGate {
@@ -72,7 +77,10 @@ impl TouchGate {
             .waiting
             .lock()
             .map_err(|_| WireError::new(ErrorCode::Internal, "touch state poisoned", ""))?;
-        if let Some(w) = waiting.iter().find(|w| w.info.token == info.token) {
+        if let Some(w) = waiting
+            .iter()
+            .find(|w| w.info.token == info.token && w.card.is_none())
+        {
             return Err(WireError::new(
                 ErrorCode::PolicyRefused,
                 format!(
@@ -86,6 +94,7 @@ impl TouchGate {
         waiting.push(Waiting {
             info,
             give: Some(tx),
+            card: None,
         });
         drop(waiting);
         self.arrived.notify_waiters();
@@ -95,12 +104,41 @@ impl TouchGate {
     /// The request for `token` is over (touched, timed out or gone).
     pub fn finish(&self, token: &str, key_id: &str, touched: bool) {
         if let Ok(mut w) = self.waiting.lock() {
-            w.retain(|w| w.info.token != token);
+            w.retain(|w| w.info.token != token || w.card.is_some());
         }
         if touched {
-            if let Ok(mut l) = self.last.lock() {
-                l.insert(key_id.to_string(), Instant::now());
-            }
+            self.touched(key_id);
+        }
+    }
+
+    fn touched(&self, key_id: &str) {
+        if let Ok(mut l) = self.last.lock() {
+            l.insert(key_id.to_string(), Instant::now());
+        }
+    }
+
+    /// A hardware token waits for its touch: listed in the status until [`TouchGate::hide`].
+    pub fn show(&self, info: PendingTouch) -> u64 {
+        let id = self
+            .next_card
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut w) = self.waiting.lock() {
+            w.push(Waiting {
+                info,
+                give: None,
+                card: Some(id),
+            });
+        }
+        id
+    }
+
+    /// The card answered (or the request ended): `touched` starts the `cached` window.
+    pub fn hide(&self, id: u64, key_id: &str, touched: bool) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.retain(|w| w.card != Some(id));
+        }
+        if touched {
+            self.touched(key_id);
         }
     }
 

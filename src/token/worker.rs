@@ -1,9 +1,12 @@
 //! One worker thread per token: it owns the backend (PKCS#11 and PC/SC calls block, and many
 //! tokens are single-threaded); async callers send jobs over a channel and await a oneshot
 //! reply, so a slow token never blocks the listener or another token. Between jobs the worker
-//! ticks the backend so a cached PIN expires on time.
+//! ticks the backend so a cached PIN expires on time. While it signs (a card may wait seconds
+//! for its touch) what the token said about itself last answers `info`, so that `hwsign
+//! status` shows the pending touch instead of waiting for the card.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -37,13 +40,38 @@ enum Job {
 pub struct TokenHandle {
     name: String,
     jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
 }
 
-fn serve<B: Backend>(backend: &mut B, job: Job) {
+/// What the async side may read while the worker is busy.
+#[derive(Debug, Default)]
+struct Shared {
+    /// A signature or key generation is running (it may wait for a person).
+    busy: AtomicBool,
+    /// The last answer to `info`.
+    last_info: Mutex<Option<TokenInfo>>,
+}
+
+fn serve<B: Backend>(backend: &mut B, job: Job, shared: &Shared) {
+    let slow = matches!(job, Job::Sign { .. } | Job::Generate { .. });
+    if slow {
+        shared.busy.store(true, Ordering::SeqCst);
+    }
+    serve_job(backend, job, shared);
+    if slow {
+        shared.busy.store(false, Ordering::SeqCst);
+    }
+}
+
+fn serve_job<B: Backend>(backend: &mut B, job: Job, shared: &Shared) {
     // A caller that went away drops its receiver; ignoring the send error is right.
     match job {
         Job::Info(reply) => {
-            let _ = reply.send(backend.info());
+            let info = backend.info();
+            if let Ok(mut last) = shared.last_info.lock() {
+                *last = Some(info.clone());
+            }
+            let _ = reply.send(info);
         }
         Job::Keys(reply) => {
             let _ = reply.send(backend.keys());
@@ -79,6 +107,8 @@ impl TokenHandle {
         B: Backend,
     {
         let (jobs, rx) = mpsc::channel::<Job>();
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
         std::thread::Builder::new()
             .name(format!("token {name}"))
             .spawn(move || {
@@ -87,14 +117,14 @@ impl TokenHandle {
                     match rx.recv_timeout(TICK) {
                         Ok(job) => {
                             backend.tick();
-                            serve(&mut backend, job);
+                            serve(&mut backend, job, &theirs);
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) => backend.tick(),
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
             })?;
-        Ok(TokenHandle { name, jobs })
+        Ok(TokenHandle { name, jobs, shared })
     }
 
     /// The token's name (its label).
@@ -111,8 +141,18 @@ impl TokenHandle {
             .map_err(|_| TokenError::WorkerGone(self.name.clone()))
     }
 
-    /// What the token says about itself.
+    /// What the token says about itself; while it signs, what it said last (or that it is
+    /// busy).
     pub async fn info(&self) -> Result<TokenInfo, TokenError> {
+        if self.shared.busy.load(Ordering::SeqCst) {
+            let last = self.shared.last_info.lock().ok().and_then(|l| l.clone());
+            return Ok(last.unwrap_or_else(|| TokenInfo {
+                label: self.name.clone(),
+                present: true,
+                problem: Some("busy: a signature is in progress".into()),
+                ..TokenInfo::default()
+            }));
+        }
         self.call(Job::Info).await
     }
 

@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod dsse;
 pub mod ecdsa;
+pub mod minisign;
 pub mod openpgp;
 pub mod raw;
 pub mod ssh_signature;

@@ -81,6 +81,8 @@ pub enum ExportFormat {
     AllowedSigners,
     /// A [[signer]] entry for hwsign's trust policy (--name, default the key's label).
     Policy,
+    /// A minisign public key file (Ed25519 keys), for `minisign -V -p`.
+    Minisign,
 }
 
 /// Why a key is revoked (`keys export --format openpgp --revoke`).
@@ -198,6 +200,10 @@ pub enum SignFormat {
     OpenpgpClearsign,
     /// OpenPGP detached signature, binary (FILE.sig), as rpm's (gpg -b without armor).
     OpenpgpBinary,
+    /// minisign (FILE.minisig), Ed25519 keys: prehashed (BLAKE2b-512) with a trusted comment.
+    Minisign,
+    /// minisign's legacy signature over the file itself (small files only).
+    MinisignLegacy,
 }
 
 /// `hwsign sign`.

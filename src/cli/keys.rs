@@ -103,6 +103,7 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
             })?;
             crate::format::verifier_material::allowed_signers_line(principal, &public)
         }
+        ExportFormat::Minisign => crate::format::minisign::public_key_file(&public)?,
         ExportFormat::Policy => crate::format::verifier_material::policy_entry(
             a.name.as_deref().unwrap_or(&key.label),
             &public,

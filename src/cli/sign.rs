@@ -53,6 +53,7 @@ fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()>
         SignFormat::Raw => ".rawsig",
         SignFormat::Openpgp | SignFormat::OpenpgpClearsign => ".asc",
         SignFormat::OpenpgpBinary => ".sig",
+        SignFormat::Minisign | SignFormat::MinisignLegacy => ".minisig",
     };
     let outputs: Vec<PathBuf> = args
         .files
@@ -68,6 +69,8 @@ fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()>
         SignFormat::Openpgp => openpgp(client, config, &args, &outputs)?,
         SignFormat::OpenpgpClearsign => openpgp_streamed(client, config, &args, &outputs, true)?,
         SignFormat::OpenpgpBinary => openpgp_streamed(client, config, &args, &outputs, false)?,
+        SignFormat::Minisign => minisign_files(client, config, &args, &outputs, false)?,
+        SignFormat::MinisignLegacy => minisign_files(client, config, &args, &outputs, true)?,
     };
     if args.emit_verifier_material {
         let written = super::material::emit(&material_dir(&outputs), &key, &public, args.force)
@@ -339,4 +342,102 @@ fn openpgp_streamed(
         args.force,
         mode,
     )
+}
+
+/// minisign (`FILE.minisig`), Ed25519 only: the file's signature (over its BLAKE2b-512, or
+/// over the small file itself when `legacy`), then the global signature over that signature
+/// and the trusted comment (`timestamp:… file:…`): two signatures from the agent per file.
+fn minisign_files(
+    client: &mut AgentClient,
+    config: &Config,
+    args: &SignArgs,
+    outputs: &[PathBuf],
+    legacy: bool,
+) -> Result<Material> {
+    use crate::format::minisign as ms;
+    use std::io::Read;
+    let sock = client.path().to_path_buf();
+    let mut signer = signer_for(client, config, args)?;
+    check_material(args, outputs, &signer)?;
+    ms::public_key_file(&signer.public)?;
+    if legacy {
+        for file in &args.files {
+            let size = hash::check_input(file)?;
+            if size > raw::ED25519_MAX_FILE {
+                return Err(Error::Usage(format!(
+                    "{} has {size} bytes: legacy minisign signs the file itself and is limited to {} bytes\n  hint: use --format minisign (prehashed)",
+                    file.display(),
+                    raw::ED25519_MAX_FILE
+                )));
+            }
+        }
+    }
+    if signer.key.touch_policy != "never" {
+        eprintln!(
+            "minisign needs two signatures per file (the file's and the trusted comment's): touch the token for each if it asks"
+        );
+    }
+    each_file(&sock, &args.files, |i| {
+        let (file, out) = (&args.files[i], &outputs[i]);
+        let name = display_name(file);
+        let names = [name.clone()];
+        let (alg, message) = if legacy {
+            (
+                ms::Algorithm::Legacy,
+                hash::read_input(file, raw::ED25519_MAX_FILE)?,
+            )
+        } else {
+            let mut f = std::fs::File::open(file).map_err(|source| Error::File {
+                path: file.clone(),
+                source,
+            })?;
+            let mut h = ms::prehasher();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = f.read(&mut buf).map_err(|source| Error::File {
+                    path: file.clone(),
+                    source,
+                })?;
+                if n == 0 {
+                    break;
+                }
+                blake2::Digest::update(&mut h, &buf[..n]);
+            }
+            (ms::Algorithm::Prehashed, ms::prehash(h))
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let trusted = format!(
+            "timestamp:{now}\tfile:{}{}",
+            crate::text::name(&name),
+            if legacy { "" } else { "\thashed" }
+        );
+        ms::check_comment(&trusted)?;
+        let sig = signer.sign_message(Scheme::Ed25519, message, "minisign", &names)?;
+        let global = signer.sign_message(
+            Scheme::Ed25519,
+            ms::global_message(&sig, &trusted),
+            "minisign",
+            &names,
+        )?;
+        let text = ms::signature_file(
+            &signer.public,
+            alg,
+            "signature from hwsign (token key)",
+            &sig,
+            &trusted,
+            &global,
+        )?;
+        output::write_new(out, text.as_bytes(), args.force)?;
+        eprintln!(
+            "wrote {} (minisign{}, key {} id {})",
+            out.display(),
+            if legacy { " legacy" } else { "" },
+            signer.key.label,
+            ms::key_id_hex(&ms::key_id(&signer.public))
+        );
+        Ok(())
+    })?;
+    Ok((signer.key.clone(), signer.public.clone()))
 }

@@ -208,6 +208,8 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
                     .into_iter()
                     .map(|(_, e)| e)
                     .collect(),
+                max_sign_wait_s: u32::try_from(ctx.config().longest_sign_wait().as_secs())
+                    .unwrap_or(u32::MAX),
             }),
             Err(e) => malformed(e),
         },
@@ -254,10 +256,14 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             Err(e) => malformed(e),
         },
         SignRequest::NAME => match SignRequest::from_extension(&ext) {
-            Ok(req) => match hwsign_sign(ctx, peer, req).await {
-                Ok(reply) => ok_ext(&reply),
-                Err(e) => error_response(&e),
-            },
+            Ok(req) => {
+                // A large request (a 100,000-subject statement) is held once here, not twice.
+                drop(ext);
+                match hwsign_sign(ctx, peer, req).await {
+                    Ok(reply) => ok_ext(&reply),
+                    Err(e) => error_response(&e),
+                }
+            }
             Err(e) => malformed(e),
         },
         GenerateRequest::NAME if ctx.socket == Socket::Extra => error_response(&WireError::new(
@@ -281,6 +287,15 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             tracing::debug!(name, "unknown extension");
             Response::Failure
         }
+    }
+}
+
+/// The largest request the socket `ctx` serves takes.
+fn request_limit(ctx: &Context) -> usize {
+    let sockets = &ctx.config().sockets;
+    match ctx.socket {
+        Socket::Main => sockets.main().max_request,
+        Socket::Extra => sockets.extra().max_request,
     }
 }
 
@@ -316,6 +331,7 @@ async fn status(ctx: &Context) -> StatusReply {
         touch_cache_window_s: ctx.config().touch_cache_window().as_secs() as u32,
         max_sign_wait_s: u32::try_from(ctx.config().longest_sign_wait().as_secs())
             .unwrap_or(u32::MAX),
+        max_request: request_limit(ctx) as u64,
     }
 }
 

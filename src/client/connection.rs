@@ -60,6 +60,8 @@ pub struct AgentClient {
     path: PathBuf,
     /// The agent's longest sign wait, from its status.
     sign_wait: Option<Duration>,
+    /// The largest request the agent takes on this socket, from its status.
+    max_request: Option<usize>,
 }
 
 /// How an exchange failed.
@@ -82,6 +84,7 @@ impl AgentClient {
             stream: Self::open(path)?,
             path: path.to_path_buf(),
             sign_wait: None,
+            max_request: None,
         })
     }
 
@@ -126,7 +129,9 @@ impl AgentClient {
         Ok(())
     }
 
-    fn exchange(&mut self, message: &[u8], wait: Duration) -> Result<Vec<u8>, Failed> {
+    /// Send `framed` (a whole frame, length and message, in pieces sent in turn) and read the
+    /// reply message.
+    fn exchange(&mut self, framed: &[&[u8]], wait: Duration) -> Result<Vec<u8>, Failed> {
         let path = self.path.clone();
         let lost = move |detail: String| Error::AgentLost {
             path: path.clone(),
@@ -151,7 +156,10 @@ impl AgentClient {
             .map_err(|e| io(e, "setting timeouts"))?;
         // The agent may refuse a request before it has all of it (too large) and close: its
         // answer is read even when the rest could not be sent.
-        let write_failed = match self.stream.write_all(&frame::encode(message)) {
+        let write_failed = match framed
+            .iter()
+            .try_for_each(|piece| (&self.stream).write_all(piece))
+        {
             Ok(()) => None,
             Err(e)
                 if matches!(
@@ -218,15 +226,25 @@ impl AgentClient {
         wait: Duration,
         retry_safe: bool,
     ) -> Result<Vec<u8>> {
+        self.round_trip_framed(&[&frame::encode(message)], wait, retry_safe)
+    }
+
+    /// [`Self::round_trip_within`] with a message already framed.
+    fn round_trip_framed(
+        &mut self,
+        framed: &[&[u8]],
+        wait: Duration,
+        retry_safe: bool,
+    ) -> Result<Vec<u8>> {
         if self.closed_by_agent() {
             self.reconnect()?;
         }
-        match self.exchange(message, wait) {
+        match self.exchange(framed, wait) {
             Ok(reply) => Ok(reply),
             Err(Failed::Other(e)) => Err(e),
             Err(Failed::ClosedBeforeReply) if retry_safe => {
                 self.reconnect()?;
-                        match self.exchange(message, wait) {
+                match self.exchange(framed, wait) {
                     Ok(reply) => Ok(reply),
                     Err(Failed::Other(e)) => Err(e),
                     Err(Failed::ClosedBeforeReply) => {
@@ -249,7 +267,7 @@ impl AgentClient {
     }
 
     /// How long a signature may take on this agent: its advertised longest wait plus a margin
-    /// (asked once per connection; the default for agents that do not say).
+    /// (from the key listing or the status; asked with a status only when neither came yet).
     fn sign_wait(&mut self) -> Duration {
         if self.sign_wait.is_none() {
             let _ = self.status();
@@ -276,7 +294,11 @@ impl AgentClient {
             // touch@hwsign waits for a pending touch for as long as it was asked to.
             _ => self.round_trip_within(&msg, CALL_WAIT + MARGIN, Req::NAME != "touch@hwsign")?,
         };
-        reply::expect::<Rep>(&reply).map_err(|e| match e {
+        self.decode_reply(&reply)
+    }
+
+    fn decode_reply<Rep: HwsignMessage>(&self, reply: &[u8]) -> Result<Rep> {
+        reply::expect::<Rep>(reply).map_err(|e| match e {
             // A possibly remote agent's words, printed on a terminal: escaped and bounded.
             ReplyError::Wire(mut w) => {
                 w.message = crate::text::for_terminal(&w.message, 2000);
@@ -293,17 +315,29 @@ impl AgentClient {
 
     /// The agent's keys, every token asked now.
     pub fn keys(&mut self) -> Result<Vec<KeyEntry>> {
-        Ok(self
-            .call::<_, KeysReply>(&KeysRequest { fresh: true })?
-            .keys)
+        self.keys_reply(true)
     }
 
     /// The agent's keys as it found them recently (cheaper: cards take tens of APDUs to list).
     /// For picking a key; [`crate::client::select::pick`] asks again when it is not there.
     pub fn recent_keys(&mut self) -> Result<Vec<KeyEntry>> {
-        Ok(self
-            .call::<_, KeysReply>(&KeysRequest { fresh: false })?
-            .keys)
+        self.keys_reply(false)
+    }
+
+    fn keys_reply(&mut self, fresh: bool) -> Result<Vec<KeyEntry>> {
+        let reply: KeysReply = self.call(&KeysRequest { fresh })?;
+        self.remember_sign_wait(reply.max_sign_wait_s);
+        Ok(reply.keys)
+    }
+
+    /// The longest sign wait an agent advertised (0: an agent too old to say; the default then,
+    /// without asking again).
+    fn remember_sign_wait(&mut self, seconds: u32) {
+        self.sign_wait = Some(if seconds > 0 {
+            Duration::from_secs(u64::from(seconds))
+        } else {
+            DEFAULT_SIGN_WAIT
+        });
     }
 
     /// The agent's status (and its longest sign wait, remembered for this connection).
@@ -312,12 +346,34 @@ impl AgentClient {
         if status.max_sign_wait_s > 0 {
             self.sign_wait = Some(Duration::from_secs(u64::from(status.max_sign_wait_s)));
         }
+        self.max_request = Some(status.request_limit());
         Ok(status)
     }
 
-    /// Sign.
+    /// The largest request the agent takes on this socket (its status says; asked once per
+    /// connection).
+    pub fn request_limit(&mut self) -> Result<usize> {
+        match self.max_request {
+            Some(n) => Ok(n),
+            None => Ok(self.status()?.request_limit()),
+        }
+    }
+
+    /// Sign. The request is sent in pieces around its data (a large statement is not copied to
+    /// be framed), and one larger than the agent takes is refused here, before anything is sent.
     pub fn sign(&mut self, request: &SignRequest) -> Result<SignReply> {
-        self.call(request)
+        let limit = self.request_limit()?;
+        let len = request.frame_len_with(request.data.len());
+        if len > limit {
+            return Err(Error::Usage(format!(
+                "the signing request has {len} bytes; the agent at {} takes at most {limit} bytes\n  hint: sign fewer files at once, or raise [sockets.*] max_request in the agent's config",
+                self.path.display()
+            )));
+        }
+        let (head, data, tail) = request.frame_parts();
+        let wait = self.sign_wait();
+        let reply = self.round_trip_framed(&[&head, data, &tail], wait, false)?;
+        self.decode_reply(&reply)
     }
 
     /// Make a key.
@@ -357,6 +413,7 @@ mod tests {
             pending_touches: Vec::new(),
             touch_cache_window_s: 15,
             max_sign_wait_s,
+            max_request: 0,
         }
     }
 

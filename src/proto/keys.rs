@@ -108,6 +108,10 @@ impl KeyEntry {
 pub struct KeysReply {
     /// Every key the agent can use.
     pub keys: Vec<KeyEntry>,
+    /// The agent's longest sign wait in seconds (as in `status@hwsign`), so a client that picks
+    /// a key knows how long a signature may take without asking for the status too. Appended:
+    /// 0 from older agents, ignored by older clients.
+    pub max_sign_wait_s: u32,
 }
 
 impl HwsignMessage for KeysReply {
@@ -117,6 +121,7 @@ impl HwsignMessage for KeysReply {
         for k in &self.keys {
             k.encode(e);
         }
+        e.u32(self.max_sign_wait_s);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         let n = d.u32()? as usize;
@@ -126,7 +131,11 @@ impl HwsignMessage for KeysReply {
         let keys = (0..n)
             .map(|_| KeyEntry::decode(d))
             .collect::<Result<_, _>>()?;
-        Ok(KeysReply { keys })
+        let max_sign_wait_s = if d.remaining() >= 4 { d.u32()? } else { 0 };
+        Ok(KeysReply {
+            keys,
+            max_sign_wait_s,
+        })
     }
 }
 
@@ -157,6 +166,7 @@ mod tests {
     fn roundtrip() {
         let r = KeysReply {
             keys: vec![sample_entry(), sample_entry()],
+            max_sign_wait_s: 165,
         };
         assert_eq!(KeysReply::from_bytes(&r.to_bytes()).unwrap(), r);
         assert_eq!(

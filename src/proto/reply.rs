@@ -94,6 +94,7 @@ mod tests {
     fn both_framings() {
         let reply = KeysReply {
             keys: vec![sample_entry()],
+            max_sign_wait_s: 0,
         };
         let mut rfc = vec![SSH_AGENT_EXTENSION_RESPONSE];
         let mut e = super::super::wire::Enc::default();

@@ -207,7 +207,9 @@ fn sign_request_for_an_unknown_key() {
         matches!(reply::expect::<SignReply>(&r), Err(ReplyError::Wire(w)) if w.code == ErrorCode::Malformed)
     );
 
-    // On the command line, a key nobody has is named with the keys there are.
+    // On the command line, a key nobody has is named with the keys there are (inputs are
+    // checked first: the file exists).
+    write_file(&env.work, "Cargo.toml", b"[package]\n");
     let stderr = env.hwsign_err(&[
         "sign",
         "--key",

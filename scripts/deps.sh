@@ -45,6 +45,7 @@ readonly PACKAGES=(
     scdaemon        # gpg --card-status against the virtual OpenPGP card
     libccid         # its reader list checks the udev rules (tests/udev_rules.rs)
     systemd         # systemd-socket-activate for the private pcscd
+    dbus-daemon     # a private session bus for the desktop-notification tests (tests/touch_notice.rs)
     python3-venv    # venv for Debian's python3, when the python3 on PATH has none
     coreutils
     git             # hwsign-gpg: commits and tags signed with gpg.program (tests/gpg_frontend.rs)

@@ -5,7 +5,10 @@ pub mod agent_main;
 pub mod args;
 pub mod attest;
 pub mod audit;
+pub mod doctor;
+pub mod init;
 pub mod keys;
+pub mod man;
 pub mod material;
 pub mod sign;
 pub mod status;
@@ -27,6 +30,10 @@ pub fn run(cli: args::Cli) -> Result<()> {
             };
         }
         args::Command::Audit(a) => return audit::run(a),
+        args::Command::Man(a) => return man::man(a),
+        args::Command::Completions(a) => return man::completions(a),
+        args::Command::Doctor(a) => return doctor::run(cli.config.as_deref(), a),
+        args::Command::Init(a) => return init::run(cli.config.as_deref(), a),
         // The hwsign binary's main runs `hwsign gpg` itself (gpg's exit statuses).
         args::Command::Gpg(_) => {
             return Err(crate::error::Error::Usage(
@@ -45,6 +52,12 @@ pub fn run(cli: args::Cli) -> Result<()> {
         args::Command::Status(a) => status::run(&mut client, a),
         args::Command::Touch(a) => status::touch(&mut client, a),
         args::Command::Lock => status::lock(&mut client),
-        args::Command::Verify(_) | args::Command::Audit(_) | args::Command::Gpg(_) => Ok(()),
+        args::Command::Verify(_)
+        | args::Command::Audit(_)
+        | args::Command::Gpg(_)
+        | args::Command::Man(_)
+        | args::Command::Completions(_)
+        | args::Command::Doctor(_)
+        | args::Command::Init(_) => Ok(()),
     }
 }

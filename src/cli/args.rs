@@ -4,12 +4,44 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// hwsign: sign releases with keys on hardware tokens, through hwsign-agent.
+/// Examples and environment, at the end of `hwsign --help` and in hwsign(1).
+const HWSIGN_AFTER_HELP: &str = "\
+Examples:
+  hwsign keys                                       list the agent's keys
+  hwsign sign --format sshsig --key release-p256 dist/app.tar.gz
+  hwsign sign --format openpgp --key release-p256 dist/app.tar.gz     # dist/app.tar.gz.asc
+  hwsign attest --purl pkg:generic/app@1.0.0 -o release.intoto.json dist/*
+  hwsign verify --policy trust.toml --envelope release.intoto.json dist/*
+  hwsign doctor                                     why signing does not work
+  hwsign init --dry-run                             what setting up would do
+
+Environment:
+  HWSIGN_AUTH_SOCK   the agent's socket (else $XDG_RUNTIME_DIR/hwsign/agent.sock, else
+                     SSH_AUTH_SOCK, e.g. a forwarded agent.extra.sock)
+  HWSIGN_LOG         log filter for hwsign and hwsign-agent (e.g. info, debug)
+  XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR   where config, audit log and sockets live";
+
+/// Examples and environment of `hwsign-agent --help` and hwsign-agent(1).
+const AGENT_AFTER_HELP: &str = "\
+Examples:
+  hwsign-agent                       serve the configured tokens and cards
+  hwsign-agent --softhsm             test mode: a SoftHSM2 token with three keys, no hardware
+  systemctl --user enable --now hwsign-agent.socket   (hwsign init installs the units)
+
+Environment:
+  HWSIGN_LOG         log filter (default info; debug for more)
+  XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR   config, audit log and state, sockets
+  DBUS_SESSION_BUS_ADDRESS   the desktop's bus for touch notifications";
+
+/// hwsign: sign releases and commits with keys on hardware tokens (YubiKey PIV, OpenPGP cards,
+/// PKCS#11) through hwsign-agent: DSSE/in-toto attestations, SSHSIG, OpenPGP and raw
+/// signatures, and verify them against a trust policy.
 #[derive(Debug, Parser)]
-#[command(name = "hwsign", version, about)]
+#[command(name = "hwsign", version, after_help = HWSIGN_AFTER_HELP)]
 pub struct Cli {
-    /// Config file (default: $XDG_CONFIG_HOME/hwsign/config.toml).
-    #[arg(long, global = true)]
+    /// Config file for the commands that read one (keys, sign, attest, doctor, init, gpg)
+    /// (default: $XDG_CONFIG_HOME/hwsign/config.toml). Give it before the command.
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
@@ -21,7 +53,7 @@ pub struct Cli {
 pub enum Command {
     /// List the agent's keys, export or generate one.
     Keys(KeysArgs),
-    /// Sign files: SSHSIG (FILE.sig) or raw (FILE.rawsig).
+    /// Sign files: SSHSIG (FILE.sig), OpenPGP (FILE.asc) or raw (FILE.rawsig).
     Sign(SignArgs),
     /// Attest a release: one DSSE envelope with an in-toto statement over every file.
     Attest(AttestArgs),
@@ -35,6 +67,14 @@ pub enum Command {
     Touch(TouchArgs),
     /// Forget every cached PIN now (log the tokens out).
     Lock,
+    /// Explain why signing does not work: agent, pcscd, cards, modules, units, config, log.
+    Doctor(super::doctor::DoctorArgs),
+    /// Set up: a commented config, the systemd user units, ssh and git snippets.
+    Init(super::init::InitArgs),
+    /// Print the man page, or write every page into a directory.
+    Man(super::man::ManArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(super::man::CompletionsArgs),
     /// gpg's command line for release tools, signing through the agent (as `hwsign-gpg`).
     #[command(disable_help_flag = true)]
     Gpg(GpgCliArgs),
@@ -293,9 +333,10 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// hwsign-agent: serve keys on hardware tokens over the SSH agent protocol.
+/// hwsign-agent: serve keys on hardware tokens (YubiKey PIV, OpenPGP cards, PKCS#11) over the
+/// SSH agent protocol, for ssh, git, ssh-keygen and hwsign (DSSE, SSHSIG, OpenPGP, raw).
 #[derive(Debug, Parser)]
-#[command(name = "hwsign-agent", version, about)]
+#[command(name = "hwsign-agent", version, after_help = AGENT_AFTER_HELP)]
 pub struct AgentCli {
     /// Test mode: provision (once) and use a SoftHSM2 token under $XDG_STATE_HOME/hwsign/softhsm.
     #[arg(long)]

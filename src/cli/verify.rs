@@ -23,8 +23,8 @@ pub struct VerifyArgs {
         required_unless_present = "signature"
     )]
     pub envelope: Option<PathBuf>,
-    /// A signature file, SSHSIG (FILE.sig) or raw (FILE.rawsig); repeat for several files or
-    /// signers.
+    /// A signature file, SSHSIG (FILE.sig), OpenPGP (FILE.asc, or a binary .sig) or raw
+    /// (FILE.rawsig); repeat for several files or signers.
     #[arg(long)]
     pub signature: Vec<PathBuf>,
     /// Print JSON.

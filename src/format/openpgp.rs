@@ -10,6 +10,7 @@ use openpgp::cert::Cert;
 use openpgp::crypto::{Signer, hash::Context, mpi};
 use openpgp::packet::key::{Key4, PrimaryRole, PublicParts, UnspecifiedRole};
 use openpgp::packet::signature::SignatureBuilder;
+use openpgp::packet::signature::subpacket::{Subpacket, SubpacketValue};
 use openpgp::packet::{Key, UserID};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
@@ -226,6 +227,18 @@ pub fn certificate(
         })
         .and_then(|b| b.set_primary_userid(true))
         .and_then(|b| b.set_key_validity_period(expires))
+        // Not critical (sequoia marks them so): rpm 4.18's parser refuses a certificate with
+        // critical subpackets it does not know, and gpg does not mark them either.
+        .and_then(|b| {
+            b.modify_hashed_area(|mut a| {
+                a.replace(Subpacket::new(SubpacketValue::PrimaryUserID(true), false)?)?;
+                a.replace(Subpacket::new(
+                    SubpacketValue::KeyFlags(KeyFlags::empty().set_certification().set_signing()),
+                    false,
+                )?)?;
+                Ok(a)
+            })
+        })
         .map_err(pgp_err)?
         .sign_userid_binding(signer, Some(&primary), &uid)
         .map_err(pgp_err)?;

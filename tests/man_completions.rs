@@ -11,7 +11,11 @@ use common::*;
 
 fn ok(env: &TestEnv, args: &[&str]) -> String {
     let out = run(env.command(CLIENT_BIN).args(args));
-    assert!(out.status.success(), "{}", describe(&format!("hwsign {args:?}"), &out));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&format!("hwsign {args:?}"), &out)
+    );
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
@@ -20,7 +24,16 @@ fn completions_for_bash_zsh_and_fish_know_the_commands() {
     let env = TestEnv::new();
     let bash = ok(&env, &["completions", "bash"]);
     assert!(bash.contains("complete -F _hwsign"), "{bash}");
-    for cmd in ["keys", "sign", "attest", "verify", "doctor", "init", "man", "completions"] {
+    for cmd in [
+        "keys",
+        "sign",
+        "attest",
+        "verify",
+        "doctor",
+        "init",
+        "man",
+        "completions",
+    ] {
         assert!(bash.contains(cmd), "bash completion misses {cmd}");
     }
     assert!(bash.contains("--emit-verifier-material"));
@@ -28,9 +41,15 @@ fn completions_for_bash_zsh_and_fish_know_the_commands() {
     assert!(zsh.starts_with("#compdef hwsign"), "{zsh}");
     let fish = ok(&env, &["completions", "fish"]);
     assert!(fish.contains("complete -c hwsign"), "{fish}");
-    assert!(fish.contains("sshsig") && fish.contains("openpgp"), "formats: {fish}");
+    assert!(
+        fish.contains("sshsig") && fish.contains("openpgp"),
+        "formats: {fish}"
+    );
     let agent = ok(&env, &["completions", "bash", "--program", "hwsign-agent"]);
-    assert!(agent.contains("--softhsm") && agent.contains("hwsign-agent"), "{agent}");
+    assert!(
+        agent.contains("--softhsm") && agent.contains("hwsign-agent"),
+        "{agent}"
+    );
     // A shell bash can load.
     let path = env.path("hwsign.bash");
     fs::write(&path, &bash).unwrap();
@@ -42,8 +61,14 @@ fn completions_for_bash_zsh_and_fish_know_the_commands() {
 fn man_pages_for_both_programs_and_every_subcommand() {
     let env = TestEnv::new();
     let page = ok(&env, &["man"]);
-    assert!(page.starts_with(".ie") || page.contains(".TH hwsign 1"), "{page}");
-    assert!(page.contains("HWSIGN_AUTH_SOCK") && page.contains("HWSIGN_LOG"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH hwsign 1"),
+        "{page}"
+    );
+    assert!(
+        page.contains("HWSIGN_AUTH_SOCK") && page.contains("HWSIGN_LOG"),
+        "{page}"
+    );
     let agent = ok(&env, &["man", "--program", "hwsign-agent"]);
     assert!(agent.contains(".TH hwsign-agent 1"), "{agent}");
     assert!(agent.contains("OpenPGP"), "{agent}");
@@ -83,20 +108,32 @@ fn help_texts_name_openpgp_examples_and_environment() {
     let help = ok(&env, &["--help"]);
     assert!(help.contains("OpenPGP"), "{help}");
     assert!(help.contains("Examples:"), "{help}");
-    assert!(help.contains("HWSIGN_AUTH_SOCK") && help.contains("HWSIGN_LOG"), "{help}");
+    assert!(
+        help.contains("HWSIGN_AUTH_SOCK") && help.contains("HWSIGN_LOG"),
+        "{help}"
+    );
     assert!(
         help.contains("Sign files: SSHSIG (FILE.sig), OpenPGP (FILE.asc) or raw (FILE.rawsig)"),
         "{help}"
     );
     let agent = run(env.command(AGENT_BIN).arg("--help"));
     let agent = String::from_utf8_lossy(&agent.stdout);
-    assert!(agent.contains("OpenPGP") && agent.contains("HWSIGN_LOG"), "{agent}");
+    assert!(
+        agent.contains("OpenPGP") && agent.contains("HWSIGN_LOG"),
+        "{agent}"
+    );
 
     let verify = ok(&env, &["verify", "--help"]);
     assert!(verify.contains("FILE.asc"), "{verify}");
-    assert!(!verify.contains("--config"), "verify offers --config: {verify}");
+    assert!(
+        !verify.contains("--config"),
+        "verify offers --config: {verify}"
+    );
     let audit = ok(&env, &["audit", "--help"]);
-    assert!(!audit.contains("--config"), "audit offers --config: {audit}");
+    assert!(
+        !audit.contains("--config"),
+        "audit offers --config: {audit}"
+    );
     // Still given before the command.
     assert!(help.contains("--config"), "{help}");
 }

@@ -7,6 +7,7 @@ pub mod attest;
 pub mod audit;
 pub mod doctor;
 pub mod init;
+pub mod inputs;
 pub mod keys;
 pub mod man;
 pub mod material;

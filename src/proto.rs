@@ -23,7 +23,9 @@ pub use ssh_agent_lib::proto::{Extension, Request, Response};
 
 /// The version of the hwsign messages this build speaks.
 pub const VERSION: u32 = 1;
-/// The largest frame (message length) the agent accepts, in bytes.
+/// The largest frame (message length) older agents accepted, in bytes: what a client assumes of
+/// an agent whose status does not advertise its request limit. Agents now take
+/// `[sockets.*] max_request` (see [`crate::config::SocketLimits`]).
 pub const MAX_FRAME: usize = 256 * 1024;
 /// The standard extension listing supported extensions.
 pub const EXT_QUERY: &str = "query";

@@ -15,8 +15,9 @@ use super::context::{Peer, Socket};
 use super::kind::Kind;
 use crate::text::{self, Escaped};
 
-/// DSSE subjects listed one by one in a prompt; the rest are counted.
-pub const SUBJECTS_SHOWN: usize = 10;
+/// DSSE subjects listed one by one in a prompt; the rest are counted (the audit record keeps
+/// as many, and the statement's digest).
+pub const SUBJECTS_SHOWN: usize = super::record::SUBJECTS_KEPT;
 
 fn short_hex(v: &Value) -> String {
     v.as_str()
@@ -117,6 +118,13 @@ pub fn confirm_text(
             }
             if n > SUBJECTS_SHOWN {
                 out.push_str(&format!("  and {} more\n", n - SUBJECTS_SHOWN));
+            }
+            // The rest stand behind the statement's digest (the audit record has it too).
+            if n > SUBJECTS_SHOWN && signed["statement_sha256"].is_string() {
+                out.push_str(&format!(
+                    "statement sha256 {}\n",
+                    field(&signed["statement_sha256"])
+                ));
             }
         }
         Kind::Sshsig { namespace } => {
@@ -351,6 +359,27 @@ mod tests {
         assert_eq!(
             short(&kind, &signed),
             "an attestation of 1 file(s) (paquet-été-ü.tar.gz)"
+        );
+    }
+
+    #[test]
+    fn a_large_release_shows_ten_subjects_the_count_and_the_digest() {
+        let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (kind, mut signed) = dsse(&refs);
+        signed["subject_count"] = json!(100_000);
+        signed["statement_sha256"] = json!("cd".repeat(32));
+        let text = confirm_text(&kind, &signed, "k", &peer("hwsign"), Socket::Main, "");
+        assert!(text.contains("100000 subject(s)"), "{text}");
+        assert!(text.contains("  and 99990 more\n"), "{text}");
+        assert!(
+            text.contains(&format!("statement sha256 {}", "cd".repeat(32))),
+            "{text}"
+        );
+        assert!(text.len() < 2000, "{text}");
+        assert_eq!(
+            short(&kind, &signed),
+            "an attestation of 100000 file(s) (f0, f1, f2, and 99997 more)"
         );
     }
 

@@ -7,36 +7,37 @@ use serde_json::{Map, Value, json};
 use super::context::{Context, Peer};
 use super::inventory::KeyRef;
 use super::kind::Kind;
-use crate::format::dsse;
+use crate::format::{dsse, statement};
 use crate::proto::scheme::SignInput;
 use crate::proto::sign::SignContext;
 use crate::proto::wire::Dec;
 use crate::pubkey::hex;
 
-/// At most this many DSSE subjects are listed one by one.
-const MAX_SUBJECTS: usize = 1000;
+/// The DSSE subjects listed one by one (in the record, the prompts and the notifications); the
+/// rest are counted, and the statement's digest stands for all of them.
+pub const SUBJECTS_KEPT: usize = 10;
 
-/// What the signed bytes say, for the log and prompts.
+/// What the signed bytes say, for the log and prompts. A DSSE statement is read once, in one
+/// pass, into its subject count, its first [`SUBJECTS_KEPT`] subjects and its digest: what
+/// people and the log see stays small however large the release.
 pub fn what_is_signed(kind: &Kind, data: &[u8], input: SignInput) -> Value {
     match kind {
         Kind::Dsse { payload_type } => {
             let mut out = json!({ "payloadType": payload_type });
             if let Some((_, body)) = dsse::parse_pae(data) {
-                if let Ok(st) = serde_json::from_slice::<Value>(body) {
-                    let subjects: Vec<Value> = st["subject"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .take(MAX_SUBJECTS)
-                                .map(
-                                    |s| json!({"name": s["name"], "sha256": s["digest"]["sha256"]}),
-                                )
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    out["predicateType"] = st["predicateType"].clone();
-                    out["subject_count"] = json!(st["subject"].as_array().map_or(0, Vec::len));
-                    out["subjects"] = Value::Array(subjects);
+                if let Some(st) = statement::summarize(body, SUBJECTS_KEPT) {
+                    out["statement_sha256"] = json!(hex(&st.payload_sha256));
+                    out["predicateType"] = json!(st.predicate_type);
+                    out["subject_count"] = json!(st.subject_count);
+                    out["subjects"] = Value::Array(
+                        st.subjects
+                            .into_iter()
+                            .map(|(name, sha256)| json!({ "name": name, "sha256": sha256 }))
+                            .collect(),
+                    );
+                } else {
+                    use sha2::Digest;
+                    out["statement_sha256"] = json!(hex(&sha2::Sha256::digest(body)));
                 }
             }
             out

@@ -287,7 +287,7 @@ pub struct AttestArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Co-sign: add a signature by --key to this existing envelope.
-    #[arg(long, value_name = "ENVELOPE", conflicts_with_all = ["purl", "predicate_type", "predicate", "files", "bundle"])]
+    #[arg(long, value_name = "ENVELOPE", conflicts_with_all = ["purl", "predicate_type", "predicate", "files", "files_from", "bundle"])]
     pub append: Option<PathBuf>,
     /// Also write a Sigstore bundle v0.3 (public-key form) beside the envelope
     /// (release.intoto.json → release.intoto.sigstore.json).
@@ -312,8 +312,14 @@ pub struct AttestArgs {
     /// Replace an existing envelope.
     #[arg(long)]
     pub force: bool,
+    /// Read more files from this list, one per line (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// The --files-from list is NUL-separated (find -print0, git ls-files -z).
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
     /// The release's files (one subject each).
-    #[arg(required_unless_present = "append")]
+    #[arg(required_unless_present_any = ["append", "files_from"])]
     pub files: Vec<PathBuf>,
 }
 

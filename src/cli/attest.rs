@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::args::AttestArgs;
-use super::material;
+use super::{inputs, material};
 use crate::client::{AgentClient, Signer, hash, output, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::format::dsse::{Envelope, pae};
-use crate::format::statement::{PAYLOAD_TYPE, Statement, Subject};
+use crate::format::dsse::{self, Envelope, pae};
+use crate::format::statement::{PAYLOAD_TYPE, Statement, StatementParts};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, hex};
 
@@ -120,21 +120,71 @@ fn subject_names(files: &[PathBuf]) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn check_size(pae: &[u8], payload: &[u8]) -> Result<()> {
-    if pae.len() + 1024 > crate::proto::MAX_FRAME {
-        return Err(Error::Usage(format!(
-            "the statement has {} bytes, more than the agent accepts in one request ({} bytes)\n  hint: split the release into several attestations",
-            payload.len(),
-            crate::proto::MAX_FRAME
-        )));
+/// Refuse, before anything is hashed, a statement the agent would not take, saying how to
+/// split the release. The request's size is known exactly before hashing: every digest has
+/// 64 hex digits.
+fn check_size(
+    signer: &mut Signer<'_>,
+    scheme: Scheme,
+    names: &[String],
+    predicate_type: &str,
+    predicate: &serde_json::Value,
+) -> Result<()> {
+    let zero = "0".repeat(64);
+    let parts = StatementParts {
+        names,
+        sha256: |_| zero.clone(),
+        predicate_type,
+        predicate,
+    };
+    let payload = parts.len();
+    let pae_len = pae_header_len(payload) + payload;
+    let request = signer.request_len(scheme, "dsse", &[], pae_len);
+    let limit = signer.request_limit()?;
+    if request <= limit {
+        return Ok(());
     }
-    Ok(())
+    let socket = signer.socket_name();
+    // What each file adds, on average, and what one request has besides the subjects.
+    let empty = StatementParts {
+        names: &[],
+        sha256: |_| zero.clone(),
+        predicate_type,
+        predicate,
+    };
+    let fixed = request - (payload - empty.len());
+    let per_file = (payload - empty.len()).div_ceil(names.len().max(1)).max(1);
+    let fit = limit.saturating_sub(fixed) / per_file;
+    let hint = if fit == 0 {
+        format!(
+            "the predicate alone is too large for this socket; raise [sockets.{socket}] max_request in the agent's config"
+        )
+    } else {
+        let fit = fit * 9 / 10;
+        let parts = names.len().div_ceil(fit.max(1));
+        format!(
+            "split the release into {parts} attestations of at most {} files each (e.g. list the files, `split -l {fit} files.txt part-`, then `hwsign attest --files-from part-aa -o release-1.intoto.json …` for each part), or raise [sockets.{socket}] max_request in the agent's config",
+            output::thousands(fit)
+        )
+    };
+    Err(Error::Usage(format!(
+        "an attestation of {} files needs a request of {} ({request} bytes); the agent's {socket} socket takes at most {} ({limit} bytes); nothing was hashed or signed\n  hint: {hint}",
+        output::thousands(names.len()),
+        output::bytes(request as u64),
+        output::bytes(limit as u64),
+    )))
+}
+
+/// The length of `DSSEv1 <len> <type> <len> ` for the in-toto payload type.
+fn pae_header_len(payload: usize) -> usize {
+    format!("DSSEv1 {} {PAYLOAD_TYPE} {payload} ", PAYLOAD_TYPE.len()).len()
 }
 
 fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Result<()> {
     // Everything that can be wrong with the command line is checked before hashing.
     let (predicate_type, predicate) = predicate(config, args)?;
-    let names = subject_names(&args.files)?;
+    let files = inputs::gather(&args.files, args.files_from.as_deref(), args.null)?;
+    let names = subject_names(&files)?;
     let out = args
         .output
         .clone()
@@ -144,7 +194,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         outputs.push(bundle_path(&out));
     }
     // Before the first signature: every input is a regular file, every output can be written.
-    hash::check_inputs(&args.files)?;
+    hash::check_inputs(&files)?;
     output::check_writable(&outputs, args.force)?;
 
     let sock = client.path().to_path_buf();
@@ -159,32 +209,49 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         )?;
     }
     let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
+    check_size(&mut signer, scheme, &names, &predicate_type, &predicate)?;
 
-    let digests = hash::hash_files(&args.files, &[HashAlg::Sha256])
-        .map_err(|e| output::not_done(e, "nothing was signed"))?;
-    let subjects = names
-        .iter()
-        .zip(&digests)
-        .map(|(n, d)| Subject::sha256(n.clone(), hex(&d.digests[0])))
-        .collect();
-    let statement = Statement::new(subjects, &predicate_type, predicate);
-    let payload = serde_json::to_vec(&statement).map_err(crate::format::FormatError::from)?;
-    let pae = pae(PAYLOAD_TYPE, &payload);
-    check_size(&pae, &payload)?;
-    let sig = signer
-        .sign_message(scheme, pae, "dsse", &names)
+    let digests =
+        hash::sha256_files(&files).map_err(|e| output::not_done(e, "nothing was signed"))?;
+    // Memory: a release of 100,000 files holds its names and digests, then the statement (in
+    // its PAE) and the names, then the statement alone, which goes to the agent uncopied.
+    drop(files);
+    let pae = StatementParts {
+        names: &names,
+        sha256: |i| hex(&digests[i]),
+        predicate_type: &predicate_type,
+        predicate: &predicate,
+    }
+    .pae(PAYLOAD_TYPE)?;
+    drop(digests);
+    signer.subject_count = Some(names.len());
+    let count = names.len();
+    let first: Vec<String> = names.iter().take(3).cloned().collect();
+    drop(names);
+    let (sig, pae) = signer
+        .sign_message_kept(scheme, pae, "dsse", &first)
         .map_err(|e| unsigned(&sock, &out, e))?;
-    let envelope = Envelope::new(PAYLOAD_TYPE, &payload, &signer.key.id, &sig);
-    output::write_new(&out, envelope.to_json()?.as_bytes(), args.force)?;
+    // The payload is in the PAE, after its header.
+    let payload = dsse::parse_pae(&pae)
+        .map(|(_, body)| body)
+        .ok_or_else(|| Error::Protocol("the statement's PAE does not parse".into()))?;
+    let signatures = [dsse::EnvelopeSignature {
+        keyid: signer.key.id.clone(),
+        sig: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sig),
+    }];
+    output::write_new_with(&out, args.force, |w| {
+        Envelope::write_json(w, PAYLOAD_TYPE, payload, &signatures)
+    })?;
     eprintln!(
         "wrote {} ({} subject(s), predicate {}, {scheme} by {} id {})",
         out.display(),
-        names.len(),
+        count,
         predicate_type,
         signer.key.label,
         &signer.key.id[..16]
     );
     if args.bundle {
+        let envelope = Envelope::new(PAYLOAD_TYPE, payload, &signer.key.id, &sig);
         let path = bundle_path(&out);
         output::write_new(
             &path,
@@ -272,7 +339,6 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
     let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
     let names: Vec<String> = statement.subject.iter().map(|s| s.name.clone()).collect();
     let pae = pae(&envelope.payload_type, &payload);
-    check_size(&pae, &payload)?;
     let sig = signer
         .sign_message(scheme, pae, "dsse", &names)
         .map_err(|e| unsigned(&sock, &out, e))?;

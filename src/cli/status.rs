@@ -66,6 +66,11 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
         "touch:   a touch counts {} s for keys with touch policy cached",
         status.touch_cache_window_s
     );
+    println!(
+        "limits:  requests up to {} on this socket (a DSSE statement of about {} subjects with 100-byte names)",
+        crate::client::output::bytes(status.request_limit() as u64),
+        crate::client::output::thousands(status.request_limit() / 180)
+    );
     for p in &status.pending_touches {
         println!(
             "pending: touch token {} for key {} since {}: {}",

@@ -30,8 +30,14 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Read more files to verify from this list, one per line (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// The --files-from list is NUL-separated.
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
     /// The files to verify.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub files: Vec<PathBuf>,
 }
 
@@ -45,16 +51,17 @@ fn now() -> u64 {
 /// Run it: true when every file is verified.
 pub fn run(args: VerifyArgs) -> Result<bool> {
     let policy = Policy::load(&args.policy).map_err(|e| Error::Usage(e.to_string()))?;
+    let files = super::inputs::gather(&args.files, args.files_from.as_deref(), args.null)?;
     let input = match args.envelope {
         Some(e) => VerifyInput::Envelope(e),
         None => {
             // Pairing mistakes are the command line's: say so before reading anything.
-            engine::pair_signatures(&args.signature, &args.files)
+            engine::pair_signatures(&args.signature, &files)
                 .map_err(|e| Error::Usage(format!("{e}\n  hint: pass the signature of each file as --signature FILE.sig (or FILE.rawsig)")))?;
             VerifyInput::Signatures(args.signature)
         }
     };
-    let verdicts = engine::verify(&policy, input, &args.files, now());
+    let verdicts = engine::verify(&policy, input, &files, now());
     if args.json {
         let json = serde_json::to_string_pretty(&report::to_json(&verdicts))
             .map_err(crate::format::FormatError::from)?;
@@ -109,6 +116,8 @@ mod tests {
             envelope: None,
             signature,
             json: true,
+            files_from: None,
+            null: false,
             files: paths.clone(),
         };
         assert!(run(args(vec![sig.clone()])).unwrap());

@@ -90,6 +90,25 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
+/// A size for people: `512 bytes`, `256 KiB`, `64 MiB`, `1.5 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if (v - v.round()).abs() < 0.05 {
+        format!("{} {}", v.round(), UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// Lists of inputs not done longer than this go to a file, named in the message.
 const LIST_INLINE: usize = 10;
 
@@ -161,6 +180,15 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Write `contents` to `path` atomically; refuse to replace an existing file unless `force`.
 pub fn write_new(path: &Path, contents: &[u8], force: bool) -> Result<()> {
+    write_new_with(path, force, |w| w.write_all(contents))
+}
+
+/// [`write_new`] with the contents written by `fill` (through a buffer).
+pub fn write_new_with(
+    path: &Path,
+    force: bool,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let file_err = |source| Error::File {
         path: path.to_path_buf(),
         source,
@@ -173,7 +201,11 @@ pub fn write_new(path: &Path, contents: &[u8], force: bool) -> Result<()> {
         .prefix(".hwsign-")
         .tempfile_in(&dir)
         .map_err(file_err)?;
-    tmp.write_all(contents).map_err(file_err)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+        fill(&mut w).map_err(file_err)?;
+        w.flush().map_err(file_err)?;
+    }
     tmp.as_file().sync_all().map_err(file_err)?;
     if force {
         tmp.persist(path).map_err(|e| file_err(e.error))?;
@@ -243,6 +275,10 @@ mod tests {
         assert_eq!(thousands(3000), "3,000");
         assert_eq!(thousands(755), "755");
         assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(bytes(512), "512 bytes");
+        assert_eq!(bytes(256 * 1024), "256 KiB");
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(3 << 29), "1.5 GiB");
         let inputs: Vec<PathBuf> = (0..20).map(|i| PathBuf::from(format!("f{i}"))).collect();
         let lost = Error::AgentLost {
             path: PathBuf::from("/run/agent.sock"),

@@ -19,6 +19,8 @@ pub struct Signer<'a> {
     pub public: PublicKey,
     /// Shown with every request (e.g. the existing signers when co-signing).
     pub note: String,
+    /// How many files a DSSE statement covers, when the names given are only its first few.
+    pub subject_count: Option<usize>,
 }
 
 impl<'a> Signer<'a> {
@@ -37,7 +39,23 @@ impl<'a> Signer<'a> {
             key,
             public,
             note: String::new(),
+            subject_count: None,
         })
+    }
+
+    /// What the agent is told besides the bytes. A DSSE statement names its subjects itself,
+    /// and the agent reads them from it: sending them again would double a large release's
+    /// request.
+    fn context(&self, format: &str, names: &[String]) -> SignContext {
+        SignContext {
+            format: format.into(),
+            names: if format == "dsse" {
+                Vec::new()
+            } else {
+                names.to_vec()
+            },
+            note: self.note.clone(),
+        }
     }
 
     fn sign(
@@ -47,7 +65,7 @@ impl<'a> Signer<'a> {
         data: Vec<u8>,
         format: &str,
         names: &[String],
-    ) -> Result<Vec<u8>> {
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         if self.key.touch_policy != "never" {
             eprintln!("{}", self.touch_notice(format, names));
         }
@@ -56,11 +74,7 @@ impl<'a> Signer<'a> {
             scheme,
             input,
             data,
-            context: SignContext {
-                format: format.into(),
-                names: names.to_vec(),
-                note: self.note.clone(),
-            },
+            context: self.context(format, names),
         };
         let reply = self.client.sign(&req)?;
         if reply.key_id != self.key.id || reply.scheme != scheme {
@@ -81,7 +95,7 @@ impl<'a> Signer<'a> {
                 Escaped::name(&self.key.id)
             ))
         })?;
-        Ok(reply.signature)
+        Ok((reply.signature, req.data))
     }
 
     /// What to tell the user before a signature that may need a touch:
@@ -95,13 +109,17 @@ impl<'a> Signer<'a> {
             |s| text::name(&s.host),
         );
         let shown: Vec<String> = names.iter().take(3).map(|n| text::name(n)).collect();
-        let more = names.len().saturating_sub(shown.len());
+        let total = self
+            .subject_count
+            .filter(|_| format == "dsse")
+            .unwrap_or(names.len());
+        let more = total.saturating_sub(shown.len());
         let files = match more {
             0 => shown.join(", "),
             n => format!("{}, and {n} more", shown.join(", ")),
         };
         let what = match format {
-            "dsse" => format!("an attestation of {} file(s) ({files})", names.len()),
+            "dsse" => format!("an attestation of {total} file(s) ({files})"),
             "sshsig" => format!("an SSH signature of {files}"),
             "raw" => format!("a raw signature of {files}"),
             "openpgp" => format!("an OpenPGP signature of {files}"),
@@ -118,6 +136,38 @@ impl<'a> Signer<'a> {
         line
     }
 
+    /// The length of the frame a `format` request signing `data_len` bytes with this key
+    /// would have (compare with [`AgentClient::request_limit`] before the data exists).
+    pub fn request_len(
+        &self,
+        scheme: Scheme,
+        format: &str,
+        names: &[String],
+        data_len: usize,
+    ) -> usize {
+        SignRequest {
+            key_id: self.key.id.clone(),
+            scheme,
+            input: SignInput::Message,
+            data: Vec::new(),
+            context: self.context(format, names),
+        }
+        .frame_len_with(data_len)
+    }
+
+    /// The largest request the agent takes on this socket.
+    pub fn request_limit(&mut self) -> Result<usize> {
+        self.client.request_limit()
+    }
+
+    /// Which socket of the agent this is (`main` or `extra`, from its status).
+    pub fn socket_name(&mut self) -> String {
+        self.client
+            .status()
+            .map(|s| s.socket)
+            .unwrap_or_else(|_| "agent's".into())
+    }
+
     /// Sign a message (the agent hashes it and can see what it is).
     pub fn sign_message(
         &mut self,
@@ -126,6 +176,20 @@ impl<'a> Signer<'a> {
         format: &str,
         names: &[String],
     ) -> Result<Vec<u8>> {
+        Ok(self
+            .sign(scheme, SignInput::Message, message, format, names)?
+            .0)
+    }
+
+    /// [`Self::sign_message`], handing the message back with the signature (a large statement
+    /// is not copied to be kept).
+    pub fn sign_message_kept(
+        &mut self,
+        scheme: Scheme,
+        message: Vec<u8>,
+        format: &str,
+        names: &[String],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
         self.sign(scheme, SignInput::Message, message, format, names)
     }
 
@@ -185,6 +249,8 @@ impl<'a> Signer<'a> {
         format: &str,
         names: &[String],
     ) -> Result<Vec<u8>> {
-        self.sign(scheme, SignInput::Prehash, digest, format, names)
+        Ok(self
+            .sign(scheme, SignInput::Prehash, digest, format, names)?
+            .0)
     }
 }

@@ -11,6 +11,13 @@ use serde::Deserialize;
 
 use super::{ByteSize, Duration as ConfDuration};
 
+/// The main socket's default request limit: a DSSE statement of 100,000 subjects with
+/// 255-byte names (about 36 MB of JSON) fits with room to spare.
+pub const MAIN_MAX_REQUEST: usize = 64 * 1024 * 1024;
+/// The extra (forwarded) socket's default request limit: smaller, since a remote host should
+/// not make the agent hold much memory (about 20,000 subjects with 255-byte names).
+pub const EXTRA_MAX_REQUEST: usize = 8 * 1024 * 1024;
+
 /// The limits of one listener, resolved from the config and the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketLimits {
@@ -37,7 +44,7 @@ impl SocketLimits {
             idle_timeout: Duration::from_secs(120),
             frame_timeout: Duration::from_secs(10),
             min_frame_rate: 16 * 1024,
-            max_request: crate::proto::MAX_FRAME,
+            max_request: MAIN_MAX_REQUEST,
         }
     }
 
@@ -48,7 +55,7 @@ impl SocketLimits {
             idle_timeout: Duration::from_secs(60),
             frame_timeout: Duration::from_secs(10),
             min_frame_rate: 8 * 1024,
-            max_request: crate::proto::MAX_FRAME,
+            max_request: EXTRA_MAX_REQUEST,
         }
     }
 
@@ -143,5 +150,20 @@ mod tests {
             "10 s base plus 10 KiB at 1 KiB/s"
         );
         assert!(toml::from_str::<SocketsConfig>("[main]\nidle = 1\n").is_err());
+    }
+
+    /// The main socket takes a statement of 100,000 subjects with 255-byte names; the
+    /// forwarded one takes less.
+    #[test]
+    fn request_limits_fit_a_large_release() {
+        let name = "n".repeat(255);
+        let subject = format!(
+            "{{\"name\":\"{name}\",\"digest\":{{\"sha256\":\"{}\"}}}},",
+            "0".repeat(64)
+        );
+        let statement = 100_000 * subject.len() + 4096;
+        assert!(statement < SocketLimits::main().max_request, "{statement}");
+        assert!(SocketLimits::extra().max_request < SocketLimits::main().max_request);
+        assert!(SocketLimits::extra().max_request >= crate::proto::MAX_FRAME);
     }
 }

@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use std::io::Write as _;
 
 use super::FormatError;
 
@@ -80,6 +81,37 @@ impl Envelope {
         }
     }
 
+    /// [`Self::to_json`] of an envelope over `payload`, written to `w` with the payload
+    /// base64-encoded on the way (a large payload is not held twice more in memory).
+    pub fn write_json<W: std::io::Write + ?Sized>(
+        w: &mut W,
+        payload_type: &str,
+        payload: &[u8],
+        signatures: &[EnvelopeSignature],
+    ) -> std::io::Result<()> {
+        let shell = Envelope {
+            payload: String::new(),
+            payload_type: payload_type.into(),
+            signatures: signatures.to_vec(),
+        }
+        .to_json()
+        .map_err(std::io::Error::other)?;
+        let at = shell
+            .find("\"payload\": \"\"")
+            .map(|i| i + "\"payload\": \"".len())
+            .ok_or_else(|| std::io::Error::other("no payload field"))?;
+        w.write_all(&shell.as_bytes()[..at])?;
+        {
+            let mut enc = base64::write::EncoderWriter::new(
+                &mut *w,
+                &base64::engine::general_purpose::STANDARD,
+            );
+            enc.write_all(payload)?;
+            enc.finish()?;
+        }
+        w.write_all(&shell.as_bytes()[at..])
+    }
+
     /// Pretty JSON with a trailing newline.
     pub fn to_json(&self) -> Result<String, FormatError> {
         let mut s = serde_json::to_string_pretty(self)?;
@@ -91,6 +123,15 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_envelopes_are_the_serialized_ones() {
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let e = Envelope::new("application/vnd.in-toto+json", &payload, "k\"1", b"sig");
+        let mut out = Vec::new();
+        Envelope::write_json(&mut out, &e.payload_type, &payload, &e.signatures).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), e.to_json().unwrap());
+    }
 
     /// A type length of `usize::MAX` overflowed `type_len + 1` and panicked the agent's
     /// classification of what it is asked to sign (any client, the forwarded socket too).

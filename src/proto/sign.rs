@@ -58,6 +58,51 @@ impl HwsignMessage for SignRequest {
     }
 }
 
+impl SignRequest {
+    /// The bytes of the whole request on the wire without its data: the frame header, the
+    /// extension header, the version and every other field.
+    fn overhead(&self) -> usize {
+        let empty = SignRequest {
+            key_id: self.key_id.clone(),
+            scheme: self.scheme,
+            input: self.input,
+            data: Vec::new(),
+            context: self.context.clone(),
+        };
+        // uint32 frame length, byte SSH_AGENTC_EXTENSION, string name, contents.
+        4 + 1 + 4 + Self::NAME.len() + empty.to_bytes().len()
+    }
+
+    /// The length the request's frame announces (what an agent's request limit counts):
+    /// known before the data exists, from its length alone.
+    pub fn frame_len_with(&self, data_len: usize) -> usize {
+        self.overhead() - 4 + data_len
+    }
+
+    /// The whole frame (length, `SSH_AGENTC_EXTENSION`, name, contents) as three pieces to be
+    /// sent in turn: what comes before the data, the data itself (borrowed: a large statement
+    /// is never copied to be sent), and what comes after it.
+    pub fn frame_parts(&self) -> (Vec<u8>, &[u8], Vec<u8>) {
+        let mut head = Enc::default();
+        head.u32(self.frame_len_with(self.data.len()) as u32)
+            .u8(SSH_AGENTC_EXTENSION)
+            .str(Self::NAME)
+            .u32(super::VERSION)
+            .str(&self.key_id)
+            .str(&self.scheme.to_string())
+            .u8(self.input.to_u8())
+            .u32(self.data.len() as u32);
+        let mut tail = Enc::default();
+        tail.str(&self.context.format)
+            .strs(&self.context.names)
+            .str(&self.context.note);
+        (head.0, &self.data, tail.0)
+    }
+}
+
+/// The SSH agent protocol's extension request.
+const SSH_AGENTC_EXTENSION: u8 = 27;
+
 /// The signature: ECDSA as ASN.1 DER, Ed25519 as 64 bytes, RSA as the big-endian integer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignReply {
@@ -110,6 +155,19 @@ mod tests {
             signature: vec![2; 64],
         };
         assert_eq!(SignReply::from_bytes(&reply.to_bytes()).unwrap(), reply);
+        // The one-buffer frame is the generic encoding, and its length is known in advance.
+        let mut generic = Vec::new();
+        ssh_encoding::Encode::encode(
+            &crate::proto::Request::Extension(r.to_extension()),
+            &mut generic,
+        )
+        .unwrap();
+        let (head, data, tail) = r.frame_parts();
+        assert_eq!(
+            [head.as_slice(), data, tail.as_slice()].concat(),
+            crate::proto::frame::encode(&generic)
+        );
+        assert_eq!(r.frame_len_with(64), generic.len());
         let mut bad = r.to_bytes();
         bad.push(0);
         assert!(matches!(

@@ -64,6 +64,20 @@ pub struct StatusReply {
     /// seconds; a client waits this plus a margin before it calls the agent hung. 0 from agents
     /// older than the field (it is appended, so older clients ignore it).
     pub max_sign_wait_s: u32,
+    /// The largest request (frame) the answering socket accepts, in bytes; a client checks a
+    /// signing request against it before hashing anything. 0 from agents older than the field
+    /// (appended like `max_sign_wait_s`): they took [`super::MAX_FRAME`].
+    pub max_request: u64,
+}
+
+impl StatusReply {
+    /// The largest request this agent takes on the socket that answered.
+    pub fn request_limit(&self) -> usize {
+        match self.max_request {
+            0 => super::MAX_FRAME,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 impl HwsignMessage for StatusReply {
@@ -90,6 +104,7 @@ impl HwsignMessage for StatusReply {
         }
         e.u32(self.touch_cache_window_s);
         e.u32(self.max_sign_wait_s);
+        e.u64(self.max_request);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         let agent_version = d.str()?;
@@ -130,7 +145,9 @@ impl HwsignMessage for StatusReply {
             .collect::<Result<_, ProtoError>>()?;
         let touch_cache_window_s = d.u32()?;
         let max_sign_wait_s = if d.remaining() >= 4 { d.u32()? } else { 0 };
+        let max_request = if d.remaining() >= 8 { d.u64()? } else { 0 };
         Ok(StatusReply {
+            max_request,
             max_sign_wait_s,
             agent_version,
             host,
@@ -172,7 +189,15 @@ mod tests {
             }],
             touch_cache_window_s: 15,
             max_sign_wait_s: 135,
+            max_request: 64 << 20,
         };
         assert_eq!(StatusReply::from_bytes(&r.to_bytes()).unwrap(), r);
+        assert_eq!(r.request_limit(), 64 << 20);
+        // An older agent's reply ends before the request limit: it took MAX_FRAME.
+        let mut old = r.to_bytes();
+        old.truncate(old.len() - 8);
+        let decoded = StatusReply::from_bytes(&old).unwrap();
+        assert_eq!(decoded.max_request, 0);
+        assert_eq!(decoded.request_limit(), crate::proto::MAX_FRAME);
     }
 }

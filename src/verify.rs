@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod dsse;
 pub mod engine;
 pub mod glob;
+pub mod minisign;
 pub mod openpgp;
 pub mod policy;
 pub mod raw;

@@ -1,7 +1,7 @@
 //! `hwsign sign --format minisign` / `minisign-legacy` and `hwsign keys export --format
 //! minisign`, checked by Debian's minisign (0.11): prehashed and legacy signatures verify with
 //! their trusted comment; an edited trusted comment or file is rejected; exports are stable;
-//! non-Ed25519 keys are refused.
+//! non-Ed25519 keys are refused; `hwsign verify` (policy format `minisign`) agrees.
 
 mod common;
 
@@ -77,16 +77,54 @@ fn minisign_verifies_prehashed_and_legacy_signatures() {
         assert_eq!(&blob[..2], tag.as_bytes());
     }
 
+    // hwsign verify agrees (policy format minisign).
+    env.hwsign_ok(&[
+        "keys",
+        "export",
+        "release-ed25519",
+        "--format",
+        "ssh",
+        "-o",
+        "ed.pub",
+    ]);
+    write_file(
+        &env.work,
+        "policy.toml",
+        b"[[signer]]\nname = \"release\"\nkey_file = \"ed.pub\"\n\n[[rule]]\nartifacts = [\"*\"]\nsigners = [\"release\"]\nformats = [\"minisign\"]\n",
+    );
+    let hw_verify = |file: &str| {
+        let sig = format!("{file}.minisig");
+        env.hwsign(&[
+            "verify",
+            "--policy",
+            "policy.toml",
+            "--signature",
+            &sig,
+            file,
+        ])
+    };
+    for file in ["big.tar.gz", "small.txt"] {
+        let out = hw_verify(file);
+        assert!(out.status.success(), "{file}: {out:?}");
+    }
+
     // An edited trusted comment: refused.
     let sigfile = env.path("big.tar.gz.minisig");
     let sig = fs::read_to_string(&sigfile).unwrap();
     fs::write(&sigfile, sig.replace("file:big.tar.gz", "file:evil.tar.gz")).unwrap();
     let out = verify("big.tar.gz");
     assert!(!out.status.success(), "{out:?}");
+    let out = hw_verify("big.tar.gz");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("trusted comment"),
+        "{out:?}"
+    );
     fs::write(&sigfile, &sig).unwrap();
     // A changed file: refused.
     tamper_file(&env.path("small.txt"));
     assert!(!verify("small.txt").status.success());
+    assert!(!hw_verify("small.txt").status.success());
 
     // Only Ed25519 keys.
     let err = env.hwsign_err(&[

@@ -30,16 +30,19 @@ pub enum Format {
     Raw,
     /// An OpenPGP detached signature (`FILE.asc`).
     Openpgp,
+    /// A minisign signature (`FILE.minisig`).
+    Minisign,
 }
 
 impl Format {
     /// Every format, the default of a rule.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Dsse,
         Format::Bundle,
         Format::Sshsig,
         Format::Raw,
         Format::Openpgp,
+        Format::Minisign,
     ];
 
     /// The name used in policies (`dsse`).
@@ -50,6 +53,7 @@ impl Format {
             Format::Sshsig => "sshsig",
             Format::Raw => "raw",
             Format::Openpgp => "openpgp",
+            Format::Minisign => "minisign",
         }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Needs {
     pub openpgp: Vec<SignatureHasher>,
     /// Keep the bytes (for raw Ed25519 signatures), up to [`ED25519_READ_MAX`].
     pub whole: bool,
+    /// Compute BLAKE2b-512 (minisign's prehash).
+    pub blake2b: bool,
 }
 
 /// What the one pass over an artifact found.
@@ -35,6 +37,8 @@ pub(crate) struct Content {
     pub openpgp: Vec<Context>,
     /// The bytes when [`Needs::whole`]: or why they were not kept.
     pub whole: Option<Result<Vec<u8>, String>>,
+    /// BLAKE2b-512 of the bytes when [`Needs::blake2b`] (else empty).
+    pub blake2b: Vec<u8>,
 }
 
 impl std::fmt::Debug for Content {
@@ -74,6 +78,7 @@ pub(crate) fn digest_reader(
     let mut sha512 = Sha512::new();
     let mut openpgp = needs.openpgp;
     let mut whole: Option<Result<Vec<u8>, String>> = needs.whole.then(|| Ok(Vec::new()));
+    let mut blake2b = needs.blake2b.then(blake2::Blake2b512::new);
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match reader.read(&mut buf) {
@@ -87,6 +92,9 @@ pub(crate) fn digest_reader(
         sha512.update(chunk);
         for h in &mut openpgp {
             h.update(chunk);
+        }
+        if let Some(b) = &mut blake2b {
+            b.update(chunk);
         }
         if let Some(Ok(kept)) = &mut whole {
             if (kept.len() + n) as u64 > ED25519_READ_MAX {
@@ -103,6 +111,7 @@ pub(crate) fn digest_reader(
         sha512: sha512.finalize().to_vec(),
         openpgp: openpgp.into_iter().map(SignatureHasher::finish).collect(),
         whole,
+        blake2b: blake2b.map(|b| b.finalize().to_vec()).unwrap_or_default(),
     })
 }
 

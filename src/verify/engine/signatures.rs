@@ -1,7 +1,7 @@
 //! Signature files for `VerifyInput::Signatures`: which artifact each is for, and what each
 //! proves: an SSHSIG (`-----BEGIN SSH SIGNATURE-----`), an OpenPGP signature (armored, or a
-//! binary packet as `gpg --detach-sign` writes) or a raw base64 signature, told apart by
-//! content.
+//! binary packet as `gpg --detach-sign` writes), a minisign signature (`untrusted comment:`)
+//! or a raw base64 signature, told apart by content.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,7 @@ use super::content::{self, Content, Needs};
 use super::{Evidence, Findings, file_name, rejected_all};
 use crate::proto::scheme::HashAlg;
 use crate::verify::policy::{Format, Policy};
-use crate::verify::{VerifyError, openpgp, raw, sshsig};
+use crate::verify::{VerifyError, minisign, openpgp, raw, sshsig};
 
 /// Which artifact each signature file is for: `FILE.sig` / `FILE.rawsig` → the artifact whose
 /// file name is `FILE`; with one artifact and one signature, that pair. A signature that
@@ -29,10 +29,11 @@ pub fn pair_signatures(
                 n.strip_suffix(".sig")
                     .or_else(|| n.strip_suffix(".rawsig"))
                     .or_else(|| n.strip_suffix(".asc"))
+                    .or_else(|| n.strip_suffix(".minisig"))
             })
             .ok_or_else(|| {
                 VerifyError::Refused(format!(
-                    "{shown}: cannot tell which artifact it is for: name it FILE.sig, FILE.rawsig or FILE.asc"
+                    "{shown}: cannot tell which artifact it is for: name it FILE.sig, FILE.rawsig, FILE.asc or FILE.minisig"
                 ))
             })?;
         let matching: Vec<usize> = (0..artifacts.len())
@@ -61,6 +62,7 @@ enum Parsed {
     /// The signature and the index of its hasher in the artifact's [`Needs::openpgp`].
     Openpgp(Box<sequoia_openpgp::packet::Signature>, usize),
     Raw(Vec<u8>),
+    Minisign(Box<minisign::MinisignSig>),
 }
 
 /// Read and parse one signature file: SSHSIG, OpenPGP (armored or binary) or raw base64, told
@@ -93,6 +95,9 @@ fn parse_signature_file(sig: &Path) -> Result<Parsed, VerifyError> {
             Box::new(openpgp::parse_signature(trimmed.as_bytes())?),
             0,
         ));
+    }
+    if trimmed.starts_with(minisign::UNTRUSTED) {
+        return Ok(Parsed::Minisign(Box::new(minisign::parse(trimmed)?)));
     }
     if trimmed.starts_with("-----BEGIN") {
         return Err(VerifyError::Refused(
@@ -129,6 +134,11 @@ pub(super) fn findings(
             Parsed::Raw(r) => {
                 needs[i].whole |= raw::needs_whole(policy);
                 Ok(Parsed::Raw(r))
+            }
+            Parsed::Minisign(m) => {
+                needs[i].blake2b |= m.prehashed;
+                needs[i].whole |= !m.prehashed;
+                Ok(Parsed::Minisign(m))
             }
             other => Ok(other),
         });
@@ -186,6 +196,17 @@ fn check(policy: &Policy, sig: Parsed, c: &Content, now: u64) -> Result<Evidence
                 predicate_type: None,
                 namespace: None,
                 time: Some(check.time),
+            })
+        }
+        Parsed::Minisign(m) => {
+            let (signer, key) = minisign::verify(policy, &m, &c.blake2b, c.whole_ref())?;
+            Ok(Evidence {
+                format: Format::Minisign,
+                signer,
+                key: policy.signers[signer].keys[key].openpgp.clone(),
+                predicate_type: None,
+                namespace: None,
+                time: None,
             })
         }
         Parsed::Raw(raw_sig) => {

@@ -5,8 +5,10 @@
 //! what is signed while the virtual card still holds the signature for its touch; `hwsign
 //! status` on both sockets shows the pending touch meanwhile; a desktop notification goes to a
 //! private session bus (`dbus-daemon --session` and a recording notification server) and is
-//! closed once the card answered. The simulated touch of the test token notifies the desktop
-//! too, its body escaped for the notification markup.
+//! closed once the card answered. PIV touch policy `cached`: no notice while the card's 15 s
+//! window is open, one after it. A `[[key]] touch` rule on a hardware key only adds the notice
+//! (nothing simulated: the card signs at once). The simulated touch of the test token notifies
+//! the desktop too, its body escaped for the notification markup.
 //!
 //! Needs what tests/cards.rs needs, and `dbus-daemon` (Debian `dbus-daemon`).
 
@@ -103,9 +105,22 @@ fn notice_while_the_card_waits(
     bus: &Recorder,
     label: &str,
 ) {
+    notice_while_the_card_waits_named(rig, agent, card, bus, label, "notice.txt");
+}
+
+/// [`notice_while_the_card_waits`] signing the file `name`.
+fn notice_while_the_card_waits_named(
+    rig: &Rig,
+    agent: &Agent,
+    card: &VirtualCard,
+    bus: &Recorder,
+    label: &str,
+    name: &str,
+) {
     let env = &rig.env;
+    let (lines_before, calls_before) = (notify_lines(env).len(), bus.calls().len());
     let pubkey = export(env, label, "ssh", &format!("{}.pub", sanitize(label)));
-    let data = write_file(&env.work, "notice.txt", b"signed with a touch\n");
+    let data = write_file(&env.work, name, b"signed with a touch\n");
     let mut child = spawn_ssh_keygen(env, agent, &pubkey, &data);
 
     let deadline = Instant::now() + TOUCH_REQUEST_WAIT;
@@ -125,11 +140,11 @@ fn notice_while_the_card_waits(
 
     // The card has not answered: everything below happened before it did.
     wait_until("the notify command's line", || {
-        !notify_lines(env).is_empty()
+        notify_lines(env).len() > lines_before
     });
     let lines = notify_lines(env);
-    assert_eq!(lines.len(), 1, "{lines:?}");
-    let line = &lines[0];
+    assert_eq!(lines.len(), lines_before + 1, "{lines:?}");
+    let line = &lines[lines_before];
     assert!(
         line.starts_with("Touch the token ")
             && line.contains(&format!(
@@ -159,20 +174,24 @@ fn notice_while_the_card_waits(
     let err = env.hwsign_err(&["touch"]);
     assert!(err.contains("no signature is waiting for a touch"), "{err}");
 
-    let calls = bus.wait_for("Notify", |c| !c.is_empty());
+    let calls = bus.wait_for("Notify", |c| c.len() > calls_before);
     let Call::Notify {
         app,
         summary,
         body,
         id,
-    } = &calls[0]
+    } = &calls[calls_before]
     else {
         panic!("{calls:?}");
     };
     assert_eq!(app, "hwsign");
     assert_eq!(summary, "Touch your token");
     assert_eq!(body, line, "notify command and desktop say the same");
-    assert_eq!(calls.len(), 1, "closed before the card answered: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        calls_before + 1,
+        "closed before the card answered: {calls:?}"
+    );
     assert!(agent.log_text().contains("touch needed"));
 
     card.touch();
@@ -193,7 +212,7 @@ fn notice_while_the_card_waits(
         "notice@hwsign.test",
         "file",
         &data,
-        &env.path("notice.txt.sig"),
+        &env.path(&format!("{name}.sig")),
     );
     assert!(
         ok.status.success(),
@@ -205,7 +224,43 @@ fn notice_while_the_card_waits(
     bus.wait_for("CloseNotification", |c| c.contains(&Call::Close { id }));
     assert!(bus.open().is_empty(), "{:?}", bus.calls());
     assert!(pending(env, &env.default_sock()).is_empty());
-    assert_eq!(notify_lines(env).len(), 1);
+    assert_eq!(notify_lines(env).len(), lines_before + 1);
+}
+
+/// `ssh-keygen -Y sign` through the agent of a card that does not wait: it signs, and the
+/// notify command and the desktop are told (`told`) or not.
+fn signs_at_once(rig: &Rig, agent: &Agent, bus: &Recorder, label: &str, name: &str, told: bool) {
+    let env = &rig.env;
+    let (lines_before, calls_before) = (notify_lines(env).len(), bus.calls().len());
+    let pubkey = env.path(&format!("{}.pub", sanitize(label)));
+    let data = write_file(&env.work, name, b"signed at once\n");
+    let out = spawn_ssh_keygen(env, agent, &pubkey, &data)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -Y sign: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if told {
+        wait_until("the notify command's line", || {
+            notify_lines(env).len() > lines_before
+        });
+        let calls = bus.wait_for("Notify and CloseNotification", |c| {
+            c.len() >= calls_before + 2
+        });
+        assert!(bus.open().is_empty(), "{calls:?}");
+    } else {
+        // Give a notice that should not come the time to arrive.
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            notify_lines(env).len(),
+            lines_before,
+            "{:?}",
+            notify_lines(env)
+        );
+        assert_eq!(bus.calls().len(), calls_before, "{:?}", bus.calls());
+    }
 }
 
 #[test]
@@ -232,6 +287,70 @@ fn piv_touch_always_ssh_keygen_is_announced_before_the_card_answers() {
     let key = wait_for_key(&rig.env, &label, KEY_WAIT);
     assert_eq!(key["touch_policy"], "always");
     notice_while_the_card_waits(&rig, &agent, &card, &bus, &label);
+}
+
+#[test]
+fn piv_touch_cached_is_announced_outside_the_cards_window_only() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let dbus = SessionBus::start(rig.env.dir.path());
+    let bus = Recorder::start(&dbus);
+    let card = rig.pcscd.start_card(0);
+    piv_generate(
+        &rig.pcscd,
+        &card,
+        "9a",
+        "ECCP256",
+        &["--touch-policy=cached"],
+    );
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    rig.write_config(&format!(
+        "pcsc = true\n{}{}",
+        notify_setting(&rig.env),
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let agent = start_agent_on_bus(&rig, &dbus);
+    let label = piv_label(&card, "9a");
+    assert_eq!(
+        wait_for_key(&rig.env, &label, KEY_WAIT)["touch_policy"],
+        "cached"
+    );
+    notice_while_the_card_waits_named(&rig, &agent, &card, &bus, &label, "first.txt");
+    // Within the card's 15 s: no touch, no notice.
+    signs_at_once(&rig, &agent, &bus, &label, "cached.txt", false);
+    // After it: the card waits again, and so does the notice.
+    std::thread::sleep(Duration::from_secs(16));
+    notice_while_the_card_waits_named(&rig, &agent, &card, &bus, &label, "later.txt");
+}
+
+#[test]
+fn a_touch_rule_on_a_hardware_key_only_adds_the_notice() {
+    let rig = Rig::new(&[CardKind::Piv]);
+    let dbus = SessionBus::start(rig.env.dir.path());
+    let bus = Recorder::start(&dbus);
+    let card = rig.pcscd.start_card(0);
+    piv_generate(&rig.pcscd, &card, "9a", "ECCP256", &[]);
+    let pin = rig.secret_file("piv.pin", DEFAULT_PIN);
+    let label = piv_label(&card, "9a");
+    rig.write_config(&format!(
+        "pcsc = true\n{}{}[[key]]\nmatch = \"label:{label}\"\ntouch = \"always\"\n",
+        notify_setting(&rig.env),
+        piv_card_toml(card.serial, &pin, false)
+    ));
+    let agent = start_agent_on_bus(&rig, &dbus);
+    wait_for_key(&rig.env, &label, KEY_WAIT);
+    export(
+        &rig.env,
+        &label,
+        "ssh",
+        &format!("{}.pub", sanitize(&label)),
+    );
+    // The card does not wait, nothing simulates a touch (no `hwsign touch`): it signs, told.
+    signs_at_once(&rig, &agent, &bus, &label, "rule.txt", true);
+    let line = notify_lines(&rig.env).pop().unwrap();
+    assert!(
+        line.starts_with("Touch the token ") && line.ends_with(&label),
+        "{line}"
+    );
 }
 
 #[test]

@@ -132,13 +132,15 @@ impl TouchGate {
         id
     }
 
-    /// The card answered (or the request ended): `touched` starts the `cached` window.
-    pub fn hide(&self, id: u64, key_id: &str, touched: bool) {
+    /// The card answered (or the request ended); `touched`: when the touch was asked for,
+    /// which starts the `cached` window (a little before the card's own, so that a notice is
+    /// never missed).
+    pub fn hide(&self, id: u64, key_id: &str, touched: Option<Instant>) {
         if let Ok(mut w) = self.waiting.lock() {
             w.retain(|w| w.card != Some(id));
         }
-        if touched {
-            self.touched(key_id);
+        if let (Some(at), Ok(mut l)) = (touched, self.last.lock()) {
+            l.insert(key_id.to_string(), at);
         }
     }
 

@@ -67,6 +67,7 @@ pub struct Notice<'a> {
     card: Option<u64>,
     key_id: String,
     touched: bool,
+    since: std::time::Instant,
     _desktop: desktop_notify::Shown,
 }
 
@@ -80,7 +81,8 @@ impl Notice<'_> {
 impl Drop for Notice<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.card {
-            self.ctx.touch.hide(id, &self.key_id, self.touched);
+            let at = self.touched.then_some(self.since);
+            self.ctx.touch.hide(id, &self.key_id, at);
         }
         tracing::debug!(key_id = %self.key_id, touched = self.touched, "touch notice closed");
     }
@@ -110,6 +112,7 @@ pub fn announce<'a>(
         card,
         key_id: key.id.clone(),
         touched: false,
+        since: std::time::Instant::now(),
         _desktop: desktop,
     }
 }

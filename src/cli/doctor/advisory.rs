@@ -37,7 +37,7 @@ pub fn check(firmware: Version, bio: bool, algorithm: &str) -> Vec<Hit> {
             });
         }
     }
-    if algorithm.starts_with("rsa") && a == 4 && firmware >= (4, 2, 6) && firmware <= (4, 3, 4) {
+    if algorithm.starts_with("rsa") && a == 4 && ((4, 2, 6)..=(4, 3, 4)).contains(&firmware) {
         out.push(Hit {
             id: "YSA-2017-01",
             message: format!(

@@ -473,6 +473,23 @@ fn release_tool_invocations() {
     );
     run_ok(real_gpg(&w.gnupg).arg("--verify").arg(&inline));
 
+    // Text mode, inline and detached, with LF, CRLF, trailing blanks and no final newline.
+    for (name, body) in [
+        ("plain.txt", &b"line one\nline two\n"[..]),
+        ("crlf.txt", b"a\r\nb\r\n"),
+        ("ws.txt", b"trailing  \nx\n"),
+        ("nonl.txt", b"no newline"),
+    ] {
+        let f = write_file(&w.env.work, name, body);
+        let o = w.env.path(&format!("{name}.gpg"));
+        run_ok(w.gpg().args(["-s", "-t", "-o"]).arg(&o).arg(&f));
+        let out = run(real_gpg(&w.gnupg).arg("--verify").arg(&o));
+        assert!(out.status.success(), "gpg -s -t of {name}: {out:?}");
+        let o = w.env.path(&format!("{name}.asc"));
+        run_ok(w.gpg().args(["-b", "-t", "-o"]).arg(&o).arg(&f));
+        let out = run(real_gpg(&w.gnupg).arg("--verify").arg(&o).arg(&f));
+        assert!(out.status.success(), "gpg -b -t of {name}: {out:?}");
+    }
     // -u forms: short key id, 0x long key id with !, an unknown name.
     let sig2 = w.env.path("short.sig");
     run_ok(

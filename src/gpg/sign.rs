@@ -303,6 +303,14 @@ fn write_signed(
             held: Vec::new(),
         };
         std::io::copy(input, &mut held).map_err(Error::Io)?;
+    } else if mode == Mode::Inline && typ == SignatureType::Text {
+        // gpg -s -t stores the text with CRLF line endings in the literal packet and hashes
+        // it as stored: do the same, or gpg finds the signature bad.
+        let mut crlf = Crlf {
+            inner: &mut w,
+            last_cr: false,
+        };
+        std::io::copy(input, &mut crlf).map_err(Error::Io)?;
     } else {
         std::io::copy(input, &mut w).map_err(Error::Io)?;
     }
@@ -538,6 +546,32 @@ impl<W: Write> Write for HoldFinalNewline<W> {
         let (body, tail) = buf.split_at(buf.len() - hold);
         self.inner.write_all(body)?;
         self.held.extend_from_slice(tail);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes LF line endings as CRLF (a CRLF stays one).
+struct Crlf<W> {
+    inner: W,
+    last_cr: bool,
+}
+
+impl<W: Write> Write for Crlf<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut start = 0;
+        for (i, &c) in buf.iter().enumerate() {
+            if c == b'\n' && !self.last_cr {
+                self.inner.write_all(&buf[start..i])?;
+                self.inner.write_all(b"\r\n")?;
+                start = i + 1;
+            }
+            self.last_cr = c == b'\r';
+        }
+        self.inner.write_all(&buf[start..])?;
         Ok(buf.len())
     }
 

@@ -6,6 +6,7 @@
 pub mod connection;
 pub mod hash;
 pub mod output;
+pub mod own;
 pub mod select;
 pub mod signer;
 

@@ -272,8 +272,21 @@ pub struct SignArgs {
     /// Replace existing signature files.
     #[arg(long)]
     pub force: bool,
+    /// Write the signatures into this directory (DIR/NAME.sig) instead of beside each file.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Also sign inputs that are hwsign's own outputs (signatures, envelopes, bundles, verifier
+    /// material), which are skipped by default.
+    #[arg(long)]
+    pub include_signatures: bool,
+    /// Read more files from this list, one per line (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// The --files-from list is NUL-separated (find -print0, git ls-files -z).
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
     /// Files to sign.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub files: Vec<PathBuf>,
 }
 
@@ -318,6 +331,13 @@ pub struct AttestArgs {
     /// The --files-from list is NUL-separated (find -print0, git ls-files -z).
     #[arg(short = '0', long = "null", requires = "files_from")]
     pub null: bool,
+    /// Also attest inputs that are hwsign's own outputs (signatures, envelopes, bundles,
+    /// verifier material), which are skipped by default.
+    #[arg(long)]
+    pub include_signatures: bool,
+    /// Write the envelope (default name release.intoto.json) into this directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub output_dir: Option<PathBuf>,
     /// The release's files (one subject each).
     #[arg(required_unless_present_any = ["append", "files_from"])]
     pub files: Vec<PathBuf>,

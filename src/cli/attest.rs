@@ -183,12 +183,18 @@ fn pae_header_len(payload: usize) -> usize {
 fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Result<()> {
     // Everything that can be wrong with the command line is checked before hashing.
     let (predicate_type, predicate) = predicate(config, args)?;
-    let files = inputs::gather(&args.files, args.files_from.as_deref(), args.null)?;
+    let files = inputs::signable(
+        &args.files,
+        args.files_from.as_deref(),
+        args.null,
+        args.include_signatures,
+    )?;
     let names = subject_names(&files)?;
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("release.intoto.json"));
+    let out = match (&args.output, &args.output_dir) {
+        (Some(o), _) => o.clone(),
+        (None, Some(dir)) => dir.join("release.intoto.json"),
+        (None, None) => PathBuf::from("release.intoto.json"),
+    };
     let mut outputs = vec![out.clone()];
     if args.bundle {
         outputs.push(bundle_path(&out));

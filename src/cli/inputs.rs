@@ -20,6 +20,32 @@ pub fn gather(files: &[PathBuf], files_from: Option<&Path>, nul: bool) -> Result
     Ok(out)
 }
 
+/// The inputs to sign: [`gather`]ed, without hwsign's own outputs (signatures, envelopes,
+/// verifier material, recognised by content) unless `include_own`; one note line says how
+/// many were skipped and how to include them.
+pub fn signable(
+    files: &[PathBuf],
+    files_from: Option<&Path>,
+    nul: bool,
+    include_own: bool,
+) -> Result<Vec<PathBuf>> {
+    let all = gather(files, files_from, nul)?;
+    if include_own {
+        return Ok(all);
+    }
+    let (keep, skipped) = crate::client::own::split(all);
+    if !skipped.is_empty() {
+        eprintln!("note: {}", crate::client::own::skipped_note(&skipped));
+    }
+    if keep.is_empty() {
+        return Err(Error::Usage(format!(
+            "every input is one of hwsign's own outputs ({} file(s)); nothing to sign\n  hint: pass --include-signatures to sign them anyway",
+            skipped.len()
+        )));
+    }
+    Ok(keep)
+}
+
 /// The paths in a list file (`-`: stdin): lines (a trailing `\r` kept: file names may end in
 /// one) or, with `nul`, NUL-separated names; empty entries are skipped.
 pub fn read_list(list: &Path, nul: bool) -> Result<Vec<PathBuf>> {

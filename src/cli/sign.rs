@@ -44,10 +44,16 @@ pub fn run(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<
     sign(client, config, args).map_err(|e| agent_error(&sock, e))
 }
 
-fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()> {
+fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result<()> {
     if !openpgp_format(args.format) && args.cert.is_some() {
         return Err(Error::Usage("--cert is for the OpenPGP formats".into()));
     }
+    args.files = super::inputs::signable(
+        &args.files,
+        args.files_from.as_deref(),
+        args.null,
+        args.include_signatures,
+    )?;
     let suffix = match args.format {
         SignFormat::Sshsig => ".sig",
         SignFormat::Raw => ".rawsig",
@@ -55,11 +61,7 @@ fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()>
         SignFormat::OpenpgpBinary => ".sig",
         SignFormat::Minisign | SignFormat::MinisignLegacy => ".minisig",
     };
-    let outputs: Vec<PathBuf> = args
-        .files
-        .iter()
-        .map(|f| output::with_suffix(f, suffix))
-        .collect();
+    let outputs = output_paths(&args.files, suffix, args.output_dir.as_deref())?;
     // Before the first signature: every input is a regular file, every output can be written.
     hash::check_inputs(&args.files)?;
     output::check_writable(&outputs, args.force)?;
@@ -88,6 +90,34 @@ fn sign(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Each file's signature: beside it, or in `dir` under its file name (two inputs with one name
+/// cannot share `dir`).
+fn output_paths(files: &[PathBuf], suffix: &str, dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let Some(dir) = dir else {
+        return Ok(files
+            .iter()
+            .map(|f| output::with_suffix(f, suffix))
+            .collect());
+    };
+    let mut seen = std::collections::HashSet::new();
+    files
+        .iter()
+        .map(|f| {
+            let name = f
+                .file_name()
+                .ok_or_else(|| Error::Usage(format!("{} has no file name", f.display())))?;
+            if !seen.insert(name.to_owned()) {
+                return Err(Error::Usage(format!(
+                    "two inputs are named {}; their signatures cannot both go to {}",
+                    crate::text::name(&name.to_string_lossy()),
+                    dir.display()
+                )));
+            }
+            Ok(output::with_suffix(&dir.join(name), suffix))
+        })
+        .collect()
 }
 
 /// Where `--emit-verifier-material` writes: beside the first signature.

@@ -17,11 +17,9 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub policy: PathBuf,
     /// A DSSE envelope or Sigstore bundle with a subject for each file.
-    #[arg(
-        long,
-        conflicts_with = "signature",
-        required_unless_present = "signature"
-    )]
+    /// Without --envelope and --signature, the signature files among the files (recognised by
+    /// content) are the signatures to check.
+    #[arg(long, conflicts_with = "signature")]
     pub envelope: Option<PathBuf>,
     /// A signature file, SSHSIG (FILE.sig), OpenPGP (FILE.asc, or a binary .sig) or raw
     /// (FILE.rawsig); repeat for several files or signers.
@@ -51,14 +49,47 @@ fn now() -> u64 {
 /// Run it: true when every file is verified.
 pub fn run(args: VerifyArgs) -> Result<bool> {
     let policy = Policy::load(&args.policy).map_err(|e| Error::Usage(e.to_string()))?;
-    let files = super::inputs::gather(&args.files, args.files_from.as_deref(), args.null)?;
+    let given = super::inputs::gather(&args.files, args.files_from.as_deref(), args.null)?;
+    // `hwsign verify dist/*`: hwsign's outputs among the files are not artifacts; signatures
+    // are checked as signatures (unless some were named with --signature or --envelope).
+    let (files, own) = crate::client::own::split(given);
+    let mut signatures = args.signature;
+    let take_signatures = args.envelope.is_none() && signatures.is_empty();
+    let mut taken = 0;
+    for (path, kind) in &own {
+        if take_signatures && kind.is_signature() {
+            signatures.push(path.clone());
+            taken += 1;
+        }
+    }
+    if !own.is_empty() {
+        eprintln!(
+            "note: {} of the files are hwsign outputs, not artifacts{}",
+            own.len(),
+            if taken > 0 {
+                format!("; {taken} signature file(s) among them are checked as signatures")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if files.is_empty() {
+        return Err(Error::Usage(
+            "no artifacts to verify: every file given is a signature, envelope or key".into(),
+        ));
+    }
     let input = match args.envelope {
         Some(e) => VerifyInput::Envelope(e),
+        None if signatures.is_empty() => {
+            return Err(Error::Usage(
+                "nothing to verify with\n  hint: give --envelope E, --signature FILE.sig, or the signature files among the files".into(),
+            ));
+        }
         None => {
             // Pairing mistakes are the command line's: say so before reading anything.
-            engine::pair_signatures(&args.signature, &files)
+            engine::pair_signatures(&signatures, &files)
                 .map_err(|e| Error::Usage(format!("{e}\n  hint: pass the signature of each file as --signature FILE.sig (or FILE.rawsig)")))?;
-            VerifyInput::Signatures(args.signature)
+            VerifyInput::Signatures(signatures)
         }
     };
     let verdicts = engine::verify(&policy, input, &files, now());
@@ -94,7 +125,8 @@ mod tests {
         assert_eq!(ok.files.len(), 2);
         let ok = parse(&["--signature", "a.sig", "--signature", "b.sig", "a", "b"]).unwrap();
         assert_eq!(ok.args.signature.len(), 2);
-        assert!(parse(&["a"]).is_err());
+        // Neither: the signatures among the files are used (checked when run).
+        assert!(parse(&["a"]).is_ok());
         assert!(parse(&["--envelope", "e", "--signature", "s", "a"]).is_err());
         assert!(parse(&["--envelope", "e"]).is_err());
     }

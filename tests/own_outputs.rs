@@ -1,0 +1,168 @@
+//! Never signing our own outputs (issue 14): `hwsign sign dist/*` and `hwsign attest dist/*`
+//! run again skip the signatures, envelopes and verifier material of the first run (recognised
+//! by content: a `.sig` that is not a signature is signed), with one note line;
+//! `--include-signatures` signs them anyway; `--output-dir` puts signatures elsewhere; and
+//! `hwsign verify dist/*` takes the signature files among the files as signatures.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+fn dist_files(env: &TestEnv) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(env.path("dist"))
+        .unwrap()
+        .map(|e| format!("dist/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    names.sort();
+    names
+}
+
+fn setup(env: &TestEnv) {
+    fs::create_dir(env.path("dist")).unwrap();
+    write_file(&env.path("dist"), "tool-linux.tar.gz", b"linux build\n");
+    write_file(&env.path("dist"), "tool-mac.tar.gz", b"mac build\n");
+    // Named like a signature, but not one: an artifact.
+    write_file(
+        &env.path("dist"),
+        "firmware.sig",
+        b"\x7fELF firmware image\n",
+    );
+}
+
+fn args<'a>(head: &[&'a str], files: &'a [String]) -> Vec<&'a str> {
+    let mut v = head.to_vec();
+    v.extend(files.iter().map(String::as_str));
+    v
+}
+
+#[test]
+fn a_second_run_over_dist_signs_no_signatures() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    setup(&env);
+    let files = dist_files(&env);
+    let sign = ["sign", "--key", "release-p256", "--format"];
+    env.hwsign_ok(&args(&[&sign[..], &["sshsig"]].concat(), &files));
+    let files = dist_files(&env);
+    env.hwsign_ok(&args(&[&sign[..], &["raw"]].concat(), &files));
+    // Again, over everything, forced: only the three artifacts are signed.
+    let files = dist_files(&env);
+    let out = env.hwsign(&args(&[&sign[..], &["sshsig", "--force"]].concat(), &files));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped 6 of hwsign's own outputs") && err.contains("--include-signatures"),
+        "{err}"
+    );
+    let after = dist_files(&env);
+    assert!(
+        !after
+            .iter()
+            .any(|f| f.ends_with(".sig.sig") && f != "dist/firmware.sig.sig"
+                || f.ends_with(".rawsig.sig")),
+        "{after:?}"
+    );
+    // firmware.sig is not a signature: it was signed, as an artifact.
+    assert!(
+        after.contains(&"dist/firmware.sig.sig".to_string()),
+        "{after:?}"
+    );
+
+    // The attestation skips them too, and a forced re-run does not attest its own envelope.
+    let files = dist_files(&env);
+    let attest = [
+        "attest",
+        "--key",
+        "release-p256",
+        "--purl",
+        PURL,
+        "-o",
+        "dist/release.intoto.json",
+    ];
+    env.hwsign_ok(&args(&attest, &files));
+    let files = dist_files(&env);
+    env.hwsign_ok(&args(&[&attest[..], &["--force"]].concat(), &files));
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&fs::read(env.path("dist/release.intoto.json")).unwrap()).unwrap();
+    let statement: serde_json::Value =
+        serde_json::from_slice(&b64_decode(envelope["payload"].as_str().unwrap())).unwrap();
+    let mut names: Vec<&str> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["firmware.sig", "tool-linux.tar.gz", "tool-mac.tar.gz"]
+    );
+
+    // hwsign verify dist/*: the .sig files are the signatures; the envelope, the .rawsig and
+    // the .sig.sig are not artifacts.
+    let pem = env.export_key("release-p256", "pem", "p256.pem");
+    fs::write(
+        env.path("trust.toml"),
+        format!(
+            "[[signer]]\nname = \"r\"\nkey_file = \"{}\"\n[[rule]]\nname = \"all\"\nartifacts = [\"*\"]\nsigners = [\"r\"]\n",
+            pem.display()
+        ),
+    )
+    .unwrap();
+    // Only the SSHSIG signatures and the artifacts: the raw ones are for another rule.
+    let files: Vec<String> = dist_files(&env)
+        .into_iter()
+        .filter(|f| !f.ends_with(".rawsig"))
+        .collect();
+    let out = env.hwsign(&args(&["verify", "--policy", "trust.toml"], &files));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 of 3 artifact(s) verified"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn include_signatures_and_output_dir() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    setup(&env);
+    let files = dist_files(&env);
+    let sign = ["sign", "--key", "release-ed25519", "--format", "sshsig"];
+    env.hwsign_ok(&args(&sign, &files));
+    // With --include-signatures the signatures are signed too.
+    let files = dist_files(&env);
+    let out = env.hwsign(&args(
+        &[&sign[..], &["--include-signatures", "--force"]].concat(),
+        &files,
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.path("dist/tool-mac.tar.gz.sig.sig").exists());
+
+    // --output-dir: signatures elsewhere, nothing new beside the artifacts.
+    fs::create_dir(env.path("sigs")).unwrap();
+    let before = dist_files(&env);
+    env.hwsign_ok(&args(
+        &[&sign[..], &["--output-dir", "sigs"]].concat(),
+        &["dist/tool-linux.tar.gz".to_string()],
+    ));
+    assert_eq!(dist_files(&env), before);
+    let sig = fs::read_to_string(env.path("sigs/tool-linux.tar.gz.sig")).unwrap();
+    assert!(sig.starts_with("-----BEGIN SSH SIGNATURE-----"), "{sig}");
+
+    // Only signatures given: nothing to sign, said so.
+    let err = env.hwsign_err(&args(&sign, &["dist/tool-linux.tar.gz.sig".to_string()]));
+    assert!(
+        err.contains("nothing to sign") && err.contains("--include-signatures"),
+        "{err}"
+    );
+}

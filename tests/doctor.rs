@@ -190,3 +190,34 @@ fn scdaemon_holding_a_card_exclusively_is_named_with_the_fix() {
     );
     run_ok(gpg.command("gpgconf").args(["--kill", "scdaemon"]));
 }
+
+#[test]
+fn openpgp_card_pin_retries_are_read_and_a_used_try_is_a_warning() {
+    let rig = Rig::new(&[CardKind::OpenPgp]);
+    let card = rig.pcscd.start_card(0);
+    let name = format!("OpenPGP card {}", card.openpgp_ident());
+    let (_, findings) = doctor(&rig);
+    must(
+        &findings,
+        "pin",
+        "ok",
+        &format!("{name}: 3 user PIN (PW1) tries left"),
+    );
+    // One wrong PIN (VERIFY PW1 with 999999): 2 left.
+    rig.pcscd.send_apdus(
+        &card.reader,
+        &[
+            "00:A4:04:00:06:D2:76:00:01:24:01",
+            "00:20:00:81:06:39:39:39:39:39:39",
+        ],
+    );
+    assert_eq!(openpgp_pw1_tries(&rig.pcscd, &card), 2);
+    let (_, findings) = doctor(&rig);
+    let warn = must(
+        &findings,
+        "pin",
+        "warn",
+        &format!("{name}: 2 user PIN (PW1) tries left"),
+    );
+    assert!(warn["fix"].as_str().unwrap().contains("PIN"), "{warn}");
+}

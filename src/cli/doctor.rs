@@ -7,6 +7,7 @@
 
 mod advisory;
 mod checks;
+mod openpgp;
 
 use clap::Args;
 

@@ -1,9 +1,10 @@
 //! The checks of `hwsign doctor`, in the order a user would fix things.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::Finding;
-use super::advisory;
+use super::{advisory, openpgp};
 use crate::client::AgentClient;
 use crate::config::Config;
 use crate::proto::keys::KeyEntry;
@@ -18,7 +19,8 @@ pub fn all(config_path: Option<&Path>) -> Vec<Finding> {
     let pcsc_on = config.as_ref().is_none_or(|c| c.pcsc != Some(false));
     if pcsc_on {
         pcscd(&mut out);
-        yubikeys(&mut out);
+        let firmware = yubikeys(&mut out);
+        openpgp_cards(&firmware, &mut out);
     }
     if let Some(c) = &config {
         pkcs11_modules(c, agent.as_ref().map(|a| &a.0), &mut out);
@@ -302,20 +304,23 @@ fn algorithm_name(alg: yubikey::piv::AlgorithmId) -> String {
     }
 }
 
-/// YubiKeys over PC/SC: PIN retries, and the advisories for the keys in their PIV slots.
-fn yubikeys(out: &mut Vec<Finding>) {
+/// YubiKeys over PC/SC: PIN retries, and the advisories for the keys in their PIV slots;
+/// returns their firmware versions by serial.
+fn yubikeys(out: &mut Vec<Finding>) -> HashMap<u32, advisory::Version> {
     use yubikey::piv::{self, SlotAlgorithmId, SlotId};
+    let mut firmware = HashMap::new();
     let Ok(mut ctx) = yubikey::reader::Context::open() else {
-        return;
+        return firmware;
     };
     let Ok(readers) = ctx.iter() else {
-        return;
+        return firmware;
     };
     for reader in readers {
         let Ok(mut yk) = reader.open() else { continue };
         let v = yk.version();
         let version = (v.major, v.minor, v.patch);
         let serial = yk.serial().0;
+        firmware.insert(serial, version);
         let name = format!(
             "YubiKey {serial} (firmware {}.{}.{})",
             v.major, v.minor, v.patch
@@ -372,6 +377,57 @@ fn yubikeys(out: &mut Vec<Finding>) {
             ));
         }
         let _ = yk.disconnect(pcsc::Disposition::LeaveCard);
+    }
+    firmware
+}
+
+/// OpenPGP cards: the PW1 retry counter, and for a YubiKey's OpenPGP applet the advisories for
+/// its signature key (the firmware version from its PIV applet, same serial).
+fn openpgp_cards(firmware: &HashMap<u32, advisory::Version>, out: &mut Vec<Finding>) {
+    let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    let Ok(readers) = ctx.list_readers(&mut buf) else {
+        return;
+    };
+    let readers: Vec<std::ffi::CString> = readers.map(std::ffi::CStr::to_owned).collect();
+    for reader in &readers {
+        let Some(card) = openpgp::read(&ctx, reader) else {
+            continue;
+        };
+        let name = format!("OpenPGP card {}", card.ident);
+        match card.pw1_tries {
+            0 => out.push(Finding::fail(
+                "pin",
+                format!("{name}: the user PIN (PW1) is blocked (0 tries left)"),
+                "unblock it with the admin PIN or reset code: `gpg --card-edit`, then `admin`, `passwd`, 2",
+            )),
+            n if n < 3 => out.push(Finding::warn(
+                "pin",
+                format!("{name}: {n} user PIN (PW1) tries left"),
+                "check pin_file / the PIN you type; a correct PIN resets the counter",
+            )),
+            n => out.push(Finding::ok(
+                "pin",
+                format!("{name}: {n} user PIN (PW1) tries left"),
+            )),
+        }
+        let version = (card.manufacturer == 0x0006)
+            .then(|| firmware.get(&card.serial))
+            .flatten();
+        if let (Some(&version), false) = (version, card.sig_algorithm.is_empty()) {
+            for hit in advisory::check(version, false, card.sig_algorithm) {
+                out.push(Finding::warn(
+                    "advisory",
+                    format!(
+                        "YubiKey {} OpenPGP signature key: {} — {}",
+                        card.serial, hit.id, hit.message
+                    ),
+                    hit.fix,
+                ));
+            }
+        }
     }
 }
 

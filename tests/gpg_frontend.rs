@@ -542,8 +542,33 @@ fn status_fd_lines_for_signing_and_verifying() {
     let out = run(&mut c);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let bad = normalized(&stdout(&out), &w.fpr);
+    // The certificate revoked (compromised): REVKEYSIG instead of GOODSIG, exit 1.
+    let cert = w.cert.to_str().unwrap().to_string();
+    w.env.hwsign_ok(&[
+        "keys",
+        "export",
+        "release-p256",
+        "--format",
+        "openpgp",
+        "--userid",
+        USERID,
+        "--revoke",
+        "compromised",
+        "--force",
+        "-o",
+        &cert,
+    ]);
+    let mut c = w.gpg();
+    c.args(["--status-fd=1", "--verify"]).arg(&sig).arg(&data);
+    let out = run(&mut c);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let revoked = normalized(&stdout(&out), &w.fpr);
+    assert!(
+        !revoked.contains("GOODSIG") && !revoked.contains("VALIDSIG"),
+        "{revoked}"
+    );
     assert_snapshot(
         "gpg_frontend_status",
-        &format!("# signing\n{signing}# verifying\n{verifying}# bad\n{bad}"),
+        &format!("# signing\n{signing}# verifying\n{verifying}# bad\n{bad}# revoked\n{revoked}"),
     );
 }

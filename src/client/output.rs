@@ -178,6 +178,23 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The process's umask: from `/proc/self/status` (reading it does not change it, so no other
+/// thread can create a file under a cleared umask); else set and restored.
+pub fn umask() -> u32 {
+    let from_proc = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        });
+    from_proc.unwrap_or_else(|| {
+        let old = crate::sys::set_umask(0o022);
+        crate::sys::set_umask(old);
+        old
+    })
+}
+
 /// Write `contents` to `path` atomically; refuse to replace an existing file unless `force`.
 pub fn write_new(path: &Path, contents: &[u8], force: bool) -> Result<()> {
     write_new_with(path, force, |w| w.write_all(contents))
@@ -205,6 +222,15 @@ pub fn write_new_with(
         let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
         fill(&mut w).map_err(file_err)?;
         w.flush().map_err(file_err)?;
+    }
+    // Outputs are published (signatures, envelopes, public keys): 0666 minus the umask, as a
+    // plain `>` redirection makes them, not the temporary file's 0600.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = 0o666 & !umask();
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(file_err)?;
     }
     tmp.as_file().sync_all().map_err(file_err)?;
     if force {
@@ -243,6 +269,16 @@ mod tests {
         );
         assert!(check_free(std::slice::from_ref(&p), false).is_err());
         assert!(check_free(&[p], true).is_ok());
+    }
+
+    #[test]
+    fn outputs_are_published_with_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.sig");
+        write_new(&p, b"sig", false).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask());
     }
 
     #[test]

@@ -479,3 +479,53 @@ fn simulated_touch_notifies_the_desktop_escaped_and_closes_it() {
     // Without a notify command nothing else ran (no notify-send default).
     assert!(!env.path("notify.log").exists());
 }
+
+/// A pinentry that takes `secs` to answer with the card's PIN (minimal Assuan).
+fn slow_pinentry(env: &TestEnv, secs: &str) -> std::path::PathBuf {
+    let path = env.path("slow-pinentry.sh");
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\necho 'OK hwsign test pinentry'\nwhile read -r cmd rest; do\n  case \"$cmd\" in\n    GETPIN) sleep {secs}; echo 'D {DEFAULT_PIN}'; echo OK ;;\n    BYE) echo OK; exit 0 ;;\n    *) echo OK ;;\n  esac\ndone\n"
+        ),
+    )
+    .unwrap();
+    set_mode(&path, 0o755);
+    path
+}
+
+#[test]
+fn a_pkcs11_token_behind_its_pin_dialog_gets_no_touch_notice() {
+    require_file(OPENSC_PKCS11, "opensc-pkcs11");
+    let rig = Rig::new(&[CardKind::Piv]);
+    let dbus = SessionBus::start(rig.env.dir.path());
+    let bus = Recorder::start(&dbus);
+    let card = rig.pcscd.start_card(0);
+    // 9c: OpenSC logs in for every signature (CKA_ALWAYS_AUTHENTICATE), so the dialog comes
+    // with each; the card itself does not wait for a touch.
+    let pem = piv_generate(&rig.pcscd, &card, "9c", "ECCP256", &[]);
+    piv_import_certificate(&rig.pcscd, &card, "9c", &pem);
+    let pinentry = slow_pinentry(&rig.env, "1.5");
+    rig.write_config(&format!(
+        "pcsc = false\ntouch_notice_delay = \"300ms\"\npinentry = {}\n{}[[token]]\npkcs11_module = {}\ntoken_label = \"{PIV_TOKEN}\"\n",
+        toml_str(&pinentry),
+        notify_setting(&rig.env),
+        toml_str(OPENSC_PKCS11),
+    ));
+    let agent = start_agent_on_bus(&rig, &dbus);
+    let env = &rig.env;
+    let found = wait_for_id(env, &spki_id(&pem), KEY_WAIT);
+    let label = found[0]["label"].as_str().unwrap().to_string();
+    export(env, &label, "ssh", &format!("{}.pub", sanitize(&label)));
+    let started = Instant::now();
+    signs_at_once(&rig, &agent, &bus, &label, "behind-pin.txt", false);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "no PIN dialog was shown: the test proves nothing"
+    );
+    assert!(
+        !agent.log_text().contains("touch needed"),
+        "{}",
+        agent.log_text()
+    );
+}

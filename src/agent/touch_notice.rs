@@ -145,16 +145,29 @@ pub async fn sign_with_notice<T, E>(
             result
         }
         Plan::Unknown if !config.touch_notice_delay().is_zero() => {
-            let sign = std::pin::pin!(sign);
-            let mut sign = sign;
-            tokio::select! {
-                r = &mut sign => r,
-                () = tokio::time::sleep(config.touch_notice_delay()) => {
-                    tracing::info!(token = %text::name(&key.token_label), delay_ms = config.touch_notice_delay().as_millis() as u64, "the token has not answered: it may wait for a touch");
-                    let _notice = announce(ctx, config, key, what, true);
-                    sign.await
+            let delay = config.touch_notice_delay();
+            let mut sign = std::pin::pin!(sign);
+            // Silent for `delay` with no PIN dialog open (a token behind its PIN dialog is
+            // waiting for the person, not for a touch; the delay starts again after it).
+            loop {
+                tokio::select! {
+                    r = &mut sign => return r,
+                    () = tokio::time::sleep(delay) => {
+                        if !crate::token::pinentry::dialog_open() {
+                            break;
+                        }
+                        while crate::token::pinentry::dialog_open() {
+                            tokio::select! {
+                                r = &mut sign => return r,
+                                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                            }
+                        }
+                    }
                 }
             }
+            tracing::info!(token = %text::name(&key.token_label), delay_ms = delay.as_millis() as u64, "the token has not answered: it may wait for a touch");
+            let _notice = announce(ctx, config, key, what, true);
+            sign.await
         }
         _ => sign.await,
     }

@@ -103,6 +103,29 @@ pub struct Dialog<'a> {
     pub error: Option<&'a str>,
 }
 
+/// PIN dialogs open now (any token): a token silent behind one is not waiting for a touch.
+static OPEN_DIALOGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether a PIN dialog is open (the agent's delayed touch notice waits for it to close).
+pub fn dialog_open() -> bool {
+    OPEN_DIALOGS.load(Ordering::SeqCst) > 0
+}
+
+struct OpenDialog;
+
+impl OpenDialog {
+    fn new() -> Self {
+        OPEN_DIALOGS.fetch_add(1, Ordering::SeqCst);
+        OpenDialog
+    }
+}
+
+impl Drop for OpenDialog {
+    fn drop(&mut self) {
+        OPEN_DIALOGS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Run `program` and ask for a PIN; after `timeout` the dialog is closed (pinentry's own
 /// `SETTIMEOUT`, and the program killed a moment later if it is still there) and the request
 /// fails: a PIN dialog nobody answers never holds the token's worker.
@@ -112,6 +135,7 @@ pub fn ask(
     dialog: &Dialog<'_>,
     timeout: Duration,
 ) -> Result<Pin, TokenError> {
+    let _open = OpenDialog::new();
     let timed_out = Arc::new(AtomicBool::new(false));
     let unanswered = || {
         TokenError::PinNeeded(format!(

@@ -105,6 +105,18 @@ fn minisign_verifies_prehashed_and_legacy_signatures() {
         assert!(out.status.success(), "{file}: {out:?}");
     }
 
+    // `hwsign verify dist/*`: the .minisig files among the files are taken as signatures.
+    let out = env.hwsign(&[
+        "verify",
+        "--policy",
+        "policy.toml",
+        "big.tar.gz",
+        "big.tar.gz.minisig",
+        "small.txt",
+        "small.txt.minisig",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+
     // An edited trusted comment: refused.
     let sigfile = env.path("big.tar.gz.minisig");
     let sig = fs::read_to_string(&sigfile).unwrap();

@@ -30,7 +30,7 @@ pub enum Own {
 impl Own {
     /// A signature of one file, which `hwsign verify` can take as `--signature`.
     pub fn is_signature(self) -> bool {
-        matches!(self, Own::Sshsig | Own::Openpgp | Own::Raw)
+        matches!(self, Own::Sshsig | Own::Openpgp | Own::Raw | Own::Minisign)
     }
 }
 

@@ -166,3 +166,80 @@ fn include_signatures_and_output_dir() {
         "{err}"
     );
 }
+
+/// Readable results: one summary line by default, a line per file with -v, nothing with
+/// --quiet, and one JSON document on stdout with --json (sign and attest).
+#[test]
+fn summary_verbose_quiet_and_json() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    setup(&env);
+    let files = dist_files(&env);
+    let sign = [
+        "sign",
+        "--key",
+        "release-p256",
+        "--format",
+        "sshsig",
+        "--force",
+    ];
+    let run_sign = |extra: &[&str]| {
+        let out = env.hwsign(&args(&[&sign[..], extra].concat(), &files));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (_, err) = run_sign(&[]);
+    assert_eq!(
+        err,
+        "signed 3 file(s) with release-p256 (SSHSIG) → dist/*.sig\n"
+    );
+    let (_, err) = run_sign(&["-v"]);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("wrote dist/")).count(),
+        3,
+        "{err}"
+    );
+    assert!(
+        err.ends_with("signed 3 file(s) with release-p256 (SSHSIG) → dist/*.sig\n"),
+        "{err}"
+    );
+    let (out, err) = run_sign(&["--quiet"]);
+    assert_eq!((out.as_str(), err.as_str()), ("", ""));
+    // Over dist/* again (with the signatures): JSON names what was signed and skipped.
+    let all = dist_files(&env);
+    let out = env.hwsign(&args(&[&sign[..], &["--json"]].concat(), &all));
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["format"], "SSHSIG");
+    assert_eq!(doc["key"]["label"], "release-p256");
+    assert_eq!(doc["signed"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["signed"][0]["signature"], "dist/firmware.sig.sig");
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), 3);
+
+    let out = env.hwsign(&args(
+        &["attest", "--key", "release-p256", "--purl", PURL, "--json"],
+        &all,
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["envelope"], "release.intoto.json");
+    assert_eq!(doc["subjects"], 3);
+    assert_eq!(doc["key"]["id"], env.key_id("release-p256").as_str());
+    assert_eq!(doc["statement_sha256"].as_str().unwrap().len(), 64);
+}

@@ -272,6 +272,15 @@ pub struct SignArgs {
     /// Replace existing signature files.
     #[arg(long)]
     pub force: bool,
+    /// Print a line per file written (default: one summary line).
+    #[arg(short, long, conflicts_with_all = ["quiet", "json"])]
+    pub verbose: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Print one JSON document with the outputs, the key and the skipped files on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Write the signatures into this directory (DIR/NAME.sig) instead of beside each file.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -335,6 +344,15 @@ pub struct AttestArgs {
     /// verifier material), which are skipped by default.
     #[arg(long)]
     pub include_signatures: bool,
+    /// Print a line per file written (default: one summary line).
+    #[arg(short, long, conflicts_with_all = ["quiet", "json"])]
+    pub verbose: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Print one JSON document with the outputs, the key and the skipped files on stdout.
+    #[arg(long)]
+    pub json: bool,
     /// Write the envelope (default name release.intoto.json) into this directory.
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     pub output_dir: Option<PathBuf>,

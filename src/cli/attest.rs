@@ -183,12 +183,15 @@ fn pae_header_len(payload: usize) -> usize {
 fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Result<()> {
     // Everything that can be wrong with the command line is checked before hashing.
     let (predicate_type, predicate) = predicate(config, args)?;
-    let files = inputs::signable(
+    let (files, skipped) = inputs::signable(
         &args.files,
         args.files_from.as_deref(),
         args.null,
         args.include_signatures,
     )?;
+    if !args.quiet && !args.json {
+        inputs::note_skipped(&skipped);
+    }
     let names = subject_names(&files)?;
     let out = match (&args.output, &args.output_dir) {
         (Some(o), _) => o.clone(),
@@ -248,14 +251,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     output::write_new_with(&out, args.force, |w| {
         Envelope::write_json(w, PAYLOAD_TYPE, payload, &signatures)
     })?;
-    eprintln!(
-        "wrote {} ({} subject(s), predicate {}, {scheme} by {} id {})",
-        out.display(),
-        count,
-        predicate_type,
-        signer.key.label,
-        &signer.key.id[..16]
-    );
+    let mut written = vec![out.clone()];
     if args.bundle {
         let envelope = Envelope::new(PAYLOAD_TYPE, payload, &signer.key.id, &sig);
         let path = bundle_path(&out);
@@ -264,21 +260,46 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             crate::format::bundle::to_json(&envelope)?.as_bytes(),
             args.force,
         )?;
-        eprintln!(
-            "wrote {} (Sigstore bundle v0.3, public key {})",
-            path.display(),
-            &signer.key.id[..16]
-        );
+        written.push(path);
     }
     if args.emit_verifier_material {
-        for p in material::emit(
+        written.extend(material::emit(
             &material::dir_of(&out),
             &signer.key,
             &signer.public,
             args.force,
-        )? {
-            eprintln!("wrote {}", p.display());
+        )?);
+    }
+    if args.json {
+        use sha2::Digest;
+        let doc = serde_json::json!({
+            "envelope": out.display().to_string(),
+            "outputs": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "key": { "id": signer.key.id, "label": signer.key.label },
+            "scheme": scheme.to_string(),
+            "predicate_type": predicate_type,
+            "subjects": count,
+            "statement_sha256": hex(&sha2::Sha256::digest(payload)),
+            "skipped": skipped.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).map_err(crate::format::FormatError::from)?
+        ))?;
+    } else if !args.quiet {
+        if args.verbose {
+            for p in &written[1..] {
+                eprintln!("wrote {}", p.display());
+            }
         }
+        eprintln!(
+            "wrote {} ({} subject(s), predicate {}, {scheme} by {} id {})",
+            out.display(),
+            output::thousands(count),
+            predicate_type,
+            signer.key.label,
+            &signer.key.id[..16]
+        );
     }
     Ok(())
 }

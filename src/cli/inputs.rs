@@ -20,30 +20,37 @@ pub fn gather(files: &[PathBuf], files_from: Option<&Path>, nul: bool) -> Result
     Ok(out)
 }
 
+/// Skipped own outputs, with what each is.
+pub type Skipped = Vec<(PathBuf, crate::client::own::Own)>;
+
+/// One note line saying how many own outputs were skipped and how to include them.
+pub fn note_skipped(skipped: &Skipped) {
+    if !skipped.is_empty() {
+        eprintln!("note: {}", crate::client::own::skipped_note(skipped));
+    }
+}
+
 /// The inputs to sign: [`gather`]ed, without hwsign's own outputs (signatures, envelopes,
-/// verifier material, recognised by content) unless `include_own`; one note line says how
-/// many were skipped and how to include them.
+/// verifier material, recognised by content) unless `include_own`; also returns those skipped
+/// (for [`note_skipped`]).
 pub fn signable(
     files: &[PathBuf],
     files_from: Option<&Path>,
     nul: bool,
     include_own: bool,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Vec<PathBuf>, Skipped)> {
     let all = gather(files, files_from, nul)?;
     if include_own {
-        return Ok(all);
+        return Ok((all, Vec::new()));
     }
     let (keep, skipped) = crate::client::own::split(all);
-    if !skipped.is_empty() {
-        eprintln!("note: {}", crate::client::own::skipped_note(&skipped));
-    }
     if keep.is_empty() {
         return Err(Error::Usage(format!(
             "every input is one of hwsign's own outputs ({} file(s)); nothing to sign\n  hint: pass --include-signatures to sign them anyway",
             skipped.len()
         )));
     }
-    Ok(keep)
+    Ok((keep, skipped))
 }
 
 /// The paths in a list file (`-`: stdin): lines (a trailing `\r` kept: file names may end in

@@ -11,6 +11,15 @@ use crate::error::{Error, Result};
 use crate::format::{raw, sshsig};
 use crate::proto::scheme::{HashAlg, Scheme};
 
+/// A line about one file's output: only with `-v`.
+macro_rules! per_file {
+    ($args:expr, $($t:tt)*) => {
+        if $args.verbose {
+            eprintln!($($t)*);
+        }
+    };
+}
+
 /// The key that signed, for `--emit-verifier-material`.
 type Material = (crate::proto::keys::KeyEntry, crate::pubkey::PublicKey);
 
@@ -48,12 +57,16 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
     if !openpgp_format(args.format) && args.cert.is_some() {
         return Err(Error::Usage("--cert is for the OpenPGP formats".into()));
     }
-    args.files = super::inputs::signable(
+    let skipped;
+    (args.files, skipped) = super::inputs::signable(
         &args.files,
         args.files_from.as_deref(),
         args.null,
         args.include_signatures,
     )?;
+    if !args.quiet && !args.json {
+        super::inputs::note_skipped(&skipped);
+    }
     let suffix = match args.format {
         SignFormat::Sshsig => ".sig",
         SignFormat::Raw => ".rawsig",
@@ -74,6 +87,7 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
         SignFormat::Minisign => minisign_files(client, config, &args, &outputs, false)?,
         SignFormat::MinisignLegacy => minisign_files(client, config, &args, &outputs, true)?,
     };
+    let mut material = Vec::new();
     if args.emit_verifier_material {
         let written = super::material::emit(&material_dir(&outputs), &key, &public, args.force)
             .map_err(|e| {
@@ -85,9 +99,42 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
                     ),
                 )
             })?;
-        for p in written {
-            eprintln!("wrote {}", p.display());
+        for p in &written {
+            per_file!(args, "wrote {}", p.display());
         }
+        material = written;
+    }
+    let name = match args.format {
+        SignFormat::Sshsig => "SSHSIG",
+        SignFormat::Raw => "raw",
+        SignFormat::Openpgp => "OpenPGP",
+        SignFormat::OpenpgpClearsign => "OpenPGP cleartext",
+        SignFormat::OpenpgpBinary => "OpenPGP binary",
+        SignFormat::Minisign => "minisign",
+        SignFormat::MinisignLegacy => "minisign legacy",
+    };
+    if args.json {
+        let doc = serde_json::json!({
+            "format": name,
+            "key": { "id": key.id, "label": key.label },
+            "signed": args.files.iter().zip(&outputs).map(|(f, o)| serde_json::json!({
+                "file": f.display().to_string(),
+                "signature": o.display().to_string(),
+            })).collect::<Vec<_>>(),
+            "verifier_material": material.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "skipped": skipped.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).map_err(crate::format::FormatError::from)?
+        ))?;
+    } else if !args.quiet {
+        eprintln!(
+            "signed {} file(s) with {} ({name}) → {}",
+            output::thousands(outputs.len()),
+            crate::text::name(&key.label),
+            output::pattern(&outputs, suffix)
+        );
     }
     Ok(())
 }
@@ -186,7 +233,8 @@ fn sshsig_files(
         let sig = signer.sign_message(scheme, blob, "sshsig", &[display_name(&d.path)])?;
         let armored = sshsig::armor(&signer.public, &args.namespace, scheme, &sig)?;
         output::write_new(out, armored.as_bytes(), args.force)?;
-        eprintln!(
+        per_file!(
+            args,
             "wrote {} (SSHSIG, namespace {}, key {})",
             out.display(),
             args.namespace,
@@ -237,7 +285,8 @@ fn raw_files(
             }
         };
         output::write_new(out, raw::encode(&sig).as_bytes(), args.force)?;
-        eprintln!(
+        per_file!(
+            args,
             "wrote {} (raw {scheme}, key {})",
             out.display(),
             signer.key.label
@@ -333,7 +382,8 @@ pub fn openpgp(
         let names = [display_name(file)];
         let armored = signer.with_openpgp(pgp_key.clone(), &names, |ds| pgp::detached(ds, ctx))?;
         output::write_new(out, armored.as_bytes(), args.force)?;
-        eprintln!(
+        per_file!(
+            args,
             "wrote {} (OpenPGP, {hash}, key {} fingerprint {fingerprint})",
             out.display(),
             signer.key.label
@@ -460,7 +510,8 @@ fn minisign_files(
             &global,
         )?;
         output::write_new(out, text.as_bytes(), args.force)?;
-        eprintln!(
+        per_file!(
+            args,
             "wrote {} (minisign{}, key {} id {})",
             out.display(),
             if legacy { " legacy" } else { "" },

@@ -109,6 +109,23 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Where outputs went, for a summary line: `dist/*.sig` when they share a directory,
+/// `FILE.sig` for one, else `*.sig beside each file`.
+pub fn pattern(outputs: &[PathBuf], suffix: &str) -> String {
+    match outputs {
+        [one] => crate::text::name(&one.display().to_string()),
+        [first, rest @ ..] => {
+            let dir = dir_of(first);
+            if rest.iter().all(|o| dir_of(o) == dir) {
+                crate::text::name(&format!("{}/*{suffix}", dir.display()))
+            } else {
+                format!("*{suffix} beside each file")
+            }
+        }
+        [] => "nothing".into(),
+    }
+}
+
 /// Lists of inputs not done longer than this go to a file, named in the message.
 const LIST_INLINE: usize = 10;
 

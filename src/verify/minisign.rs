@@ -114,3 +114,51 @@ pub fn verify(
         "no Ed25519 key of the policy made this minisign signature".into(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(tag: &[u8], len: usize) -> String {
+        let mut b = tag.to_vec();
+        b.resize(len, 7);
+        B64.encode(b)
+    }
+
+    #[test]
+    fn parses_and_refuses_malformed_files() {
+        let sig = line(b"ED", 74);
+        let global = line(b"", 64);
+        let good = format!("untrusted comment: x\n{sig}\ntrusted comment: t c\n{global}\n");
+        let p = parse(&good).unwrap();
+        assert!(p.prehashed);
+        assert_eq!(p.trusted_comment, "t c");
+        assert_eq!(p.signature.len(), 64);
+        assert!(
+            !parse(&good.replace(&sig, &line(b"Ed", 74)))
+                .unwrap()
+                .prehashed
+        );
+        for bad in [
+            String::new(),
+            format!("comment: x\n{sig}\ntrusted comment: t\n{global}\n"),
+            format!("untrusted comment: x\n{sig}\n"),
+            format!("untrusted comment: x\n{sig}\nuntrusted comment: t\n{global}\n"),
+            format!(
+                "untrusted comment: x\n{}\ntrusted comment: t\n{global}\n",
+                line(b"EC", 74)
+            ),
+            format!(
+                "untrusted comment: x\n{}\ntrusted comment: t\n{global}\n",
+                line(b"ED", 73)
+            ),
+            format!(
+                "untrusted comment: x\n{sig}\ntrusted comment: t\n{}\n",
+                line(b"", 63)
+            ),
+            format!("untrusted comment: x\n{sig}!\ntrusted comment: t\n{global}\n"),
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -186,6 +186,9 @@ pub async fn serve(
         let (reply, close) = match incoming {
             Ok(Incoming::Message(msg)) => match decode(&msg) {
                 Ok(request) => {
+                    // The frame is decoded: a large request (a 100,000-subject statement) is
+                    // not held a second time while it is signed.
+                    drop(msg);
                     // A client that leaves mid-request (say, during a touch) cancels it.
                     let reply = tokio::select! {
                         r = dispatch::handle(&ctx, &mut peer, request) => r,

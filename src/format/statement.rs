@@ -69,9 +69,9 @@ impl Statement {
 
 /// A statement serialized straight from its parts, byte for byte as [`Statement`] would be,
 /// without a [`Subject`] (and its map) per file: `sha256(i)` gives subject `i`'s digest in hex.
-pub struct StatementParts<'a, F: Fn(usize) -> String> {
+pub struct StatementParts<'a, S: AsRef<str>, F: Fn(usize) -> String> {
     /// The subject names.
-    pub names: &'a [String],
+    pub names: &'a [S],
     /// Subject `i`'s SHA-256 in lowercase hex.
     pub sha256: F,
     /// The predicate's type URI.
@@ -80,11 +80,11 @@ pub struct StatementParts<'a, F: Fn(usize) -> String> {
     pub predicate: &'a serde_json::Value,
 }
 
-impl<F: Fn(usize) -> String> Serialize for StatementParts<'_, F> {
+impl<N: AsRef<str>, F: Fn(usize) -> String> Serialize for StatementParts<'_, N, F> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct Subjects<'b, G: Fn(usize) -> String>(&'b [String], &'b G);
-        impl<G: Fn(usize) -> String> Serialize for Subjects<'_, G> {
+        struct Subjects<'b, N: AsRef<str>, G: Fn(usize) -> String>(&'b [N], &'b G);
+        impl<N: AsRef<str>, G: Fn(usize) -> String> Serialize for Subjects<'_, N, G> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 #[derive(Serialize)]
                 struct One<'c> {
@@ -96,7 +96,7 @@ impl<F: Fn(usize) -> String> Serialize for StatementParts<'_, F> {
                     sha256: String,
                 }
                 s.collect_seq(self.0.iter().enumerate().map(|(i, name)| One {
-                    name,
+                    name: name.as_ref(),
                     digest: Sha {
                         sha256: (self.1)(i),
                     },
@@ -112,7 +112,7 @@ impl<F: Fn(usize) -> String> Serialize for StatementParts<'_, F> {
     }
 }
 
-impl<F: Fn(usize) -> String> StatementParts<'_, F> {
+impl<S: AsRef<str>, F: Fn(usize) -> String> StatementParts<'_, S, F> {
     /// The length of the compact JSON serialization.
     pub fn len(&self) -> usize {
         struct Count(usize);

@@ -13,8 +13,11 @@ use sha2::Digest;
 use crate::error::{Error, Result};
 use crate::proto::scheme::HashAlg;
 
-/// Inputs larger than this in total get a progress bar (on a terminal).
-const PROGRESS_THRESHOLD: u64 = 256 * 1024 * 1024;
+/// Inputs larger than this in total get a progress bar (on a terminal, never on a pipe): about
+/// a second of hashing or more.
+const PROGRESS_THRESHOLD: u64 = 64 * 1024 * 1024;
+/// So do this many files, whatever their size (opening each costs too).
+const PROGRESS_FILES: usize = 2000;
 const BUF: usize = 1024 * 1024;
 
 enum Hasher {
@@ -282,18 +285,23 @@ where
     F: Fn() -> Result<W> + Sync,
     G: Fn(W, u64) -> T + Sync,
 {
-    let total: u64 = check_inputs(paths)?.iter().sum();
-    let progress = (total >= PROGRESS_THRESHOLD
-        && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-    .then(|| {
-        let bar = ProgressBar::new(total);
-        if let Ok(style) = ProgressStyle::with_template(
-            "hashing {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        ) {
-            bar.set_style(style);
-        }
-        bar
-    });
+    // The sizes are asked (one more open and fstat per file) only for a bar on a terminal.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total: u64 = if terminal {
+        check_inputs(paths)?.iter().sum()
+    } else {
+        0
+    };
+    let progress = (terminal && (total >= PROGRESS_THRESHOLD || paths.len() >= PROGRESS_FILES))
+        .then(|| {
+            let bar = ProgressBar::new(total);
+            if let Ok(style) = ProgressStyle::with_template(
+                "hashing {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -203,7 +203,7 @@ fn pinentry_gives_the_pin_and_the_dialog_names_the_token_and_what_is_signed() {
     );
     assert_eq!(
         r["commands"],
-        serde_json::json!(["SETTITLE", "SETDESC", "SETPROMPT", "GETPIN"])
+        serde_json::json!(["SETTITLE", "SETDESC", "SETPROMPT", "SETTIMEOUT", "GETPIN"])
     );
 
     let t = pa.token_status(&env);

@@ -607,11 +607,6 @@ impl Backend for Pkcs11Token {
     }
 
     fn lock(&mut self, why: &str) {
-        if why == super::backend::LOCK_BY_USER {
-            // The user's way out of a module in a bad state, without a restart.
-            self.reinit_module(why, true);
-            return;
-        }
         self.login_at = None;
         if self.logged_in() {
             if let Some(session) = &self.session {
@@ -622,6 +617,10 @@ impl Backend for Pkcs11Token {
             }
             self.scanned = false;
             tracing::info!(token = %self.label, why, "logged out; the PIN is no longer cached");
+        }
+        if why == super::backend::LOCK_BY_USER {
+            // The user's way out of a module in a bad state, without a restart.
+            self.reinit_module(why, true);
         }
     }
 

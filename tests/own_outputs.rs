@@ -243,3 +243,91 @@ fn summary_verbose_quiet_and_json() {
     assert_eq!(doc["key"]["id"], env.key_id("release-p256").as_str());
     assert_eq!(doc["statement_sha256"].as_str().unwrap().len(), 64);
 }
+
+/// Names and inputs: `-r DIR` walks a tree (symbolic links skipped), `--base DIR` makes
+/// subject names relative paths, so equal base names in different directories fit in one
+/// release; without it they are refused with a hint.
+#[test]
+fn equal_base_names_under_base_and_recursive() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    for (dir, body) in [("dist/linux", "linux"), ("dist/mac", "mac")] {
+        fs::create_dir_all(env.path(dir)).unwrap();
+        write_file(&env.path(dir), "tool", body.as_bytes());
+    }
+    std::os::unix::fs::symlink("/etc/hostname", env.path("dist/link")).unwrap();
+    let statement = |out: &str| -> Vec<(String, String)> {
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&fs::read(env.path(out)).unwrap()).unwrap();
+        let st: serde_json::Value =
+            serde_json::from_slice(&b64_decode(envelope["payload"].as_str().unwrap())).unwrap();
+        st["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["digest"]["sha256"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let base = ["attest", "--key", "release-p256", "--purl", PURL];
+    let err = env.hwsign_err(&[&base[..], &["dist/linux/tool", "dist/mac/tool"]].concat());
+    assert!(
+        err.contains("subject names must be unique") && err.contains("--base"),
+        "{err}"
+    );
+    env.hwsign_ok(
+        &[
+            &base[..],
+            &[
+                "-o",
+                "a.json",
+                "--base",
+                "dist",
+                "dist/linux/tool",
+                "dist/mac/tool",
+            ],
+        ]
+        .concat(),
+    );
+    let want = vec![
+        ("linux/tool".to_string(), sha256_hex(b"linux")),
+        ("mac/tool".to_string(), sha256_hex(b"mac")),
+    ];
+    assert_eq!(statement("a.json"), want);
+    // -r alone: relative to the tree, in order, the symbolic link left out.
+    env.hwsign_ok(&[&base[..], &["-o", "b.json", "-r", "dist"]].concat());
+    assert_eq!(statement("b.json"), want);
+    // hwsign verify matches by the same relative names (--base there too).
+    let pem = env.export_key("release-p256", "pem", "p256.pem");
+    fs::write(
+        env.path("trust.toml"),
+        format!(
+            "[[signer]]\nname = \"r\"\nkey_file = \"{}\"\n[[rule]]\nname = \"all\"\nartifacts = [\"*\"]\nsigners = [\"r\"]\n",
+            pem.display()
+        ),
+    )
+    .unwrap();
+    let verify = ["verify", "--policy", "trust.toml", "--envelope", "a.json"];
+    let files = ["dist/linux/tool", "dist/mac/tool"];
+    let out = env.hwsign(&[&verify[..], &["--base", "dist"], &files[..]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = env.hwsign(&[&verify[..], &files[..]].concat());
+    assert!(!out.status.success(), "matched by base name without --base");
+    // A file outside --base is refused.
+    let err = env.hwsign_err(
+        &[
+            &base[..],
+            &["-o", "c.json", "--base", "dist/linux", "dist/mac/tool"],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("is not under --base"), "{err}");
+}

@@ -281,6 +281,13 @@ pub struct SignArgs {
     /// Print one JSON document with the outputs, the key and the skipped files on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also take every regular file under DIR (repeatable), in a deterministic order;
+    /// symbolic links are skipped unless --follow-symlinks.
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Vec<PathBuf>,
+    /// With -r: follow symbolic links.
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// Write the signatures into this directory (DIR/NAME.sig) instead of beside each file.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -295,7 +302,7 @@ pub struct SignArgs {
     #[arg(short = '0', long = "null", requires = "files_from")]
     pub null: bool,
     /// Files to sign.
-    #[arg(required_unless_present = "files_from")]
+    #[arg(required_unless_present_any = ["files_from", "recursive"])]
     pub files: Vec<PathBuf>,
 }
 
@@ -353,11 +360,23 @@ pub struct AttestArgs {
     /// Print one JSON document with the outputs, the key and the skipped files on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also take every regular file under DIR (repeatable), in a deterministic order;
+    /// symbolic links are skipped unless --follow-symlinks.
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Vec<PathBuf>,
+    /// With -r: follow symbolic links.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Subject names are paths relative to DIR (with `/`), so dist/linux/tool and
+    /// dist/mac/tool can be in one release (default: base names; with only -r DIR: relative
+    /// to DIR).
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
     /// Write the envelope (default name release.intoto.json) into this directory.
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     pub output_dir: Option<PathBuf>,
     /// The release's files (one subject each).
-    #[arg(required_unless_present_any = ["append", "files_from"])]
+    #[arg(required_unless_present_any = ["append", "files_from", "recursive"])]
     pub files: Vec<PathBuf>,
 }
 

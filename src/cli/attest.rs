@@ -98,19 +98,22 @@ fn predicate(config: &Config, args: &AttestArgs) -> Result<(String, serde_json::
 
 /// The subject name of each file, borrowed from its path (a release of 100,000 files does not
 /// hold its names twice).
-fn subject_names(files: &[PathBuf]) -> Result<Vec<&str>> {
+fn subject_names<'a>(files: &'a [PathBuf], relative: Option<&'a [String]>) -> Result<Vec<&'a str>> {
     let mut names = Vec::with_capacity(files.len());
     let mut seen = HashSet::with_capacity(files.len());
-    for f in files {
-        let name = f.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-            Error::Usage(format!(
-                "{}: the file name is not UTF-8; in-toto subject names must be",
-                f.display()
-            ))
-        })?;
+    for (i, f) in files.iter().enumerate() {
+        let name = match relative {
+            Some(r) => r[i].as_str(),
+            None => f.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: the file name is not UTF-8; in-toto subject names must be",
+                    f.display()
+                ))
+            })?,
+        };
         if !seen.insert(name) {
             return Err(Error::Usage(format!(
-                "two files are named {name:?}; subject names must be unique"
+                "two files are named {name:?}; subject names must be unique\n  hint: give --base DIR (or -r DIR) so that subject names are paths relative to DIR"
             )));
         }
         names.push(name);
@@ -185,12 +188,27 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         &args.files,
         args.files_from.as_deref(),
         args.null,
+        &args.recursive,
+        args.follow_symlinks,
         args.include_signatures,
     )?;
     if !args.quiet && !args.json {
         inputs::note_skipped(&skipped);
     }
-    let names = subject_names(&files)?;
+    let base = args.base.clone().or_else(|| {
+        (args.files.is_empty() && args.files_from.is_none() && args.recursive.len() == 1)
+            .then(|| args.recursive[0].clone())
+    });
+    let relative = match &base {
+        Some(b) => Some(
+            files
+                .iter()
+                .map(|f| inputs::relative_name(f, b))
+                .collect::<Result<Vec<String>>>()?,
+        ),
+        None => None,
+    };
+    let names = subject_names(&files, relative.as_deref())?;
     let out = match (&args.output, &args.output_dir) {
         (Some(o), _) => o.clone(),
         (None, Some(dir)) => dir.join("release.intoto.json"),
@@ -235,6 +253,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     let count = names.len();
     let first: Vec<String> = names.iter().take(3).map(|n| n.to_string()).collect();
     drop(names);
+    drop(relative);
     drop(files);
     let (sig, pae) = signer
         .sign_message_kept(scheme, pae, "dsse", &first)

@@ -8,9 +8,23 @@ use crate::error::{Error, Result};
 
 /// Every input, in the order given: the command line's files, then the list's.
 pub fn gather(files: &[PathBuf], files_from: Option<&Path>, nul: bool) -> Result<Vec<PathBuf>> {
+    gather_all(files, files_from, nul, &[], false)
+}
+
+/// [`gather`], then the regular files under each of `trees` ([`walk`]).
+pub fn gather_all(
+    files: &[PathBuf],
+    files_from: Option<&Path>,
+    nul: bool,
+    trees: &[PathBuf],
+    follow: bool,
+) -> Result<Vec<PathBuf>> {
     let mut out = files.to_vec();
     if let Some(list) = files_from {
         out.extend(read_list(list, nul)?);
+    }
+    for t in trees {
+        walk(t, follow, &mut out)?;
     }
     if out.is_empty() {
         return Err(Error::Usage(
@@ -37,9 +51,11 @@ pub fn signable(
     files: &[PathBuf],
     files_from: Option<&Path>,
     nul: bool,
+    trees: &[PathBuf],
+    follow: bool,
     include_own: bool,
 ) -> Result<(Vec<PathBuf>, Skipped)> {
-    let all = gather(files, files_from, nul)?;
+    let all = gather_all(files, files_from, nul, trees, follow)?;
     if include_own {
         return Ok((all, Vec::new()));
     }
@@ -51,6 +67,100 @@ pub fn signable(
         )));
     }
     Ok((keep, skipped))
+}
+
+/// The regular files under `dir`, in a deterministic order (entries sorted by their bytes,
+/// depth first). Symbolic links are skipped unless `follow` (then a link to a directory is
+/// walked too; a loop is an error, not a hang).
+pub fn walk(dir: &Path, follow: bool, out: &mut Vec<PathBuf>) -> Result<()> {
+    fn go(dir: &Path, follow: bool, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
+        if depth > 64 {
+            return Err(Error::Usage(format!(
+                "{}: more than 64 directories deep (a symbolic link loop?)",
+                dir.display()
+            )));
+        }
+        let file_err = |source| Error::File {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(file_err)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .map_err(file_err)?;
+        entries.sort_by(|a, b| {
+            use std::os::unix::ffi::OsStrExt;
+            a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes())
+        });
+        for p in entries {
+            let meta = std::fs::symlink_metadata(&p).map_err(|source| Error::File {
+                path: p.clone(),
+                source,
+            })?;
+            let meta = if meta.file_type().is_symlink() {
+                if !follow {
+                    continue;
+                }
+                match std::fs::metadata(&p) {
+                    Ok(m) => m,
+                    Err(_) => continue,
+                }
+            } else {
+                meta
+            };
+            if meta.is_dir() {
+                go(&p, follow, depth + 1, out)?;
+            } else if meta.is_file() {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    go(dir, follow, 0, out)
+}
+
+/// The subject name of `path` relative to `base`: its components joined with `/`; an error if
+/// it is not under `base`, climbs with `..`, or is not UTF-8.
+pub fn relative_name(path: &Path, base: &Path) -> Result<String> {
+    use std::path::Component;
+    let abs = |p: &Path| {
+        std::path::absolute(p).map_err(|source| Error::File {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let (p, b) = (abs(path)?, abs(base)?);
+    let rel = p.strip_prefix(&b).map_err(|_| {
+        Error::Usage(format!(
+            "{} is not under --base {}",
+            path.display(),
+            base.display()
+        ))
+    })?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => parts.push(n.to_str().ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: the name is not UTF-8; in-toto subject names must be",
+                    path.display()
+                ))
+            })?),
+            Component::CurDir => {}
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{}: its name under --base {} climbs out with `..`",
+                    path.display(),
+                    base.display()
+                )));
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::Usage(format!("{} is --base itself", path.display())));
+    }
+    Ok(parts.join("/"))
 }
 
 /// The paths in a list file (`-`: stdin): lines (a trailing `\r` kept: file names may end in
@@ -78,6 +188,28 @@ pub fn read_list(list: &Path, nul: bool) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walks_in_order_and_names_relative_to_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for f in ["b/tool", "a/tool", "a/z/x", "c"] {
+            let p = d.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+        std::os::unix::fs::symlink(d.join("c"), d.join("link")).unwrap();
+        let mut out = Vec::new();
+        walk(d, false, &mut out).unwrap();
+        let names: Vec<String> = out.iter().map(|p| relative_name(p, d).unwrap()).collect();
+        assert_eq!(names, ["a/tool", "a/z/x", "b/tool", "c"]);
+        let mut out = Vec::new();
+        walk(d, true, &mut out).unwrap();
+        assert_eq!(out.len(), 5);
+        assert!(relative_name(&d.join("a/../../etc"), d).is_err());
+        assert!(relative_name(Path::new("/etc/passwd"), d).is_err());
+        assert!(relative_name(d, d).is_err());
+    }
 
     #[test]
     fn lists_by_line_or_nul() {

@@ -62,6 +62,8 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
         &args.files,
         args.files_from.as_deref(),
         args.null,
+        &args.recursive,
+        args.follow_symlinks,
         args.include_signatures,
     )?;
     if !args.quiet && !args.json {

@@ -28,6 +28,10 @@ pub struct VerifyArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Match files to an envelope's subjects by their paths relative to DIR (as `hwsign attest
+    /// --base DIR` names them) instead of their file names.
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
     /// Read more files to verify from this list, one per line (`-`: standard input).
     #[arg(long, value_name = "FILE")]
     pub files_from: Option<PathBuf>,
@@ -92,7 +96,7 @@ pub fn run(args: VerifyArgs) -> Result<bool> {
             VerifyInput::Signatures(signatures)
         }
     };
-    let verdicts = engine::verify(&policy, input, &files, now());
+    let verdicts = engine::verify_in(&policy, input, &files, args.base.as_deref(), now());
     if args.json {
         let json = serde_json::to_string_pretty(&report::to_json(&verdicts))
             .map_err(crate::format::FormatError::from)?;
@@ -150,6 +154,7 @@ mod tests {
             json: true,
             files_from: None,
             null: false,
+            base: None,
             files: paths.clone(),
         };
         assert!(run(args(vec![sig.clone()])).unwrap());

@@ -82,10 +82,23 @@ pub fn verify(
     artifacts: &[PathBuf],
     now: u64,
 ) -> Vec<ArtifactVerdict> {
+    verify_in(policy, input, artifacts, None, now)
+}
+
+/// [`verify`], matching artifacts to an envelope's subjects by their paths relative to `base`
+/// (`linux/tool`; `hwsign attest --base`) instead of their file names. Policy rules still
+/// match file names.
+pub fn verify_in(
+    policy: &Policy,
+    input: VerifyInput,
+    artifacts: &[PathBuf],
+    base: Option<&Path>,
+    now: u64,
+) -> Vec<ArtifactVerdict> {
     let findings = match &input {
         VerifyInput::Envelope(path) => {
             let contents = content::read_all(artifacts, vec![Needs::default(); artifacts.len()]);
-            envelope_findings(policy, path, artifacts, &contents)
+            envelope_findings(policy, path, artifacts, base, &contents)
         }
         VerifyInput::Signatures(sigs) => signatures::findings(policy, sigs, artifacts, now),
     };
@@ -120,10 +133,32 @@ pub fn read_envelope(path: &Path) -> Result<(Format, dsse::ParsedEnvelope), Veri
     }
 }
 
+/// The name an artifact has among an envelope's subjects: its path relative to `base` (with
+/// `/`, no `..`), or its file name.
+fn subject_name(artifact: &Path, base: Option<&Path>) -> Option<String> {
+    let Some(base) = base else {
+        return file_name(artifact).map(str::to_string);
+    };
+    let (a, b) = (
+        std::path::absolute(artifact).ok()?,
+        std::path::absolute(base).ok()?,
+    );
+    let mut parts = Vec::new();
+    for c in a.strip_prefix(&b).ok()?.components() {
+        match c {
+            std::path::Component::Normal(n) => parts.push(n.to_str()?),
+            std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 fn envelope_findings(
     policy: &Policy,
     path: &Path,
     artifacts: &[PathBuf],
+    base: Option<&Path>,
     contents: &[Read1],
 ) -> Vec<Findings> {
     let verified = read_envelope(path)
@@ -148,9 +183,17 @@ fn envelope_findings(
                 rejected: v.rejected.clone(),
             };
             // Without a trusted signature the statement is not read: the rejections explain.
-            let (Some(st), Some(name)) = (&v.statement, file_name(artifact)) else {
+            let Some(st) = &v.statement else {
                 return f;
             };
+            let Some(name) = subject_name(artifact, base) else {
+                // Without a base, the verdict says what is wrong with the name.
+                if let Some(b) = base {
+                    f.rejected.push(format!("not under --base {}", b.display()));
+                }
+                return f;
+            };
+            let name = name.as_str();
             // The statement as far as this name goes (the subjects of that name).
             let named = dsse::InTotoStatement {
                 type_: st.type_.clone(),

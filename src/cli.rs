@@ -13,6 +13,7 @@ pub mod man;
 pub mod material;
 pub mod sign;
 pub mod status;
+pub mod sums;
 pub mod verify;
 
 use crate::client::AgentClient;
@@ -31,6 +32,7 @@ pub fn run(cli: args::Cli) -> Result<()> {
             };
         }
         args::Command::Audit(a) => return audit::run(a),
+        args::Command::Sums(a) => return sums::run(a),
         args::Command::Man(a) => return man::man(a),
         args::Command::Completions(a) => return man::completions(a),
         args::Command::Doctor(a) => return doctor::run(cli.config.as_deref(), a),
@@ -55,6 +57,7 @@ pub fn run(cli: args::Cli) -> Result<()> {
         args::Command::Lock => status::lock(&mut client),
         args::Command::Verify(_)
         | args::Command::Audit(_)
+        | args::Command::Sums(_)
         | args::Command::Gpg(_)
         | args::Command::Man(_)
         | args::Command::Completions(_)

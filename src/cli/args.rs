@@ -61,6 +61,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Verify files against a trust policy (no agent needed).
     Verify(super::verify::VerifyArgs),
+    /// Write a checksum file (sha256sum -c format, or BSD tags) in one hashing pass (no agent).
+    Sums(super::sums::SumsArgs),
     /// The agent's audit log (on the agent's machine).
     Audit(super::audit::AuditArgs),
     /// Give the simulated touch of a test-mode key (on the agent's machine).
@@ -372,6 +374,10 @@ pub struct AttestArgs {
     /// to DIR).
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
+    /// Also write a coreutils checksum file (SHA-256, names as given or relative to --base)
+    /// from the same hashing pass.
+    #[arg(long, value_name = "FILE")]
+    pub sums: Option<PathBuf>,
     /// Write the envelope (default name release.intoto.json) into this directory.
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     pub output_dir: Option<PathBuf>,

@@ -195,6 +195,17 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     if !args.quiet && !args.json {
         inputs::note_skipped(&skipped);
     }
+    // Never the checksum file being written (a second run over dist/*).
+    let files = match &args.sums {
+        Some(s) => {
+            let target = std::path::absolute(s).ok();
+            files
+                .into_iter()
+                .filter(|f| std::path::absolute(f).ok() != target)
+                .collect()
+        }
+        None => files,
+    };
     let base = args.base.clone().or_else(|| {
         (args.files.is_empty() && args.files_from.is_none() && args.recursive.len() == 1)
             .then(|| args.recursive[0].clone())
@@ -218,6 +229,9 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     if args.bundle {
         outputs.push(bundle_path(&out));
     }
+    if let Some(s) = &args.sums {
+        outputs.push(s.clone());
+    }
     // Before the first signature: every input is a regular file, every output can be written.
     hash::check_inputs(&files)?;
     output::check_writable(&outputs, args.force)?;
@@ -238,6 +252,19 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
 
     let digests =
         hash::sha256_files(&files).map_err(|e| output::not_done(e, "nothing was signed"))?;
+    // The checksums come from the same pass as the statement.
+    if let Some(path) = &args.sums {
+        super::sums::write(
+            Some(path),
+            args.force,
+            HashAlg::Sha256,
+            false,
+            &files,
+            &digests,
+            base.as_deref(),
+        )
+        .map_err(|e| output::not_done(e, "nothing was signed"))?;
+    }
     // Memory: a release of 100,000 files holds its paths (the names are borrowed from them)
     // and digests, then those and the statement (in its PAE), then the statement alone, which
     // goes to the agent uncopied.

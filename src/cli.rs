@@ -32,7 +32,7 @@ pub fn run(cli: args::Cli) -> Result<()> {
             };
         }
         args::Command::Audit(a) => return audit::run(a),
-        args::Command::Sums(a) => return sums::run(a),
+        args::Command::Sums(a) => return sums::run(cli.config.as_deref(), a),
         args::Command::Man(a) => return man::man(a),
         args::Command::Completions(a) => return man::completions(a),
         args::Command::Doctor(a) => return doctor::run(cli.config.as_deref(), a),

@@ -90,4 +90,28 @@ fn checksum_files_pass_coreutils_and_match_the_attestation() {
         st["subject"][0]["digest"]["sha256"],
         sha256_hex(b"a").as_str()
     );
+
+    // --sign: the checksum file is signed through the agent in each format.
+    env.hwsign_ok(
+        &[
+            &[
+                "sums",
+                "-o",
+                "SIGNED.SUMS",
+                "--sign",
+                "sshsig,raw",
+                "--key",
+                "release-p256",
+            ],
+            &files[..],
+        ]
+        .concat(),
+    );
+    check(&env, "sha256sum", "SIGNED.SUMS");
+    let sig = fs::read_to_string(env.path("SIGNED.SUMS.sig")).unwrap();
+    assert!(sig.starts_with("-----BEGIN SSH SIGNATURE-----"), "{sig}");
+    assert!(env.path("SIGNED.SUMS.rawsig").exists());
+    let err = env.hwsign_err(&[&["sums", "-o", "X", "--sign", "nonsense"], &files[..]].concat());
+    assert!(err.contains("--sign nonsense"), "{err}");
+    assert!(!env.path("X").exists());
 }

@@ -36,9 +36,21 @@ pub struct SumsArgs {
     /// Names relative to DIR (run `sha256sum -c` there).
     #[arg(long, value_name = "DIR")]
     pub base: Option<PathBuf>,
-    /// Replace an existing output file.
+    /// Replace an existing output file (and its signatures).
     #[arg(long)]
     pub force: bool,
+    /// Then sign the checksum file through the agent in these formats (comma-separated:
+    /// sshsig, openpgp, raw, minisign, …), as `hwsign sign --format F` would; needs -o.
+    #[arg(
+        long,
+        value_name = "FORMAT[,…]",
+        value_delimiter = ',',
+        requires = "output"
+    )]
+    pub sign: Vec<String>,
+    /// The key to sign with (with --sign).
+    #[arg(long, requires = "sign")]
+    pub key: Option<String>,
     /// Also take every regular file under DIR (repeatable; symbolic links skipped).
     #[arg(short = 'r', long = "recursive", value_name = "DIR")]
     pub recursive: Vec<PathBuf>,
@@ -108,8 +120,53 @@ pub fn write(
     }
 }
 
-/// Run it.
-pub fn run(args: SumsArgs) -> Result<()> {
+/// Run it (`config`: the global --config, for --sign).
+pub fn run(config: Option<&Path>, args: SumsArgs) -> Result<()> {
+    // A format --sign cannot use is a command-line error before anything is hashed.
+    let sign_args: Vec<super::args::SignArgs> = args
+        .sign
+        .iter()
+        .map(|format| {
+            let out = args.output.as_deref().unwrap_or(Path::new("-"));
+            let mut argv: Vec<std::ffi::OsString> = vec![
+                "hwsign".into(),
+                "sign".into(),
+                "--quiet".into(),
+                "--format".into(),
+            ];
+            argv.push(format.into());
+            if let Some(k) = &args.key {
+                argv.push("--key".into());
+                argv.push(k.into());
+            }
+            if args.force {
+                argv.push("--force".into());
+            }
+            argv.push(out.as_os_str().to_owned());
+            match <super::args::Cli as clap::Parser>::try_parse_from(argv) {
+                Ok(super::args::Cli {
+                    command: super::args::Command::Sign(a),
+                    ..
+                }) => Ok(a),
+                _ => Err(Error::Usage(format!(
+                    "--sign {format}: not a signature format of hwsign sign"
+                ))),
+            }
+        })
+        .collect::<Result<_>>()?;
+    sums(&args)?;
+    if sign_args.is_empty() {
+        return Ok(());
+    }
+    let config = crate::config::Config::load(config).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut client = crate::client::AgentClient::connect_default()?;
+    for a in sign_args {
+        super::sign::run(&mut client, &config, a)?;
+    }
+    Ok(())
+}
+
+fn sums(args: &SumsArgs) -> Result<()> {
     let (mut files, skipped) = inputs::signable(
         &args.files,
         args.files_from.as_deref(),

@@ -417,6 +417,16 @@ mod tests {
         }
     }
 
+    /// A fake agent on a socket in a temporary directory, serving with `serve` on a thread.
+    fn fake_agent(
+        serve: impl FnOnce(UnixListener) + Send + 'static,
+    ) -> (tempfile::TempDir, PathBuf, std::thread::JoinHandle<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        (dir, path, std::thread::spawn(move || serve(listener)))
+    }
+
     fn sign_request() -> SignRequest {
         SignRequest {
             key_id: "00".repeat(32),
@@ -431,10 +441,7 @@ mod tests {
     /// signature: the client gives up after that wait plus the margin, naming the socket.
     #[test]
     fn a_hung_agent_is_an_error_naming_the_socket() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
+        let (_dir, path, server) = fake_agent(|listener| {
             let (mut s, _) = listener.accept().unwrap();
             read_request(&mut s).unwrap();
             answer(&mut s, &status(1));
@@ -462,10 +469,7 @@ mod tests {
     /// new connection, once, and is answered.
     #[test]
     fn a_connection_the_agent_closed_while_idle_is_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
+        let (_dir, path, server) = fake_agent(|listener| {
             let (mut first, _) = listener.accept().unwrap();
             read_request(&mut first).unwrap();
             answer(&mut first, &status(7));
@@ -485,10 +489,7 @@ mod tests {
     /// an error that says so.
     #[test]
     fn a_sign_request_is_not_repeated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
+        let (_dir, path, server) = fake_agent(|listener| {
             let (mut s, _) = listener.accept().unwrap();
             read_request(&mut s).unwrap();
             answer(&mut s, &status(1));

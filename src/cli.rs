@@ -1,6 +1,14 @@
 //! The command line: clap definitions in one place ([`args`]) and one module per command. The
 //! `bin/` mains only parse, call [`run`] / the agent's runner, and map errors to exit codes.
 
+/// `println!` for command output: a closed stdout (`hwsign status | head -1`) is
+/// `Error::Stdout` (a quiet exit 141), never a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::client::output::print(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 pub mod agent_main;
 pub mod args;
 pub mod attest;

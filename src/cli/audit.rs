@@ -43,7 +43,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
             }
             match audit::verify_chain(&dir) {
                 Ok(report) => {
-                    println!("{}", describe(&report, files.len(), &dir));
+                    outln!("{}", describe(&report, files.len(), &dir));
                     Ok(())
                 }
                 Err(b) => Err(Error::Usage(format!(

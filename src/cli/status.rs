@@ -13,29 +13,27 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
     if args.json {
         let mut v = serde_json::to_value(&status).map_err(crate::format::FormatError::from)?;
         v["socket_path"] = client.path().display().to_string().into();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(crate::format::FormatError::from)?
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "agent:   hwsign-agent {} on {}",
         E::name(&status.agent_version),
         E::name(&status.host)
     );
-    println!(
+    outln!(
         "socket:  {} ({})",
         E::name(&client.path().display().to_string()),
         E::name(&status.socket)
     );
     if status.test_mode {
-        println!("mode:    SoftHSM2 test mode (no hardware)");
+        outln!("mode:    SoftHSM2 test mode (no hardware)");
     }
     if status.tokens.is_empty() {
-        println!(
-            "tokens:  none (configure [[token]] in config.toml, or run hwsign-agent --softhsm)"
-        );
+        outln!("tokens:  none (configure [[token]] in config.toml, or run hwsign-agent --softhsm)");
     }
     for t in &status.tokens {
         let state = if !t.present {
@@ -50,7 +48,7 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
         } else {
             state.to_string()
         };
-        println!(
+        outln!(
             "token:   {} ({}, serial {}): {}, {} key(s)",
             E::name(&t.label),
             E::name(&t.backend),
@@ -59,20 +57,20 @@ pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
             t.keys
         );
         if !t.problem.is_empty() {
-            println!("         problem: {}", E::message(&t.problem));
+            outln!("         problem: {}", E::message(&t.problem));
         }
     }
-    println!(
+    outln!(
         "touch:   a touch counts {} s for keys with touch policy cached",
         status.touch_cache_window_s
     );
-    println!(
+    outln!(
         "limits:  requests up to {} on this socket (a DSSE statement of about {} subjects with 100-byte names)",
         crate::client::output::bytes(status.request_limit() as u64),
         crate::client::output::thousands(status.request_limit() / 180)
     );
     for p in &status.pending_touches {
-        println!(
+        outln!(
             "pending: touch token {} for key {} since {}: {}",
             E::name(&p.token),
             E::name(&p.key),
@@ -91,7 +89,7 @@ fn when(unix: u64) -> String {
 pub fn touch(client: &mut AgentClient, args: TouchArgs) -> Result<()> {
     let wait_ms = u32::try_from(args.wait.as_millis()).unwrap_or(u32::MAX);
     let reply: TouchReply = client.call(&TouchRequest { wait_ms })?;
-    println!(
+    outln!(
         "touched token {} for key {}: {}",
         E::name(&reply.token),
         E::name(&reply.key),
@@ -103,6 +101,6 @@ pub fn touch(client: &mut AgentClient, args: TouchArgs) -> Result<()> {
 /// `hwsign lock`.
 pub fn lock(client: &mut AgentClient) -> Result<()> {
     let _: LockRequest = client.call(&LockRequest)?;
-    println!("locked: every cached PIN is forgotten and the tokens are logged out");
+    outln!("locked: every cached PIN is forgotten and the tokens are logged out");
     Ok(())
 }

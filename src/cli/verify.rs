@@ -100,7 +100,7 @@ pub fn run(args: VerifyArgs) -> Result<bool> {
     if args.json {
         let json = serde_json::to_string_pretty(&report::to_json(&verdicts))
             .map_err(crate::format::FormatError::from)?;
-        println!("{json}");
+        outln!("{json}");
     } else {
         print!("{}", report::render_human(&verdicts));
     }

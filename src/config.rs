@@ -21,7 +21,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid.
-    #[error("invalid config {path}: {detail}\n  hint: see the README's configuration section")]
+    #[error("invalid config {path}: {detail}\n  hint: see docs/agent.md, \"Configuration\"")]
     Parse {
         /// The file.
         path: PathBuf,

@@ -155,7 +155,7 @@ pub fn config_text(
 ) -> String {
     let mut t = String::from(
         "# hwsign configuration, written by `hwsign init`. Every setting is optional; unknown keys\n\
-         # are errors. The README's \"Configuration\" section lists them all.\n\
+         # are errors. docs/agent.md, \"Configuration\", lists them all.\n\
          #\n\
          # pin_cache_ttl = \"10m\"        # how long a PIN stays cached (\"0\": ask every time)\n\
          # touch_notice_delay = \"300ms\" # tokens that cannot say they wait for a touch\n\

@@ -154,7 +154,7 @@ impl fmt::Display for ArgsError {
         match self {
             ArgsError::Unknown(o) => write!(
                 f,
-                "unsupported option {o}\n  hint: hwsign-gpg signs and verifies through hwsign-agent and takes only the options release tools use (see the README, \"Plugging into release tools\"); use gpg for anything else"
+                "unsupported option {o}\n  hint: hwsign-gpg signs and verifies through hwsign-agent and takes only the options release tools use (see docs/release-tools.md); use gpg for anything else"
             ),
             ArgsError::MissingValue(o) => write!(f, "option {o} needs a value"),
             ArgsError::UnexpectedValue(o) => write!(f, "option {o} takes no value"),

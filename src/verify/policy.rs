@@ -196,7 +196,7 @@ pub enum PolicyError {
     },
     /// The TOML does not parse, or has unknown or missing fields (toml's message has the
     /// line and column).
-    #[error("{file}: {message}\n  hint: see the trust policy section of the README for the schema")]
+    #[error("{file}: {message}\n  hint: see docs/verify.md, the trust policy, for the schema")]
     Syntax {
         /// The policy file.
         file: String,

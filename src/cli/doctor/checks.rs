@@ -51,7 +51,7 @@ fn config(path: Option<&Path>, out: &mut Vec<Finding>) -> Option<Config> {
                 "config",
                 e.to_string(),
                 format!(
-                    "fix {} (unknown keys are errors; see the README's Configuration), then `systemctl --user reload hwsign-agent`",
+                    "fix {} (unknown keys are errors; see docs/agent.md, Configuration), then `systemctl --user reload hwsign-agent`",
                     shown.display()
                 ),
             ));

@@ -28,7 +28,7 @@ fn warn_once(what: &str, e: &dyn std::fmt::Display) {
     if !WARNED.swap(true, Ordering::Relaxed) {
         tracing::warn!(error = %crate::text::message(&e.to_string()), "{what} (desktop notifications are skipped)");
     } else {
-        tracing::debug!(error = %e, "{what}");
+        tracing::debug!(error = %crate::text::message(&e.to_string()), "{what}");
     }
 }
 
@@ -120,7 +120,9 @@ async fn close(id: u32) {
     );
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, id, "cannot close the desktop notification"),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %crate::text::message(&e.to_string()), id, "cannot close the desktop notification")
+        }
         Err(_) => tracing::debug!(id, "closing the desktop notification timed out"),
     }
 }

@@ -208,8 +208,7 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
                     .into_iter()
                     .map(|(_, e)| e)
                     .collect(),
-                max_sign_wait_s: u32::try_from(ctx.config().longest_sign_wait().as_secs())
-                    .unwrap_or(u32::MAX),
+                max_sign_wait_s: max_sign_wait_s(ctx),
             }),
             Err(e) => malformed(e),
         },
@@ -299,6 +298,11 @@ fn request_limit(ctx: &Context) -> usize {
     }
 }
 
+/// The longest sign wait the agent advertises (status and key listings), in seconds.
+fn max_sign_wait_s(ctx: &Context) -> u32 {
+    u32::try_from(ctx.config().longest_sign_wait().as_secs()).unwrap_or(u32::MAX)
+}
+
 async fn status(ctx: &Context) -> StatusReply {
     let mut tokens = ctx.inventory.token_status().await;
     let extra = ctx.socket == Socket::Extra;
@@ -329,8 +333,7 @@ async fn status(ctx: &Context) -> StatusReply {
         tokens,
         pending_touches,
         touch_cache_window_s: ctx.config().touch_cache_window().as_secs() as u32,
-        max_sign_wait_s: u32::try_from(ctx.config().longest_sign_wait().as_secs())
-            .unwrap_or(u32::MAX),
+        max_sign_wait_s: max_sign_wait_s(ctx),
         max_request: request_limit(ctx) as u64,
     }
 }

@@ -99,7 +99,7 @@ pub fn announce<'a>(
 ) -> Notice<'a> {
     let token = &key.token_label;
     let message = message(token, &ctx.host, what, &key.info.label);
-    tracing::info!(token = %text::name(token), key = %text::name(&key.info.label), what = %text::message(what), "touch needed");
+    tracing::info!(token = %text::name(token), key = %text::name(&key.info.label), what = %text::already_escaped(what, text::MESSAGE_MAX), "touch needed");
     super::prompt::notify(config.notify_command.as_deref(), &message);
     let desktop = if config.desktop_notifications() {
         desktop_notify::notify("Touch your token", &message)

@@ -141,11 +141,13 @@ pub fn unfinished(error: Error, done: usize, inputs: &[PathBuf], noun: &str) -> 
         thousands(inputs.len())
     );
     if !rest.is_empty() {
+        // The list file keeps the real names; what the terminal shows is escaped.
         let names: Vec<String> = rest.iter().map(|p| p.display().to_string()).collect();
+        let escaped: Vec<String> = names.iter().map(|n| crate::text::name(n)).collect();
         if names.len() <= LIST_INLINE {
-            summary.push_str(&format!("; not signed: {}", names.join(", ")));
+            summary.push_str(&format!("; not signed: {}", escaped.join(", ")));
         } else {
-            let shown = names[..3].join(", ");
+            let shown = escaped[..3].join(", ");
             match write_list(&names) {
                 Ok(list) => summary.push_str(&format!(
                     "; not signed: {shown} … (the full list of {} is in {})",
@@ -155,7 +157,7 @@ pub fn unfinished(error: Error, done: usize, inputs: &[PathBuf], noun: &str) -> 
                 Err(e) => summary.push_str(&format!(
                     "; not signed ({} files; the list could not be written to a file: {e}): {}",
                     thousands(names.len()),
-                    names.join(", ")
+                    escaped.join(", ")
                 )),
             }
         }

@@ -197,13 +197,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     }
     // Never the checksum file being written (a second run over dist/*).
     let files = match &args.sums {
-        Some(s) => {
-            let target = std::path::absolute(s).ok();
-            files
-                .into_iter()
-                .filter(|f| std::path::absolute(f).ok() != target)
-                .collect()
-        }
+        Some(s) => inputs::without(files, s),
         None => files,
     };
     let base = args.base.clone().or_else(|| {
@@ -342,7 +336,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             out.display(),
             output::thousands(count),
             predicate_type,
-            signer.key.label,
+            crate::text::name(&signer.key.label),
             &signer.key.id[..16]
         );
     }
@@ -386,7 +380,7 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         return Err(Error::Usage(format!(
             "{} is already signed by {} (id {})\n  hint: co-sign with another key (--key); verifiers count each signer once",
             path.display(),
-            key.label,
+            crate::text::name(&key.label),
             &key.id[..16]
         )));
     }
@@ -426,7 +420,7 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         "wrote {} ({} signatures; added {scheme} by {} id {})",
         out.display(),
         envelope.signatures.len(),
-        signer.key.label,
+        crate::text::name(&signer.key.label),
         &signer.key.id[..16]
     );
     if args.emit_verifier_material {

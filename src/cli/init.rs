@@ -72,7 +72,8 @@ fn write_file(path: &Path, text: &str, force: bool, dry_run: bool) -> Result<Out
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io("write", e))?;
     std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| io("write", e))?;
-    tmp.persist(path).map_err(|e| io("write", e.error))?;
+    // Made durable before the rename, with the mode a plain `>` would give.
+    crate::client::output::publish(tmp, path, true)?;
     Ok(Outcome::Written)
 }
 

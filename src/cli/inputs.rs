@@ -185,6 +185,16 @@ pub fn read_list(list: &Path, nul: bool) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// `files` without `out` (compared as absolute paths): a checksum file being written is never
+/// one of its own inputs, as on a second run over `dist/*`.
+pub fn without(files: Vec<PathBuf>, out: &Path) -> Vec<PathBuf> {
+    let target = std::path::absolute(out).ok();
+    files
+        .into_iter()
+        .filter(|f| std::path::absolute(f).ok() != target)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

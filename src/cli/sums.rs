@@ -178,8 +178,7 @@ fn sums(args: &SumsArgs) -> Result<()> {
     inputs::note_skipped(&skipped);
     // Never the checksum file itself (a second run over dist/*).
     if let Some(out) = &args.output {
-        let target = std::path::absolute(out).ok();
-        files.retain(|f| std::path::absolute(f).ok() != target);
+        files = inputs::without(files, out);
         output::check_writable(std::slice::from_ref(out), args.force)?;
     }
     for f in &files {

@@ -242,15 +242,22 @@ pub fn write_new_with(
         fill(&mut w).map_err(file_err)?;
         w.flush().map_err(file_err)?;
     }
-    // Outputs are published (signatures, envelopes, public keys): 0666 minus the umask, as a
-    // plain `>` redirection makes them, not the temporary file's 0600.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = 0o666 & !umask();
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(file_err)?;
-    }
+    publish(tmp, path, force)
+}
+
+/// Put a filled temporary file (made beside `path`) in place as a published output: 0666
+/// minus the umask, as a plain `>` redirection makes it (not the temporary file's 0600),
+/// durable, then renamed over `path` (an existing file only with `force`).
+pub fn publish(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let file_err = |source| Error::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mode = 0o666 & !umask();
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(file_err)?;
     tmp.as_file().sync_all().map_err(file_err)?;
     if force {
         tmp.persist(path).map_err(|e| file_err(e.error))?;

@@ -413,8 +413,9 @@ pub fn run(
     Ok(())
 }
 
-/// Write `path` through a temporary file beside it, renamed into place once `fill` succeeded
-/// (an existing file is replaced only with `replace`).
+/// Write `path` through a temporary file beside it, published (mode, fsync, rename) by
+/// [`crate::client::output::publish`] once `fill` succeeded (an existing file is replaced only
+/// with `replace`). Not `write_new_with`: sequoia's writer stack needs a `Send + Sync` sink.
 fn to_file(
     path: &Path,
     replace: bool,
@@ -432,18 +433,7 @@ fn to_file(
             source,
         })?;
     fill(tmp.as_file_mut())?;
-    let done = if replace {
-        tmp.persist(path).map(|_| ())
-    } else {
-        tmp.persist_noclobber(path).map(|_| ())
-    };
-    done.map_err(|e| match e.error.kind() {
-        std::io::ErrorKind::AlreadyExists => Error::Exists(path.to_path_buf()),
-        _ => Error::File {
-            path: path.to_path_buf(),
-            source: e.error,
-        },
-    })
+    crate::client::output::publish(tmp, path, replace)
 }
 
 /// `hwsign sign --format openpgp-clearsign` (a cleartext-signed copy, as Debian's `InRelease`)

@@ -222,7 +222,10 @@ pub fn run(
                 ("TRUST_FULLY", "full")
             };
             status.line(format!("{trust} 0 pgp"))?;
-            eprintln!("hwsign-gpg: Good signature from \"{uid}\" [{shown}]");
+            eprintln!(
+                "hwsign-gpg: Good signature from \"{}\" [{shown}]",
+                crate::text::name(&uid)
+            );
             Ok(Outcome::Good)
         }
         Err(VerifyError::BadSignature(why)) => {
@@ -236,7 +239,10 @@ pub fn run(
                 .map(|k| certs::display_uid(&k.cert))
                 .unwrap_or_default();
             status.line(format!("BADSIG {keyid} {uid}"))?;
-            eprintln!("hwsign-gpg: BAD signature from \"{uid}\" ({why})");
+            eprintln!(
+                "hwsign-gpg: BAD signature from \"{}\" ({why})",
+                crate::text::name(&uid)
+            );
             Ok(Outcome::Bad)
         }
         Err(VerifyError::UnknownKey(_)) => {

@@ -12,24 +12,9 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
 n_small="${1:-20000}"
 n_big="${2:-100000}"
-cargo build --release --bins >&2
-target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target/release"
+. scripts/bench-lib.sh   # median, start_release_agent
+start_release_agent
 
-tmp="$(mktemp -d)"
-agent_pid=""
-cleanup() { [[ -n "$agent_pid" ]] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null; rm -rf -- "$tmp"; }
-trap cleanup EXIT
-mkdir -m 700 "$tmp/run"
-export XDG_RUNTIME_DIR="$tmp/run" XDG_STATE_HOME="$tmp/state" XDG_CONFIG_HOME="$tmp/config"
-unset SSH_AUTH_SOCK HWSIGN_AUTH_SOCK
-
-"$bin/hwsign-agent" --softhsm >"$tmp/ready" 2>"$tmp/agent.log" &
-agent_pid=$!
-for _ in $(seq 600); do grep -q HWSIGN_AUTH_SOCK "$tmp/ready" && break; sleep 0.2; done
-export HWSIGN_AUTH_SOCK="$tmp/run/hwsign/agent.sock"
-
-. scripts/bench-lib.sh   # median
 
 hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$agent_pid/status"; }   # kB
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$agent_pid/status"; }   # kB

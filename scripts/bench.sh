@@ -10,24 +10,9 @@ cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
 size_mib="${1:-1024}"
 runs="${2:-30}"
-cargo build --release --bins >&2
-target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target/release"
+. scripts/bench-lib.sh   # median, start_release_agent
+start_release_agent
 
-tmp="$(mktemp -d)"
-agent_pid=""
-cleanup() { [[ -n "$agent_pid" ]] && kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null; rm -rf -- "$tmp"; }
-trap cleanup EXIT
-mkdir -m 700 "$tmp/run"
-export XDG_RUNTIME_DIR="$tmp/run" XDG_STATE_HOME="$tmp/state" XDG_CONFIG_HOME="$tmp/config"
-unset SSH_AUTH_SOCK HWSIGN_AUTH_SOCK
-
-"$bin/hwsign-agent" --softhsm >"$tmp/ready" 2>"$tmp/agent.log" &
-agent_pid=$!
-for _ in $(seq 600); do grep -q HWSIGN_AUTH_SOCK "$tmp/ready" && break; sleep 0.2; done
-export HWSIGN_AUTH_SOCK="$tmp/run/hwsign/agent.sock"
-
-. scripts/bench-lib.sh   # median
 
 echo "== hashing a ${size_mib} MiB file (median of 3; file in page cache)"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$tmp/big.bin"

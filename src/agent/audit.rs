@@ -98,6 +98,46 @@ enum Ending {
     Damaged,
 }
 
+/// How much of the end of the log start-up reads first: records are a few KiB at most (the
+/// statement's digest and ten subject names), so the last complete one is in it, and a 64 MiB
+/// log is not read whole at every start.
+const TAIL_WINDOW: u64 = 1 << 20;
+
+/// The end of the log file at `path` as [`scan_ending`] sees it: the bytes read, their offset
+/// in the file, the ending (offsets relative to the bytes) and the hash the chain continues
+/// from. Reads the last [`TAIL_WINDOW`] from its first line on; the whole file when no
+/// complete record is in that window.
+fn read_ending(path: &Path) -> std::io::Result<(Vec<u8>, u64, Ending, Option<String>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Vec::new(), 0, Ending::Clean, None));
+        }
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len > TAIL_WINDOW {
+        f.seek(SeekFrom::Start(len - TAIL_WINDOW))?;
+        let mut window = Vec::with_capacity(TAIL_WINDOW as usize);
+        f.read_to_end(&mut window)?;
+        // The window starts mid-line: from its first whole line on.
+        if let Some(nl) = window.iter().position(|&b| b == b'\n') {
+            let start = nl + 1;
+            let (ending, last) = scan_ending(&window[start..]);
+            if last.is_some() {
+                let offset = len - TAIL_WINDOW + start as u64;
+                return Ok((window.split_off(start), offset, ending, last));
+            }
+        }
+        f.seek(SeekFrom::Start(0))?;
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let (ending, last) = scan_ending(&bytes);
+    Ok((bytes, 0, ending, last))
+}
+
 /// The ending of a file and the hash the chain continues from (`None`: no record in it).
 fn scan_ending(bytes: &[u8]) -> (Ending, Option<String>) {
     // Walk the newline-terminated lines back from the end to the last hash-valid record.
@@ -289,16 +329,11 @@ impl AuditLog {
     /// record) and find the hash the chain continues from.
     fn settle(&self, st: &mut State) -> std::io::Result<()> {
         let path = self.path();
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        let (ending, last) = scan_ending(&bytes);
+        let (bytes, offset, ending, last) = read_ending(&path)?;
         match ending {
             Ending::Clean => {}
             Ending::Torn { keep } => {
-                let name = self.move_aside(&bytes[keep..], keep as u64)?;
+                let name = self.move_aside(&bytes[keep..], offset + keep as u64)?;
                 let torn = bytes.len() - keep;
                 tracing::warn!(
                     torn_file = %self.dir.join(&name).display(),

@@ -253,3 +253,28 @@ fn only_plain_names_are_shown() {
     assert_eq!(rotation_number("audit.jsonl.+3"), None);
     assert_eq!(rotation_number("audit.jsonl.12"), Some(12));
 }
+
+/// Start-up reads only the end of a large log, and finds the torn tail and the last record
+/// there with offsets in the whole file.
+#[test]
+fn a_large_log_is_read_from_its_end_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), 64 << 20);
+    log.append(rec(0)).unwrap();
+    let line = std::fs::read(log.path()).unwrap();
+    let mut big = line.repeat(((2 * TAIL_WINDOW) as usize) / line.len());
+    let intact = big.len() as u64;
+    big.extend_from_slice(b"{\"torn");
+    std::fs::write(log.path(), &big).unwrap();
+    let (bytes, offset, ending, last) = read_ending(&log.path()).unwrap();
+    assert!(
+        offset > 0 && (bytes.len() as u64) <= TAIL_WINDOW,
+        "read {}",
+        bytes.len()
+    );
+    let Ending::Torn { keep } = ending else {
+        panic!("{ending:?}")
+    };
+    assert_eq!(offset + keep as u64, intact);
+    assert!(last.is_some());
+}

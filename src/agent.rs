@@ -1,7 +1,7 @@
 //! The agent daemon: socket setup and peer checks ([`socket`]), framing with a size limit
 //! ([`framing`]), the accept loop with a connection limit and graceful shutdown ([`server`]),
 //! per-connection request handling ([`session`], [`context`], [`dispatch`]), the signing path
-//! ([`signing`]) with the kind of what is signed ([`kind`]), the forwarding policy
+//! ([`signing`]) over what is signed, parsed once ([`crate::signed`]), the forwarding policy
 //! ([`policy`], [`session_bind`]), confirm and touch ([`prompt`], [`touch`]) and the audit log ([`audit`], [`record`]), systemd
 //! notification ([`notify`]), the key inventory over the
 //! token workers ([`inventory`]) with creation times the tokens do not record ([`created`]) and start-up from the config or the SoftHSM test mode
@@ -15,7 +15,6 @@ pub mod desktop_notify;
 pub mod dispatch;
 pub mod framing;
 pub mod inventory;
-pub mod kind;
 pub mod notify;
 pub mod policy;
 pub mod prompt;
@@ -27,6 +26,7 @@ pub mod signing;
 pub mod socket;
 pub mod startup;
 pub mod state_lock;
+pub mod token_error;
 pub mod touch;
 pub mod touch_notice;
 

@@ -6,7 +6,11 @@ use serde::Deserialize;
 
 pub mod limits;
 pub mod openpgp;
+pub mod rules;
 pub use limits::{SocketLimits, SocketsConfig};
+
+pub use crate::key::TouchPolicy;
+pub use rules::{KeyRule, KindPattern};
 
 /// A config file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -158,50 +162,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// What a key may be used for, and from where.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyRule {
-    /// Which keys: a KEY form (`label:…`, `id:…`, `pkcs11:…`, or a bare id prefix or label).
-    #[serde(rename = "match")]
-    pub matches: String,
-    /// Usable through the forwarded socket (`agent.extra.sock`). Default: no.
-    #[serde(default)]
-    pub remote: bool,
-    /// What a remote may have signed: `ssh-login`, `sshsig` or `sshsig:<namespace>`, `dsse` or
-    /// `dsse:<payloadType>`, `digest` (raw and OpenPGP digests: signs anything). Default when
-    /// `remote = true`: `["dsse", "sshsig:file"]`.
-    #[serde(default)]
-    pub remote_kinds: Option<Vec<String>>,
-    /// Only when forwarded through one of these host keys (`SHA256:…` fingerprints, from
-    /// OpenSSH's session-bind; `ssh -R` sends none, so such keys are refused there).
-    #[serde(default)]
-    pub from_hosts: Vec<String>,
-    /// Ask the confirm command before each use (like `ssh-add -c`).
-    #[serde(default)]
-    pub confirm: bool,
-    /// Simulated touch for SoftHSM test-mode keys (`never`, `always`, `cached`); hardware
-    /// tokens report their own policy.
-    #[serde(default)]
-    pub touch: Option<TouchPolicy>,
-}
-
-impl KeyRule {
-    /// The kinds a remote may ask for.
-    pub fn remote_kinds(&self) -> Vec<String> {
-        self.remote_kinds
-            .clone()
-            .unwrap_or_else(|| vec!["dsse".into(), "sshsig:file".into()])
-    }
-}
-
-/// Whether a `remote_kinds` entry is one hwsign knows.
-pub fn valid_kind_pattern(k: &str) -> bool {
-    matches!(k, "ssh-login" | "sshsig" | "dsse" | "digest")
-        || k.strip_prefix("sshsig:").is_some_and(|ns| !ns.is_empty())
-        || k.strip_prefix("dsse:").is_some_and(|t| !t.is_empty())
-}
-
 /// One PKCS#11 module (and optionally one token of it).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -314,30 +274,6 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long (at most 100 years)"))
 }
 
-/// The touch policy of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TouchPolicy {
-    /// No touch.
-    #[default]
-    Never,
-    /// A touch for every signature.
-    Always,
-    /// A touch counts for `touch_cache_window`.
-    Cached,
-}
-
-impl TouchPolicy {
-    /// `never`, `always`, `cached`.
-    pub fn name(self) -> &'static str {
-        match self {
-            TouchPolicy::Never => "never",
-            TouchPolicy::Always => "always",
-            TouchPolicy::Cached => "cached",
-        }
-    }
-}
-
 impl Config {
     /// The PIN cache TTL (default 10 minutes; zero disables the cache).
     pub fn pin_cache_ttl(&self) -> std::time::Duration {
@@ -406,33 +342,15 @@ impl Config {
 
     /// Parse config text (and check what serde cannot).
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        for rule in &config.keys {
-            if rule.matches.trim().is_empty() {
-                return Err("a [[key]] rule has an empty match".into());
-            }
-            if let Some(bad) = rule.remote_kinds().iter().find(|k| !valid_kind_pattern(k)) {
-                return Err(format!(
-                    "[[key]] match = {:?}: unknown remote kind {bad:?} (use ssh-login, sshsig, sshsig:<namespace>, dsse, dsse:<payloadType> or digest)",
-                    rule.matches
-                ));
-            }
-            if let Some(bad) = rule.from_hosts.iter().find(|h| !h.starts_with("SHA256:")) {
-                return Err(format!(
-                    "[[key]] match = {:?}: from_hosts entry {bad:?} is not a SHA256:… host key fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
-                    rule.matches
-                ));
-            }
-        }
-        Ok(config)
+        toml::from_str(text).map_err(|e| e.to_string())
     }
 
     /// The first `[[key]]` rule that selects `key`, with its position (1-based).
-    pub fn rule_for(&self, key: &crate::proto::keys::KeyEntry) -> Option<(usize, &KeyRule)> {
+    pub fn rule_for(&self, key: &crate::key::KeyMeta) -> Option<(usize, &KeyRule)> {
         self.keys
             .iter()
             .enumerate()
-            .find(|(_, r)| crate::keyspec::matches(&r.matches, key))
+            .find(|(_, r)| r.matches.matches(key))
             .map(|(i, r)| (i + 1, r))
     }
 }
@@ -456,7 +374,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.audit_max_bytes, Some(ByteSize(1 << 20)));
-        assert_eq!(c.keys[0].remote_kinds().len(), 2);
+        assert_eq!(c.keys[0].remote_kinds.len(), 2);
         assert!(
             Config::parse("[[key]]\nmatch = \"a\"\nremote_kinds = [\"everything\"]\n").is_err()
         );

@@ -147,10 +147,8 @@ fn own_fingerprints(certs: &[certs::Known]) -> Vec<sequoia_openpgp::Fingerprint>
     certs
         .iter()
         .filter(|k| {
-            keys.iter().any(|e| {
-                crate::pubkey::PublicKey::from_ssh_line(&e.ssh_public_key)
-                    .is_ok_and(|pk| crate::format::openpgp::signing_key_in(&k.bytes, &pk).is_ok())
-            })
+            keys.iter()
+                .any(|e| crate::format::openpgp::signing_key_in(&k.bytes, &e.public).is_ok())
         })
         .map(|k| k.cert.fingerprint())
         .collect()

@@ -2,7 +2,7 @@
 //! `id:<prefix>`, `label:<label>`, `pkcs11:…` (RFC 7512), or a bare string that is an id prefix
 //! (4+ hex digits) or a label.
 
-use crate::proto::keys::KeyEntry;
+use crate::key::KeyMeta;
 
 /// How a KEY string selects keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,21 +36,52 @@ pub fn looks_like_id(s: &str) -> bool {
 }
 
 /// Whether the key id starts with `prefix` (case-insensitive).
-pub fn id_matches(prefix: &str, key: &KeyEntry) -> bool {
-    key.id.starts_with(&prefix.to_ascii_lowercase())
+pub fn id_matches(prefix: &str, key: &KeyMeta) -> bool {
+    key.id.starts_with(prefix)
 }
 
 /// Whether a key's PKCS#11 URI has every attribute of `uri`.
-pub fn uri_matches(uri: &str, key: &KeyEntry) -> bool {
-    !key.pkcs11_uri.is_empty() && crate::pkcs11_uri::matches(uri, &key.pkcs11_uri).unwrap_or(false)
+pub fn uri_matches(uri: &str, key: &KeyMeta) -> bool {
+    key.pkcs11_uri
+        .as_deref()
+        .is_some_and(|k| crate::pkcs11_uri::matches(uri, k).unwrap_or(false))
 }
 
-/// Whether `spec` selects `key` (a bare string matches by id prefix or by label).
-pub fn matches(spec: &str, key: &KeyEntry) -> bool {
-    match parse(spec) {
-        Form::IdPrefix(p) => id_matches(p, key),
-        Form::Label(l) => key.label == l,
-        Form::Pkcs11Uri(u) => uri_matches(u, key),
-        Form::Bare(s) => (looks_like_id(s) && id_matches(s, key)) || key.label == s,
+/// A KEY string checked once, where it is read (a `[[key]] match` at config load), and kept
+/// with its text for the messages that name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector(String);
+
+impl Selector {
+    /// Check a KEY string: not empty, and a `pkcs11:` URI that parses.
+    pub fn parse(spec: &str) -> Result<Selector, String> {
+        if spec.trim().is_empty() {
+            return Err("an empty KEY (use label:…, id:…, pkcs11:… or an id prefix)".into());
+        }
+        if let Form::Pkcs11Uri(u) = parse(spec) {
+            crate::pkcs11_uri::parse(u)?;
+        }
+        Ok(Selector(spec.to_string()))
+    }
+
+    /// Whether it selects `key` (a bare string matches by id prefix or by label).
+    pub fn matches(&self, key: &KeyMeta) -> bool {
+        match parse(&self.0) {
+            Form::IdPrefix(p) => id_matches(p, key),
+            Form::Label(l) => key.label == l,
+            Form::Pkcs11Uri(u) => uri_matches(u, key),
+            Form::Bare(s) => (looks_like_id(s) && id_matches(s, key)) || key.label == s,
+        }
+    }
+
+    /// The KEY string as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Selector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Selector::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }

@@ -13,7 +13,6 @@ use hwsign::proto::reply::{self, ExtensionReply};
 use hwsign::proto::sign::SignReply;
 use hwsign::proto::status::StatusReply;
 use hwsign::proto::touch::TouchReply;
-use hwsign::pubkey::PublicKey;
 use libfuzzer_sys::fuzz_target;
 use ssh_agent_lib::ssh_encoding::Decode;
 
@@ -24,9 +23,10 @@ fuzz_target!(|data: &[u8]| {
     {
         let _ = QueryReply::from_bytes(&contents);
     }
+    // Decoding checks every listed key (public key line, id, algorithm, policy names).
     if let Ok(keys) = reply::expect::<KeysReply>(data) {
         for k in keys.keys {
-            let _ = PublicKey::from_ssh_line(&k.ssh_public_key);
+            let _ = (k.ssh_line(), k.id.short().len());
         }
     }
     if let Ok(sig) = reply::expect::<SignReply>(data) {

@@ -1,24 +1,26 @@
 //! What the agent decides from the bytes it is asked to sign (never from the client's word):
-//! the kind (`Kind::of`: SSHSIG blob, DSSE PAE, SSH userauth data, else a digest), what the
-//! audit log and the prompts show of them (`record::what_is_signed`: DSSE payload type and
-//! statement subjects, SSHSIG namespace and digest), and the policy patterns it is held to.
+//! the one `Signed` value (SSHSIG blob, DSSE PAE and its statement, SSH userauth data, else a
+//! digest), what the audit log and the prompts show of it, and the policy patterns it is held
+//! to.
 #![no_main]
 
-use hwsign::agent::kind::Kind;
-use hwsign::agent::record::what_is_signed;
-use hwsign::format::{dsse, sshsig};
+use hwsign::config::KindPattern;
 use hwsign::proto::scheme::SignInput;
+use hwsign::signed::Signed;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = dsse::parse_pae(data);
-    let _ = sshsig::parse_namespace(data);
     for input in [SignInput::Message, SignInput::Prehash] {
-        let kind = Kind::of(data, input);
-        let shown = kind.to_string();
-        let _ = kind.allowed_by(&shown);
-        let _ = kind.allowed_by("sshsig:file");
-        let _ = kind.allowed_by("dsse");
-        let _ = what_is_signed(&kind, data, input).to_string();
+        let signed = Signed::parse(data, input);
+        let shown = signed.to_string();
+        if let Ok(own) = shown.parse::<KindPattern>() {
+            assert!(signed.allowed_by(&own), "{shown}");
+        }
+        for p in ["sshsig:file", "dsse", "digest", "ssh-login"] {
+            let _ = signed.allowed_by(&p.parse().expect("a known pattern"));
+        }
+        let line = signed.short();
+        assert!(!line.contains('\n'), "{line:?}");
+        let _ = signed.audit_json().to_string();
     }
 });

@@ -10,12 +10,14 @@ use ssh_agent_lib::proto::{
 
 use super::context::{Context, Peer, Socket};
 use super::inventory::KeyRef;
+use super::record::RequestName;
 use super::signing::{self, Job};
 use super::{policy, session_bind};
 use crate::error::{ErrorCode, WireError};
 use crate::format::ssh_signature;
+use crate::key::{KeyId, KeyMeta};
 use crate::proto::generate::{GenerateReply, GenerateRequest};
-use crate::proto::keys::{KeyEntry, KeysReply, KeysRequest};
+use crate::proto::keys::{KeysReply, KeysRequest};
 use crate::proto::query::QueryReply;
 use crate::proto::scheme::SignInput;
 use crate::proto::sign::{SignReply, SignRequest};
@@ -32,7 +34,7 @@ pub fn error_response(err: &WireError) -> Response {
 
 /// The keys this socket may see, with their `remote` flag from the policy: every token asked
 /// now (`fresh`), or a recent listing (see [`super::inventory::RECENT`]).
-async fn visible_keys(ctx: &Context, fresh: bool) -> Vec<(KeyRef, KeyEntry)> {
+async fn visible_keys(ctx: &Context, fresh: bool) -> Vec<KeyMeta> {
     let config = ctx.config();
     let keys = if fresh {
         ctx.inventory.refresh().await
@@ -40,17 +42,19 @@ async fn visible_keys(ctx: &Context, fresh: bool) -> Vec<(KeyRef, KeyEntry)> {
         ctx.inventory.recent(super::inventory::RECENT).await
     };
     keys.into_iter()
-        .map(|k| {
-            let mut e = k.entry();
-            e.remote = policy::usable_through(&config, Socket::Extra, &e);
-            // The simulated touch policy of test-mode keys comes from the config.
-            if let Some(t) = config.rule_for(&e).and_then(|(_, r)| r.touch) {
-                e.touch_policy = t.name().into();
-            }
-            (k, e)
-        })
-        .filter(|(_, e)| policy::usable_through(&config, ctx.socket, e))
+        .map(|k| listed(&config, k.meta))
+        .filter(|k| policy::usable_through(&config, ctx.socket, k))
         .collect()
+}
+
+/// A key as this agent lists it: with its `remote` flag from the policy, and the simulated
+/// touch policy a `[[key]] touch` rule gives test-mode keys.
+fn listed(config: &crate::config::Config, mut key: KeyMeta) -> KeyMeta {
+    key.remote = policy::usable_through(config, Socket::Extra, &key);
+    if let Some(t) = config.rule_for(&key).and_then(|(_, r)| r.touch) {
+        key.touch = t;
+    }
+    key
 }
 
 /// Serve one request.
@@ -60,9 +64,9 @@ pub async fn handle(ctx: &Context, peer: &mut Peer, request: Request) -> Respons
             visible_keys(ctx, true)
                 .await
                 .into_iter()
-                .map(|(k, _)| Identity {
-                    credential: PublicCredential::Key(k.info.public.ssh_key_data()),
-                    comment: k.info.label.clone(),
+                .map(|k| Identity {
+                    credential: PublicCredential::Key(k.public.ssh_key_data()),
+                    comment: k.label,
                 })
                 .collect(),
         ),
@@ -105,7 +109,7 @@ async fn find_visible(
     };
     let key = key.ok_or_else(unknown)?;
     // On the forwarded socket a key the policy hides does not exist.
-    if !policy::usable_through(&ctx.config(), ctx.socket, &key.entry()) {
+    if !policy::usable_through(&ctx.config(), ctx.socket, &key.meta) {
         return Err(unknown());
     }
     Ok(key)
@@ -131,7 +135,7 @@ async fn ssh_sign(
         &public.key_id(),
     )
     .await?;
-    let alg = key.info.algorithm();
+    let alg = key.meta.algorithm();
     let scheme = ssh_signature::scheme_for(alg, req.flags).ok_or_else(|| {
         WireError::new(
             ErrorCode::Unsupported,
@@ -144,7 +148,7 @@ async fn ssh_sign(
         scheme,
         input: SignInput::Message,
         data: req.data,
-        request: "ssh-sign",
+        request: RequestName::SshSign,
         client: None,
     };
     let sig = signing::sign(ctx, peer, job).await?;
@@ -203,11 +207,7 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
         },
         KeysRequest::NAME => match KeysRequest::from_extension(&ext) {
             Ok(req) => ok_ext(&KeysReply {
-                keys: visible_keys(ctx, req.fresh)
-                    .await
-                    .into_iter()
-                    .map(|(_, e)| e)
-                    .collect(),
+                keys: visible_keys(ctx, req.fresh).await,
                 max_sign_wait_s: max_sign_wait_s(ctx),
             }),
             Err(e) => malformed(e),
@@ -339,18 +339,23 @@ async fn status(ctx: &Context) -> StatusReply {
 }
 
 async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<SignReply, WireError> {
-    let key = find_visible(ctx, ctx.inventory.find(&req.key_id).await, &req.key_id).await?;
+    // An id that is not one names no key, like an id no token has.
+    let found = match KeyId::parse(&req.key_id) {
+        Ok(id) => ctx.inventory.find(&id).await,
+        Err(_) => None,
+    };
+    let key = find_visible(ctx, found, &req.key_id).await?;
     let job = Job {
         key: &key,
         scheme: req.scheme,
         input: req.input,
         data: req.data,
-        request: "sign@hwsign",
+        request: RequestName::HwsignSign,
         client: Some(&req.context),
     };
     let sig = signing::sign(ctx, peer, job).await?;
     Ok(SignReply {
-        key_id: key.id.clone(),
+        key_id: key.meta.id.to_string(),
         scheme: req.scheme,
         signature: sig,
     })
@@ -371,7 +376,7 @@ async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, 
             .keys()
             .await
             .iter()
-            .any(|k| k.info.label == req.label)
+            .any(|k| k.meta.label == req.label)
     {
         return Err(WireError::new(
             ErrorCode::PolicyRefused,
@@ -379,7 +384,10 @@ async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, 
             "pick another --label",
         ));
     }
-    let token = ctx.inventory.token(&req.token).map_err(|e| e.to_wire())?;
+    let token = ctx
+        .inventory
+        .token(&req.token)
+        .map_err(|e| WireError::from(&e))?;
     let opt = |k: &str| req.option(k).unwrap_or_default().to_string();
     let spec = GenerateSpec {
         label: req.label.clone(),
@@ -393,16 +401,21 @@ async fn generate(ctx: &Context, req: GenerateRequest) -> Result<GenerateReply, 
         pin_policy: opt("pin-policy"),
         touch_policy: opt("touch-policy"),
     };
-    let info = token.generate(spec).await.map_err(|e| e.to_wire())?;
+    let info = token
+        .generate(spec)
+        .await
+        .map_err(|e| WireError::from(&e))?;
     tracing::info!(label = %crate::text::name(&info.label), algorithm = %crate::text::name(&req.algorithm), token = token.name(), "generated a key");
     let keys = ctx.inventory.refresh().await;
     let id = info.id();
-    let key = keys.into_iter().find(|k| k.id == id).ok_or_else(|| {
+    let key = keys.into_iter().find(|k| k.meta.id == id).ok_or_else(|| {
         WireError::new(
             ErrorCode::Internal,
             "the new key is not in the inventory",
             "",
         )
     })?;
-    Ok(GenerateReply { key: key.entry() })
+    Ok(GenerateReply {
+        key: listed(&ctx.config(), key.meta),
+    })
 }

@@ -8,47 +8,23 @@ use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
 
 use super::created::CreatedStore;
-use crate::proto::keys::KeyEntry;
+use crate::key::{KeyId, KeyMeta};
 use crate::proto::status::TokenStatus;
-use crate::token::{KeyInfo, TokenError, TokenHandle};
+use crate::token::{TokenError, TokenHandle};
 
-/// A key and the token that holds it.
+/// A key and the worker of the token that holds it.
 #[derive(Debug, Clone)]
 pub struct KeyRef {
-    /// The key.
-    pub info: KeyInfo,
-    /// Its id.
-    pub id: String,
+    /// What is known about the key.
+    pub meta: KeyMeta,
     /// The token's worker.
     pub token: TokenHandle,
-    /// Token label and serial (for listings).
-    pub token_label: String,
-    /// Token serial.
-    pub token_serial: String,
-    /// Backend name.
-    pub backend: String,
-    /// Creation time (Unix seconds).
-    pub created: u64,
 }
 
 impl KeyRef {
-    /// The `keys@hwsign` entry.
-    pub fn entry(&self) -> KeyEntry {
-        KeyEntry {
-            id: self.id.clone(),
-            label: self.info.label.clone(),
-            algorithm: self.info.algorithm().to_string(),
-            backend: self.backend.clone(),
-            token_label: self.token_label.clone(),
-            token_serial: self.token_serial.clone(),
-            object: self.info.object.clone(),
-            ssh_public_key: self.info.public.ssh_line(&self.info.label),
-            touch_policy: self.info.touch_policy.clone(),
-            pin_policy: self.info.pin_policy.clone(),
-            pkcs11_uri: self.info.pkcs11_uri.clone(),
-            remote: false,
-            created: self.created,
-        }
+    /// Its id.
+    pub fn id(&self) -> &KeyId {
+        &self.meta.id
     }
 }
 
@@ -140,18 +116,26 @@ impl Inventory {
                 Ok(keys) => {
                     for k in keys {
                         let id = k.id();
-                        if all.iter().any(|r| r.id == id) {
+                        if all.iter().any(|r| r.meta.id == id) {
                             continue;
                         }
-                        let created = self.created.resolve(&id, k.created);
+                        let created = self.created.resolve(id.as_str(), k.created);
                         all.push(KeyRef {
-                            created,
-                            id,
-                            info: k,
+                            meta: KeyMeta {
+                                id,
+                                label: k.label,
+                                public: k.public,
+                                backend: info.backend,
+                                token_label: info.label.clone(),
+                                token_serial: info.serial.clone(),
+                                object: k.object,
+                                touch: k.touch,
+                                pin: k.pin,
+                                pkcs11_uri: k.pkcs11_uri,
+                                created,
+                                remote: false,
+                            },
                             token: token.clone(),
-                            token_label: info.label.clone(),
-                            token_serial: info.serial.clone(),
-                            backend: info.backend.clone(),
                         });
                     }
                 }
@@ -172,15 +156,20 @@ impl Inventory {
         self.keys.read().await.clone()
     }
 
-    async fn cached(&self, id: &str) -> Option<KeyRef> {
-        self.keys.read().await.iter().find(|k| k.id == id).cloned()
+    async fn cached(&self, id: &KeyId) -> Option<KeyRef> {
+        self.keys
+            .read()
+            .await
+            .iter()
+            .find(|k| k.meta.id == *id)
+            .cloned()
     }
 
     /// The key with this full id. One not in the listing makes the tokens list their keys
     /// again at most once per [`MISS_REFRESH_INTERVAL`], shared by every request that missed
     /// meanwhile; otherwise it is answered from the listing (a key gone from a token
     /// invalidates the listing, so a lost key is looked up at once).
-    pub async fn find(&self, id: &str) -> Option<KeyRef> {
+    pub async fn find(&self, id: &KeyId) -> Option<KeyRef> {
         if let Some(k) = self.cached(id).await {
             return Some(k);
         }
@@ -194,12 +183,12 @@ impl Inventory {
             return None;
         }
         *last = Some(Instant::now());
-        self.refresh().await.into_iter().find(|k| k.id == id)
+        self.refresh().await.into_iter().find(|k| k.meta.id == *id)
     }
 
     /// The key whose public key is `public`.
     pub async fn find_public(&self, public: &crate::pubkey::PublicKey) -> Option<KeyRef> {
-        self.find(&public.key_id()).await
+        self.find(&KeyId::of(public)).await
     }
 
     /// Status of every token.
@@ -207,18 +196,20 @@ impl Inventory {
         let keys = self.keys().await;
         let mut out = Vec::new();
         for token in self.tokens.iter() {
-            let info = token.info().await.unwrap_or_default();
+            let info = token
+                .info()
+                .await
+                .unwrap_or_else(|_| crate::token::TokenInfo::new(token.kind()));
             let n = keys
                 .iter()
                 .filter(|k| k.token.name() == token.name())
                 .count();
             // The card workers are listed when they see a card or have something to say.
-            let card_worker = matches!(info.backend.as_str(), "openpgp-card" | "piv");
-            if card_worker && !info.present && info.problem.is_none() {
+            if info.backend.is_card() && !info.present && info.problem.is_none() {
                 continue;
             }
             out.push(TokenStatus {
-                backend: info.backend,
+                backend: info.backend.name().into(),
                 label: if info.label.is_empty() {
                     token.name().to_string()
                 } else {
@@ -251,7 +242,7 @@ impl Inventory {
             let pkcs11: Vec<TokenHandle> = self
                 .tokens
                 .iter()
-                .filter(|t| !matches!(t.name(), "openpgp-card" | "piv"))
+                .filter(|t| !t.kind().is_card())
                 .cloned()
                 .collect();
             return match pkcs11.as_slice() {
@@ -275,8 +266,9 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::key::{BackendKind, PinPolicy, TouchPolicy};
     use crate::proto::scheme::Scheme;
-    use crate::token::{Backend, GenerateSpec, TokenInfo};
+    use crate::token::{Backend, GenerateSpec, KeyInfo, TokenInfo};
     use std::sync::atomic::AtomicUsize;
 
     const BASE_POINT: [u8; 32] = {
@@ -291,10 +283,9 @@ mod tests {
     impl Backend for Counting {
         fn info(&mut self) -> TokenInfo {
             TokenInfo {
-                backend: "test".into(),
                 label: "counting".into(),
                 present: true,
-                ..TokenInfo::default()
+                ..TokenInfo::new(BackendKind::Pkcs11)
             }
         }
         fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
@@ -304,13 +295,19 @@ mod tests {
                 public: crate::pubkey::PublicKey::ed25519(&BASE_POINT).unwrap(),
                 label: "k".into(),
                 object: String::new(),
-                pkcs11_uri: String::new(),
-                touch_policy: "never".into(),
-                pin_policy: "never".into(),
+                pkcs11_uri: None,
+                touch: TouchPolicy::Never,
+                pin: PinPolicy::Never,
                 created: Some(1),
             }])
         }
-        fn sign(&mut self, _: &str, _: Scheme, _: &[u8], _: &str) -> Result<Vec<u8>, TokenError> {
+        fn sign(
+            &mut self,
+            _: &KeyId,
+            _: Scheme,
+            _: &[u8],
+            _: &str,
+        ) -> Result<crate::crypto::TokenSignature, TokenError> {
             Err(TokenError::Other("not in this test".into()))
         }
         fn generate(&mut self, _: &GenerateSpec) -> Result<KeyInfo, TokenError> {
@@ -324,14 +321,20 @@ mod tests {
     async fn unknown_ids_do_not_make_the_token_list_again() {
         let listings = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&listings);
-        let token = TokenHandle::spawn("counting".into(), move || Counting(counter)).unwrap();
+        let token = TokenHandle::spawn("counting".into(), BackendKind::Pkcs11, move || {
+            Counting(counter)
+        })
+        .unwrap();
         let inv = Inventory::new(vec![token], CreatedStore::open(None));
         let keys = inv.refresh().await;
         assert_eq!(listings.load(Ordering::SeqCst), 1);
-        let known = keys[0].id.clone();
+        let known = keys[0].meta.id.clone();
         let misses = (0..50).map(|i| {
             let inv = inv.clone();
-            tokio::spawn(async move { inv.find(&format!("{i:064x}")).await.is_none() })
+            tokio::spawn(async move {
+                let id = KeyId::parse(&format!("{i:064x}")).unwrap();
+                inv.find(&id).await.is_none()
+            })
         });
         for m in misses {
             assert!(m.await.unwrap());
@@ -344,7 +347,11 @@ mod tests {
         );
         // A lost key (invalidated listing) is looked up at once.
         inv.invalidate();
-        assert!(inv.find("ff").await.is_none());
+        assert!(
+            inv.find(&KeyId::parse(&"f".repeat(64)).unwrap())
+                .await
+                .is_none()
+        );
         assert_eq!(listings.load(Ordering::SeqCst), 3);
     }
 }

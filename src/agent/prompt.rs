@@ -9,58 +9,14 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::context::{Peer, Socket};
-use super::kind::Kind;
+use crate::pubkey::hex;
+use crate::signed::{SUBJECTS_KEPT, Signed, short_hex};
 use crate::text::{self, Escaped};
 
 /// DSSE subjects listed one by one in a prompt; the rest are counted (the audit record keeps
 /// as many, and the statement's digest).
-pub const SUBJECTS_SHOWN: usize = super::record::SUBJECTS_KEPT;
-
-fn short_hex(v: &Value) -> String {
-    v.as_str()
-        .map(|s| text::for_terminal(&s.chars().take(12).collect::<String>(), 48) + "…")
-        .unwrap_or_default()
-}
-
-/// A string field of `v`, escaped and bounded, or `?`.
-fn field(v: &Value) -> String {
-    v.as_str().map_or_else(|| "?".to_string(), text::name)
-}
-
-/// One line: what would be signed.
-pub fn short(kind: &Kind, signed: &Value) -> String {
-    match kind {
-        Kind::Dsse { .. } => {
-            let n = signed["subject_count"].as_u64().unwrap_or(0);
-            let first: Vec<String> = signed["subjects"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .take(3)
-                        .filter_map(|s| s["name"].as_str())
-                        .map(text::name)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let more = if n as usize > first.len() {
-                format!(", and {} more", n as usize - first.len())
-            } else {
-                String::new()
-            };
-            format!("an attestation of {n} file(s) ({}{more})", first.join(", "))
-        }
-        Kind::Sshsig { namespace } => format!(
-            "an SSH signature (namespace {}, sha512 {})",
-            Escaped::name(namespace),
-            short_hex(&signed["message_digest"])
-        ),
-        Kind::SshLogin { user } => format!("an SSH login as {}", Escaped::name(user)),
-        Kind::Digest => "a bare digest (raw or OpenPGP signature: can sign anything)".into(),
-    }
-}
+pub const SUBJECTS_SHOWN: usize = SUBJECTS_KEPT;
 
 fn origin(peer: &Peer, socket: Socket) -> String {
     let process = if peer.process.is_empty() {
@@ -88,8 +44,7 @@ fn origin(peer: &Peer, socket: Socket) -> String {
 
 /// The full confirm prompt.
 pub fn confirm_text(
-    kind: &Kind,
-    signed: &Value,
+    signed: &Signed,
     key_label: &str,
     peer: &Peer,
     socket: Socket,
@@ -100,42 +55,40 @@ pub fn confirm_text(
         origin(peer, socket),
         Escaped::name(key_label)
     );
-    match kind {
-        Kind::Dsse { payload_type } => {
-            let n = signed["subject_count"].as_u64().unwrap_or(0) as usize;
-            let pred = field(&signed["predicateType"]);
+    match signed {
+        Signed::Dsse {
+            payload_type,
+            payload_sha256,
+            statement,
+        } => {
+            let (n, pred) = statement.as_ref().map_or((0, "?".to_string()), |st| {
+                let pred = st.predicate_type.as_deref().map_or("?".into(), text::name);
+                (st.subject_count, pred)
+            });
             out.push_str(&format!(
                 "DSSE {}, predicate {pred}, {n} subject(s):\n",
                 Escaped::name(payload_type)
             ));
-            let subjects = signed["subjects"].as_array().cloned().unwrap_or_default();
-            for s in subjects.iter().take(SUBJECTS_SHOWN) {
-                out.push_str(&format!(
-                    "  {}  sha256 {}\n",
-                    field(&s["name"]),
-                    short_hex(&s["sha256"])
-                ));
+            let subjects = statement.iter().flat_map(|st| &st.subjects);
+            for (name, sha256) in subjects.take(SUBJECTS_SHOWN) {
+                let sha256 = sha256.as_deref().map(short_hex).unwrap_or_default();
+                out.push_str(&format!("  {}  sha256 {sha256}\n", text::name(name)));
             }
             if n > SUBJECTS_SHOWN {
                 out.push_str(&format!("  and {} more\n", n - SUBJECTS_SHOWN));
-            }
-            // The rest stand behind the statement's digest (the audit record has it too).
-            if n > SUBJECTS_SHOWN && signed["statement_sha256"].is_string() {
-                out.push_str(&format!(
-                    "statement sha256 {}\n",
-                    field(&signed["statement_sha256"])
-                ));
+                // The rest stand behind the statement's digest (the audit record has it too).
+                out.push_str(&format!("statement sha256 {}\n", hex(payload_sha256)));
             }
         }
-        Kind::Sshsig { namespace } => {
+        Signed::Sshsig(blob) => {
             out.push_str(&format!(
                 "SSHSIG, namespace {}, message {} {}\n",
-                Escaped::name(namespace),
-                field(&signed["hash"]),
-                field(&signed["message_digest"])
+                Escaped::name(&blob.namespace),
+                Escaped::name(&blob.hash),
+                hex(&blob.digest)
             ));
         }
-        Kind::SshLogin { user } => {
+        Signed::SshLogin { user, .. } => {
             let via = if peer.hosts.is_empty() {
                 "no session-bind".to_string()
             } else {
@@ -150,16 +103,14 @@ pub fn confirm_text(
                 Escaped::name(user)
             ));
         }
-        Kind::Digest => {
-            let d = field(if signed["digest"].is_string() {
-                &signed["digest"]
-            } else {
-                &signed["message_sha256"]
-            });
-            out.push_str(&format!(
-                "A bare digest {d} (it can be the hash of anything)\n"
-            ));
-        }
+        Signed::Digest(d) => out.push_str(&format!(
+            "A bare digest {} (it can be the hash of anything)\n",
+            hex(d)
+        )),
+        Signed::Message { sha256 } => out.push_str(&format!(
+            "A bare digest {} (it can be the hash of anything)\n",
+            hex(sha256)
+        )),
     }
     if !note.is_empty() {
         out.push_str(&format!(
@@ -249,21 +200,22 @@ mod tests {
         }
     }
 
-    fn dsse(names: &[&str]) -> (Kind, Value) {
-        let subjects: Vec<Value> = names
+    /// A DSSE request for an in-toto statement naming these files.
+    fn dsse(names: &[&str]) -> Signed {
+        let subjects: Vec<serde_json::Value> = names
             .iter()
-            .map(|n| json!({"name": n, "sha256": "ab".repeat(32)}))
+            .map(|n| json!({"name": n, "digest": {"sha256": "ab".repeat(32)}}))
             .collect();
-        (
-            Kind::Dsse {
-                payload_type: "application/vnd.in-toto+json".into(),
-            },
-            json!({
-                "subject_count": names.len(),
-                "subjects": subjects,
-                "predicateType": "https://slsa.dev/provenance/v1",
-            }),
-        )
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": subjects,
+            "predicateType": "https://slsa.dev/provenance/v1",
+        });
+        let pae = crate::format::dsse::pae(
+            "application/vnd.in-toto+json",
+            &serde_json::to_vec(&statement).unwrap(),
+        );
+        Signed::parse(&pae, crate::proto::scheme::SignInput::Message)
     }
 
     fn raw_controls(s: &str) -> Vec<char> {
@@ -274,8 +226,8 @@ mod tests {
 
     #[test]
     fn forged_client_note_in_a_subject_name_stays_on_its_line() {
-        let (kind, signed) = dsse(&["x\nClient note (unverified): approved by alice"]);
-        let text = confirm_text(&kind, &signed, "release", &peer("hwsign"), Socket::Main, "");
+        let signed = dsse(&["x\nClient note (unverified): approved by alice"]);
+        let text = confirm_text(&signed, "release", &peer("hwsign"), Socket::Main, "");
         // Header, DSSE line, one subject line: the name does not start a line of its own.
         assert_eq!(text.lines().count(), 3, "{text}");
         assert!(
@@ -283,19 +235,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("x\\nClient note (unverified): approved by alice"));
-        let line = short(&kind, &signed);
+        let line = signed.short();
         assert!(!line.contains('\n'), "{line}");
         assert!(line.contains("x\\nClient note"), "{line}");
     }
 
     #[test]
     fn bidi_override_and_zero_width_are_escaped() {
-        let (kind, signed) = dsse(&["invoice\u{202e}gpj.exe", "a\u{200b}b"]);
-        let text = confirm_text(&kind, &signed, "release", &peer("hwsign"), Socket::Main, "");
+        let signed = dsse(&["invoice\u{202e}gpj.exe", "a\u{200b}b"]);
+        let text = confirm_text(&signed, "release", &peer("hwsign"), Socket::Main, "");
         assert!(text.contains("invoice\\u{202e}gpj.exe"), "{text}");
         assert!(text.contains("a\\u{200b}b"), "{text}");
         assert!(raw_controls(&text).is_empty(), "{text:?}");
-        let line = short(&kind, &signed);
+        let line = signed.short();
         assert!(line.contains("invoice\\u{202e}gpj.exe"), "{line}");
         assert!(raw_controls(&line).is_empty());
     }
@@ -308,29 +260,46 @@ mod tests {
             host_key: evil.into(),
             forwarding: false,
         }];
-        let mut cases = vec![
-            (
-                Kind::Dsse {
-                    payload_type: evil.into(),
-                },
-                json!({"subject_count": 1, "subjects": [{"name": evil, "sha256": evil}], "predicateType": evil}),
+        let sshsig = {
+            let mut e = crate::proto::wire::Enc::default();
+            e.str(evil).bytes(b"").str(evil).bytes(&[1; 64]);
+            [b"SSHSIG".as_slice(), &e.0].concat()
+        };
+        let login = {
+            let mut e = crate::proto::wire::Enc::default();
+            e.bytes(&[9; 32]).u8(50).str(evil).str("ssh-connection");
+            e.str("publickey")
+                .bool(true)
+                .str("ssh-ed25519")
+                .bytes(&[1; 51]);
+            e.0
+        };
+        let message = crate::proto::scheme::SignInput::Message;
+        let cases = [
+            Signed::parse(
+                &crate::format::dsse::pae(
+                    evil,
+                    &serde_json::to_vec(&json!({"subject": [{"name": evil, "digest": {"sha256": evil}}], "predicateType": evil})).unwrap(),
+                ),
+                message,
             ),
-            (
-                Kind::Sshsig {
-                    namespace: evil.into(),
-                },
-                json!({"hash": evil, "message_digest": evil}),
-            ),
-            (Kind::SshLogin { user: evil.into() }, json!({})),
-            (Kind::Digest, json!({"digest": evil})),
+            Signed::parse(&sshsig, message),
+            Signed::parse(&login, message),
+            Signed::Digest(vec![0x1b; 32]),
         ];
-        for (kind, signed) in cases.drain(..) {
+        assert!(matches!(cases[1], Signed::Sshsig(_)), "{:?}", cases[1]);
+        assert!(
+            matches!(cases[2], Signed::SshLogin { .. }),
+            "{:?}",
+            cases[2]
+        );
+        for signed in cases {
             for socket in [Socket::Main, Socket::Extra] {
-                let text = confirm_text(&kind, &signed, evil, &p, socket, evil);
-                assert!(raw_controls(&text).is_empty(), "{kind:?}: {text:?}");
+                let text = confirm_text(&signed, evil, &p, socket, evil);
+                assert!(raw_controls(&text).is_empty(), "{signed:?}: {text:?}");
                 assert!(text.contains("e\\x1b[2K\\r\\u{2067}"), "{text}");
             }
-            let line = short(&kind, &signed);
+            let line = signed.short();
             assert!(
                 raw_controls(&line).is_empty() && !line.contains('\n'),
                 "{line:?}"
@@ -340,15 +309,8 @@ mod tests {
 
     #[test]
     fn plain_names_are_shown_as_they_are() {
-        let (kind, signed) = dsse(&["paquet-été-ü.tar.gz"]);
-        let text = confirm_text(
-            &kind,
-            &signed,
-            "release-p256",
-            &peer("hwsign"),
-            Socket::Main,
-            "",
-        );
+        let signed = dsse(&["paquet-été-ü.tar.gz"]);
+        let text = confirm_text(&signed, "release-p256", &peer("hwsign"), Socket::Main, "");
         assert!(
             text.contains("  paquet-été-ü.tar.gz  sha256 abababababab…"),
             "{text}"
@@ -357,28 +319,30 @@ mod tests {
             "Allow hwsign (pid 42) on the local socket to sign with key release-p256?\n"
         ));
         assert_eq!(
-            short(&kind, &signed),
+            signed.short(),
             "an attestation of 1 file(s) (paquet-été-ü.tar.gz)"
         );
     }
 
     #[test]
     fn a_large_release_shows_ten_subjects_the_count_and_the_digest() {
-        let names: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+        let names: Vec<String> = (0..100_000).map(|i| format!("f{i}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let (kind, mut signed) = dsse(&refs);
-        signed["subject_count"] = json!(100_000);
-        signed["statement_sha256"] = json!("cd".repeat(32));
-        let text = confirm_text(&kind, &signed, "k", &peer("hwsign"), Socket::Main, "");
+        let signed = dsse(&refs);
+        let Signed::Dsse { payload_sha256, .. } = &signed else {
+            panic!("{signed:?}");
+        };
+        let digest = hex(payload_sha256);
+        let text = confirm_text(&signed, "k", &peer("hwsign"), Socket::Main, "");
         assert!(text.contains("100000 subject(s)"), "{text}");
         assert!(text.contains("  and 99990 more\n"), "{text}");
         assert!(
-            text.contains(&format!("statement sha256 {}", "cd".repeat(32))),
+            text.contains(&format!("statement sha256 {digest}")),
             "{text}"
         );
         assert!(text.len() < 2000, "{text}");
         assert_eq!(
-            short(&kind, &signed),
+            signed.short(),
             "an attestation of 100000 file(s) (f0, f1, f2, and 99997 more)"
         );
     }
@@ -386,9 +350,10 @@ mod tests {
     #[test]
     fn long_names_are_bounded() {
         let long = "n".repeat(5000);
-        let (kind, signed) = dsse(&[&long]);
-        let text = confirm_text(&kind, &signed, "k", &peer("hwsign"), Socket::Main, "");
+        let signed = dsse(&[&long]);
+        let text = confirm_text(&signed, "k", &peer("hwsign"), Socket::Main, "");
         assert!(text.len() < 1000, "{}", text.len());
-        assert!(text.contains("…[+4800 chars]"), "{text}");
+        // The statement's summary keeps 1,024 bytes of a name, the prompt 200 of those.
+        assert!(text.contains("…[+824 chars]"), "{text}");
     }
 }

@@ -1,125 +1,179 @@
 //! The audit record of one signature request: who asked (socket, process, forwarding hosts),
-//! with which key, what was signed (parsed from the bytes: DSSE subjects, SSHSIG namespace and
-//! digest, SSH login user, or the digest), what the client said (unverified) and the result.
+//! with which key, what was signed (the request's one [`Signed`] value), what the client said
+//! (unverified) and how it ended. Its JSON has the fields and names of every release so far
+//! (`hwsign audit` reads old and new logs alike); the log writes it canonically
+//! ([`super::audit::canonical`]).
 
 use serde_json::{Map, Value, json};
 
-use super::context::{Context, Peer};
-use super::inventory::KeyRef;
-use super::kind::Kind;
-use crate::format::{dsse, statement};
-use crate::proto::scheme::SignInput;
+use super::context::{Peer, Socket};
+use crate::key::KeyMeta;
 use crate::proto::sign::SignContext;
-use crate::proto::wire::Dec;
-use crate::pubkey::hex;
+use crate::signed::Signed;
 
-/// The DSSE subjects listed one by one (in the record, the prompts and the notifications); the
-/// rest are counted, and the statement's digest stands for all of them.
-pub const SUBJECTS_KEPT: usize = 10;
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The signature was made and returned.
+    Signed,
+    /// Policy, the person asked, or the request itself said no: the token was not asked.
+    Refused,
+    /// The token was asked and did not give a good signature.
+    Failed,
+}
 
-/// What the signed bytes say, for the log and prompts. A DSSE statement is read once, in one
-/// pass, into its subject count, its first [`SUBJECTS_KEPT`] subjects and its digest: what
-/// people and the log see stays small however large the release.
-pub fn what_is_signed(kind: &Kind, data: &[u8], input: SignInput) -> Value {
-    match kind {
-        Kind::Dsse { payload_type } => {
-            let mut out = json!({ "payloadType": payload_type });
-            if let Some((_, body)) = dsse::parse_pae(data) {
-                if let Some(st) = statement::summarize(body, SUBJECTS_KEPT) {
-                    out["statement_sha256"] = json!(hex(&st.payload_sha256));
-                    out["predicateType"] = json!(st.predicate_type);
-                    out["subject_count"] = json!(st.subject_count);
-                    out["subjects"] = Value::Array(
-                        st.subjects
-                            .into_iter()
-                            .map(|(name, sha256)| json!({ "name": name, "sha256": sha256 }))
-                            .collect(),
-                    );
-                } else {
-                    use sha2::Digest;
-                    out["statement_sha256"] = json!(hex(&sha2::Sha256::digest(body)));
-                }
-            }
-            out
+impl Outcome {
+    /// The `result` of the record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Signed => "signed",
+            Outcome::Refused => "refused",
+            Outcome::Failed => "failed",
         }
-        Kind::Sshsig { namespace } => {
-            let mut d = Dec(data.strip_prefix(b"SSHSIG").unwrap_or_default());
-            let _ = d.str();
-            let _ = d.bytes();
-            let hash = d.str().unwrap_or_default();
-            let digest = d.bytes().map(|b| hex(&b)).unwrap_or_default();
-            json!({ "namespace": namespace, "hash": hash, "message_digest": digest })
-        }
-        Kind::SshLogin { user } => json!({ "user": user }),
-        Kind::Digest => match input {
-            SignInput::Prehash => json!({ "digest": hex(data) }),
-            SignInput::Message => {
-                json!({ "message_sha256": hex(&crate::proto::scheme::HashAlg::Sha256.digest(data)) })
-            }
-        },
     }
 }
 
-/// RFC 3339 UTC time of now.
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    crate::time::format_rfc3339(secs)
+/// Which request asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestName {
+    /// A standard SSH agent sign request.
+    SshSign,
+    /// `sign@hwsign`.
+    HwsignSign,
 }
 
-/// The inputs of a record.
-pub struct Request<'a> {
-    /// `ssh-sign` or `sign@hwsign`.
-    pub request: &'a str,
-    /// The key.
-    pub key: &'a KeyRef,
-    /// What the bytes are.
-    pub kind: &'a Kind,
-    /// What they say.
-    pub signed: Value,
+impl RequestName {
+    fn name(self) -> &'static str {
+        match self {
+            RequestName::SshSign => "ssh-sign",
+            RequestName::HwsignSign => "sign@hwsign",
+        }
+    }
+}
+
+/// One record, before the log adds `prev` and `hash`.
+#[derive(Debug)]
+pub struct AuditRecord<'a> {
+    /// When (Unix seconds).
+    pub time: u64,
+    /// Which socket.
+    pub socket: Socket,
+    /// Who.
+    pub peer: &'a Peer,
+    /// Which request.
+    pub request: RequestName,
+    /// With which key.
+    pub key: &'a KeyMeta,
+    /// What.
+    pub signed: &'a Signed,
     /// What the client said (unverified).
     pub client: Option<&'a SignContext>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it did not sign.
+    pub error: Option<&'a str>,
 }
 
-/// Build the record (`prev` and `hash` are added by the log).
-pub fn record(
-    ctx: &Context,
-    peer: &Peer,
-    req: &Request<'_>,
-    result: &str,
-    error: Option<&str>,
-) -> Map<String, Value> {
-    let forwarded = if peer.hosts.is_empty() {
-        json!("no session-bind")
-    } else {
-        serde_json::to_value(&peer.hosts).unwrap_or(Value::Null)
-    };
-    let mut m = Map::new();
-    m.insert("time".into(), json!(now_rfc3339()));
-    m.insert("socket".into(), json!(ctx.socket.name()));
-    m.insert(
-        "peer".into(),
-        json!({ "pid": peer.pid, "uid": peer.uid, "process": peer.process }),
-    );
-    m.insert("forwarded_via".into(), forwarded);
-    m.insert("request".into(), json!(req.request));
-    m.insert(
-        "key".into(),
-        json!({ "id": req.key.id, "label": req.key.info.label, "token": req.key.token_label }),
-    );
-    m.insert("kind".into(), json!(req.kind.to_string()));
-    m.insert("signed".into(), req.signed.clone());
-    if let Some(c) = req.client {
+impl AuditRecord<'_> {
+    /// The JSON object the log chains.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let forwarded = if self.peer.hosts.is_empty() {
+            json!("no session-bind")
+        } else {
+            serde_json::to_value(&self.peer.hosts).unwrap_or(Value::Null)
+        };
+        let mut m = Map::new();
+        m.insert("time".into(), json!(crate::time::format_rfc3339(self.time)));
+        m.insert("socket".into(), json!(self.socket.name()));
         m.insert(
-            "client_says".into(),
-            json!({ "format": c.format, "names_unverified": c.names, "note": c.note }),
+            "peer".into(),
+            json!({ "pid": self.peer.pid, "uid": self.peer.uid, "process": self.peer.process }),
         );
+        m.insert("forwarded_via".into(), forwarded);
+        m.insert("request".into(), json!(self.request.name()));
+        m.insert(
+            "key".into(),
+            json!({ "id": self.key.id, "label": self.key.label, "token": self.key.token_label }),
+        );
+        m.insert("kind".into(), json!(self.signed.to_string()));
+        m.insert("signed".into(), self.signed.audit_json());
+        if let Some(c) = self.client {
+            m.insert(
+                "client_says".into(),
+                json!({ "format": c.format, "names_unverified": c.names, "note": c.note }),
+            );
+        }
+        m.insert("result".into(), json!(self.outcome.name()));
+        if let Some(e) = self.error {
+            m.insert("error".into(), json!(e));
+        }
+        m
     }
-    m.insert("result".into(), json!(result));
-    if let Some(e) = error {
-        m.insert("error".into(), json!(e));
+}
+
+/// Now, in Unix seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A typed record has the fields, names and values of the records the previous release
+    /// wrote (the first line of tests/fixtures/audit/release-0.1.jsonl, a DSSE attestation).
+    #[test]
+    fn records_keep_the_shape_of_the_previous_release() {
+        const OLD: &str = include_str!("../../tests/fixtures/audit/release-0.1.jsonl");
+        let old: Value = serde_json::from_str(OLD.lines().next().unwrap()).unwrap();
+        let statement = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": old["signed"]["subjects"].as_array().unwrap().iter().map(|s| json!({
+                "name": s["name"], "digest": { "sha256": s["sha256"] }
+            })).collect::<Vec<_>>(),
+            "predicateType": old["signed"]["predicateType"],
+        });
+        let pae = crate::format::dsse::pae(
+            "application/vnd.in-toto+json",
+            &serde_json::to_vec(&statement).unwrap(),
+        );
+        let signed = Signed::parse(&pae, crate::proto::scheme::SignInput::Message);
+        let peer = Peer {
+            pid: old["peer"]["pid"].as_i64().map(|p| p as i32),
+            uid: old["peer"]["uid"].as_u64().unwrap() as u32,
+            process: "hwsign".into(),
+            hosts: Vec::new(),
+        };
+        let key = KeyMeta {
+            id: crate::key::KeyId::parse(old["key"]["id"].as_str().unwrap()).unwrap(),
+            label: "release-p256".into(),
+            ..crate::proto::keys::sample_key()
+        };
+        let client = SignContext {
+            format: "dsse".into(),
+            names: Vec::new(),
+            note: String::new(),
+        };
+        let record = AuditRecord {
+            time: crate::time::parse_rfc3339(old["time"].as_str().unwrap()).unwrap(),
+            socket: Socket::Main,
+            peer: &peer,
+            request: RequestName::HwsignSign,
+            key: &key,
+            signed: &signed,
+            client: Some(&client),
+            outcome: Outcome::Signed,
+            error: None,
+        };
+        let mut new = Value::Object(record.to_json());
+        // The statement's bytes differ (its digest does too); everything else is the same.
+        new["signed"]["statement_sha256"] = old["signed"]["statement_sha256"].clone();
+        let mut old = old;
+        let old = old.as_object_mut().unwrap();
+        old.remove("prev");
+        old.remove("hash");
+        assert_eq!(new, Value::Object(old.clone()));
     }
-    m
 }

@@ -1,16 +1,20 @@
-//! The signing path shared by SSH sign requests and `sign@hwsign`: decide the kind from the
-//! bytes, apply the socket's policy, hash as the scheme needs, have the token sign, and write
-//! the audit record before the signature goes back (no record, no signature).
+//! The signing path shared by SSH sign requests and `sign@hwsign`, one straight chain: read
+//! what is signed from the bytes (once), apply the socket's policy, hash as the scheme needs,
+//! ask for confirmation and the touch, have the token sign, check its signature; then one
+//! audit record for whatever the outcome, written before a signature goes back (no record, no
+//! signature).
 
 use super::context::{Context, Peer};
 use super::inventory::KeyRef;
-use super::kind::Kind;
+use super::record::{self, AuditRecord, Outcome, RequestName};
 use super::touch::{self, TouchGate};
-use super::{policy, prompt, record, touch_notice};
+use super::{policy, prompt, touch_notice};
 use crate::config::Config;
 use crate::error::{ErrorCode, WireError};
+use crate::key::KeyId;
 use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::SignContext;
+use crate::signed::Signed;
 use crate::text;
 
 /// A request to sign.
@@ -19,12 +23,12 @@ pub struct Job<'a> {
     pub key: &'a KeyRef,
     /// The scheme.
     pub scheme: Scheme,
-    /// Message or digest.
+    /// Whether `data` is the message or its digest.
     pub input: SignInput,
     /// The bytes.
     pub data: Vec<u8>,
-    /// `ssh-sign` or `sign@hwsign`.
-    pub request: &'a str,
+    /// Which request asked.
+    pub request: RequestName,
     /// What the client says it is (unverified).
     pub client: Option<&'a SignContext>,
 }
@@ -47,11 +51,11 @@ fn to_token_input(
     input: SignInput,
     data: Vec<u8>,
 ) -> Result<Vec<u8>, WireError> {
-    let alg = key.info.algorithm();
+    let alg = key.meta.algorithm();
     if !alg.supports(scheme) {
         return Err(WireError::new(
             ErrorCode::Unsupported,
-            format!("key {} ({alg}) cannot sign with {scheme}", key.info.label),
+            format!("key {} ({alg}) cannot sign with {scheme}", key.meta.label),
             format!("use {}", alg.default_scheme()),
         ));
     }
@@ -82,7 +86,7 @@ fn to_token_input(
 struct PendingGuard<'a> {
     gate: &'a TouchGate,
     token: String,
-    key_id: String,
+    key_id: KeyId,
     touched: bool,
 }
 
@@ -99,14 +103,13 @@ async fn gate(
     config: &Config,
     peer: &Peer,
     key: &KeyRef,
-    kind: &Kind,
-    signed: &serde_json::Value,
+    signed: &Signed,
     note: &str,
 ) -> Result<(String, touch_notice::Plan), WireError> {
-    let what = prompt::short(kind, signed);
-    let rule = config.rule_for(&key.entry()).map(|(_, r)| r.clone());
+    let what = signed.short();
+    let rule = config.rule_for(&key.meta).map(|(_, r)| r.clone());
     if rule.as_ref().is_some_and(|r| r.confirm) {
-        let text = prompt::confirm_text(kind, signed, &key.info.label, peer, ctx.socket, note);
+        let text = prompt::confirm_text(signed, &key.meta.label, peer, ctx.socket, note);
         let approved = prompt::confirm(
             config.confirm_command.as_deref(),
             &text,
@@ -118,7 +121,7 @@ async fn gate(
                 ErrorCode::Denied,
                 format!(
                     "the confirm dialog on {} denied {what} with key {}",
-                    ctx.host, key.info.label
+                    ctx.host, key.meta.label
                 ),
                 "ask the person at the agent's machine to approve it",
             ));
@@ -131,25 +134,25 @@ async fn gate(
     };
     if !ctx
         .touch
-        .needed(&key.id, policy, config.touch_cache_window())
+        .needed(&key.meta.id, policy, config.touch_cache_window())
     {
         return Ok((what, plan));
     }
-    let token = key.token_label.clone();
+    let token = key.meta.token_label.clone();
     let rx = ctx
         .touch
-        .register(touch::pending(&token, &key.info.label, &what))?;
+        .register(touch::pending(&token, &key.meta.label, &what))?;
     let mut guard = PendingGuard {
         gate: &ctx.touch,
         token: token.clone(),
-        key_id: key.id.clone(),
+        key_id: key.meta.id.clone(),
         touched: false,
     };
     let _notice = touch_notice::announce(ctx, config, key, &what, false);
     // A configured confirm command can give the simulated touch too.
     let text = format!(
         "{}?",
-        touch_notice::message(&token, &ctx.host, &what, &key.info.label)
+        touch_notice::message(&token, &ctx.host, &what, &key.meta.label)
     );
     let confirm = config
         .confirm_command
@@ -175,13 +178,13 @@ fn check_signature(
         Some(_) => Signed::Sha256(token_input),
         None => Signed::Message(token_input),
     };
-    check(&key.info.public, scheme, signed, sig).map_err(|e| {
-        tracing::error!(key = %text::name(&key.info.label), id = %key.id, error = %e, "the token's signature does not verify with the listed key");
+    check(&key.meta.public, scheme, signed, sig).map_err(|e| {
+        tracing::error!(key = %text::name(&key.meta.label), id = %key.meta.id, error = %e, "the token's signature does not verify with the listed key");
         WireError::new(
             ErrorCode::UnknownKey,
             format!(
                 "the signature from {} does not verify with key {} ({}): {e}; was the key replaced on its token? Nothing was returned",
-                key.token_label, key.info.label, key.id
+                key.meta.token_label, key.meta.label, key.meta.id
             ),
             "run `hwsign keys` and sign again",
         )
@@ -190,80 +193,90 @@ fn check_signature(
 
 /// Sign, within policy, with an audit record.
 pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, WireError> {
-    let kind = Kind::of(&job.data, job.input);
-    let req = record::Request {
-        request: job.request,
-        key: job.key,
-        kind: &kind,
-        signed: record::what_is_signed(&kind, &job.data, job.input),
-        client: job.client,
-    };
+    let signed = Signed::parse(&job.data, job.input);
     let config = ctx.config();
-    let entry = job.key.entry();
-    let note = job.client.map(|c| c.note.as_str()).unwrap_or_default();
-    let outcome = match policy::check_sign(&config, ctx.socket, &entry, &kind, peer) {
-        Err(e) => Err(("refused", e)),
-        Ok(()) => match to_token_input(job.key, job.scheme, job.input, job.data) {
-            Err(e) => Err(("refused", e)),
-            Ok(input) => match gate(ctx, &config, peer, job.key, &kind, &req.signed, note).await {
-                Err(e) => Err(("refused", e)),
-                Ok((what, plan)) => {
-                    let signed = input.clone();
-                    let on_token = job.key.token.sign(&job.key.id, job.scheme, input, &what);
-                    match touch_notice::sign_with_notice(
-                        ctx, &config, job.key, &what, plan, on_token,
-                    )
-                    .await
-                    {
-                        Err(e) => {
-                            if matches!(
-                                e,
-                                crate::token::TokenError::NotPresent(_)
-                                    | crate::token::TokenError::UnknownKey(_)
-                            ) {
-                                ctx.inventory.invalidate();
-                            }
-                            Err(("failed", e.to_wire()))
-                        }
-                        Ok(sig) => match check_signature(job.key, job.scheme, &signed, &sig) {
-                            Ok(()) => Ok(sig),
-                            Err(e) => {
-                                ctx.inventory.invalidate();
-                                Err(("failed", e))
-                            }
-                        },
-                    }
-                }
-            },
-        },
+    let (key, scheme, request, client) = (job.key, job.scheme, job.request, job.client);
+    let result = attempt(ctx, &config, peer, job, &signed).await;
+    let record = AuditRecord {
+        time: record::now(),
+        socket: ctx.socket,
+        peer,
+        request,
+        key: &key.meta,
+        signed: &signed,
+        client,
+        outcome: result
+            .as_ref()
+            .map_or_else(|(o, _)| *o, |_| Outcome::Signed),
+        error: result.as_ref().err().map(|(_, e)| e.message.as_str()),
     };
-    let label = &job.key.info.label;
-    match outcome {
-        Ok(sig) => {
-            if let Err(e) = audit(ctx, record::record(ctx, peer, &req, "signed", None)).await {
-                tracing::error!(error = %e, "cannot write the audit log: signature withheld");
-                return Err(WireError::new(
-                    ErrorCode::Internal,
-                    format!(
-                        "the agent cannot write its audit log ({e}); the signature was withheld"
-                    ),
-                    "on the agent's machine, fix $XDG_STATE_HOME/hwsign/audit.jsonl (disk full? permissions?)",
-                ));
-            }
-            tracing::info!(key = %text::name(label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), scheme = %job.scheme, process = %text::name(&peer.process), "signed");
+    let written = audit(ctx, record.to_json()).await;
+    let label = text::name(&key.meta.label);
+    let kind = text::name(&signed.to_string());
+    match (result, written) {
+        (Ok(sig), Ok(())) => {
+            tracing::info!(key = %label, socket = ctx.socket.name(), kind = %kind, scheme = %scheme, process = %text::name(&peer.process), "signed");
             Ok(sig)
         }
-        Err((result, e)) => {
-            tracing::warn!(key = %text::name(label), socket = ctx.socket.name(), kind = %text::name(&kind.to_string()), error = %text::message(&e.message), "{result}");
-            if let Err(err) = audit(
-                ctx,
-                record::record(ctx, peer, &req, result, Some(&e.message)),
-            )
-            .await
-            {
+        (Ok(_), Err(e)) => {
+            tracing::error!(error = %e, "cannot write the audit log: signature withheld");
+            Err(WireError::new(
+                ErrorCode::Internal,
+                format!("the agent cannot write its audit log ({e}); the signature was withheld"),
+                "on the agent's machine, fix $XDG_STATE_HOME/hwsign/audit.jsonl (disk full? permissions?)",
+            ))
+        }
+        (Err((outcome, e)), written) => {
+            tracing::warn!(key = %label, socket = ctx.socket.name(), kind = %kind, error = %text::message(&e.message), "{}", outcome.name());
+            if let Err(err) = written {
                 tracing::error!(error = %err, "cannot write the audit log");
             }
             Err(e)
         }
     }
+}
+
+/// Everything between the request and its signature; an error says whether the token was
+/// asked ([`Outcome::Failed`]) or not ([`Outcome::Refused`]).
+async fn attempt(
+    ctx: &Context,
+    config: &Config,
+    peer: &Peer,
+    job: Job<'_>,
+    signed: &Signed,
+) -> Result<Vec<u8>, (Outcome, WireError)> {
+    let refused = |e| (Outcome::Refused, e);
+    let key = job.key;
+    let note = job.client.map(|c| c.note.as_str()).unwrap_or_default();
+    policy::check_sign(config, ctx.socket, &key.meta, signed, peer).map_err(refused)?;
+    let input = to_token_input(key, job.scheme, job.input, job.data).map_err(refused)?;
+    let (what, plan) = gate(ctx, config, peer, key, signed, note)
+        .await
+        .map_err(refused)?;
+    let on_token = key.token.sign(key.id(), job.scheme, input.clone(), &what);
+    let sig = touch_notice::sign_with_notice(ctx, config, key, &what, plan, on_token)
+        .await
+        .map_err(|e| {
+            if matches!(
+                e,
+                crate::token::TokenError::NotPresent(_) | crate::token::TokenError::UnknownKey(_)
+            ) {
+                ctx.inventory.invalidate();
+            }
+            (Outcome::Failed, WireError::from(&e))
+        })?;
+    let sig = sig.encode(key.meta.algorithm()).map_err(|e| {
+        tracing::error!(token = %text::name(&key.meta.token_label), error = %e, "malformed signature");
+        let message = format!(
+            "{} returned a malformed signature: {e}; nothing was returned",
+            key.meta.token_label
+        );
+        let hint = "see the agent's log; `hwsign status` shows the token's state";
+        (Outcome::Failed, WireError::new(ErrorCode::TokenError, message, hint))
+    })?;
+    check_signature(key, job.scheme, &input, &sig).map_err(|e| {
+        ctx.inventory.invalidate();
+        (Outcome::Failed, e)
+    })?;
+    Ok(sig)
 }

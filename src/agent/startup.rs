@@ -2,6 +2,7 @@
 //! one worker per token, and build the inventory.
 
 use crate::config::Config;
+use crate::key::BackendKind;
 use crate::token::pin_source::PinSource;
 use crate::token::pkcs11::{PinOptions, Pkcs11Token, list_tokens, load_module};
 use crate::token::softhsm::{self, TestToken};
@@ -16,7 +17,7 @@ fn spawn(
 ) -> Result<TokenHandle, TokenError> {
     let ctx = ctx.clone();
     let name = label.clone();
-    TokenHandle::spawn(name, move || {
+    TokenHandle::spawn(name, BackendKind::Pkcs11, move || {
         Pkcs11Token::new(ctx, slot, label, serial, pin)
     })
     .map_err(|e| TokenError::Other(format!("cannot start a token worker: {e}")))
@@ -125,8 +126,10 @@ fn start_cards(config: &Config) -> Result<TokenHandle, TokenError> {
         admin,
         default_admin: default_pinentry,
     };
-    TokenHandle::spawn("openpgp-card".into(), move || OpenPgpCards::new(pins))
-        .map_err(|e| TokenError::Other(format!("cannot start the card worker: {e}")))
+    TokenHandle::spawn("openpgp-card".into(), BackendKind::OpenPgpCard, move || {
+        OpenPgpCards::new(pins)
+    })
+    .map_err(|e| TokenError::Other(format!("cannot start the card worker: {e}")))
 }
 
 fn card_pin_source(c: &crate::config::CardConfig, default: &PinSource) -> PinSource {
@@ -179,6 +182,6 @@ fn start_piv(config: &Config) -> Result<TokenHandle, TokenError> {
         ttl: config.pin_cache_ttl(),
         management_keys,
     };
-    TokenHandle::spawn("piv".into(), move || PivKeys::new(pins))
+    TokenHandle::spawn("piv".into(), BackendKind::Piv, move || PivKeys::new(pins))
         .map_err(|e| TokenError::Other(format!("cannot start the PIV worker: {e}")))
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, oneshot};
 
-use crate::config::TouchPolicy;
 use crate::error::{ErrorCode, WireError};
+use crate::key::{KeyId, TouchPolicy};
 
 /// A touch being waited for.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
@@ -38,7 +38,7 @@ struct Waiting {
 #[derive(Default)]
 pub struct TouchGate {
     waiting: Mutex<Vec<Waiting>>,
-    last: Mutex<HashMap<String, Instant>>,
+    last: Mutex<HashMap<KeyId, Instant>>,
     arrived: Notify,
     next_card: std::sync::atomic::AtomicU64,
 }
@@ -59,7 +59,7 @@ fn unix_now() -> u64 {
 
 impl TouchGate {
     /// Whether a signature with `key_id` under `policy` needs a touch now.
-    pub fn needed(&self, key_id: &str, policy: TouchPolicy, window: Duration) -> bool {
+    pub fn needed(&self, key_id: &KeyId, policy: TouchPolicy, window: Duration) -> bool {
         match policy {
             TouchPolicy::Never => false,
             TouchPolicy::Always => true,
@@ -102,7 +102,7 @@ impl TouchGate {
     }
 
     /// The request for `token` is over (touched, timed out or gone).
-    pub fn finish(&self, token: &str, key_id: &str, touched: bool) {
+    pub fn finish(&self, token: &str, key_id: &KeyId, touched: bool) {
         if let Ok(mut w) = self.waiting.lock() {
             w.retain(|w| w.info.token != token || w.card.is_some());
         }
@@ -111,9 +111,9 @@ impl TouchGate {
         }
     }
 
-    fn touched(&self, key_id: &str) {
+    fn touched(&self, key_id: &KeyId) {
         if let Ok(mut l) = self.last.lock() {
-            l.insert(key_id.to_string(), Instant::now());
+            l.insert(key_id.clone(), Instant::now());
         }
     }
 
@@ -135,12 +135,12 @@ impl TouchGate {
     /// The card answered (or the request ended); `touched`: when the touch was asked for,
     /// which starts the `cached` window (a little before the card's own, so that a notice is
     /// never missed).
-    pub fn hide(&self, id: u64, key_id: &str, touched: Option<Instant>) {
+    pub fn hide(&self, id: u64, key_id: &KeyId, touched: Option<Instant>) {
         if let Ok(mut w) = self.waiting.lock() {
             w.retain(|w| w.card != Some(id));
         }
         if let (Some(at), Ok(mut l)) = (touched, self.last.lock()) {
-            l.insert(key_id.to_string(), at);
+            l.insert(key_id.clone(), at);
         }
     }
 

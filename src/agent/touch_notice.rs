@@ -12,7 +12,8 @@ use super::context::Context;
 use super::desktop_notify;
 use super::inventory::KeyRef;
 use super::touch;
-use crate::config::{Config, TouchPolicy};
+use crate::config::Config;
+use crate::key::{BackendKind, KeyId, TouchPolicy};
 use crate::text;
 
 /// How long a YubiKey counts a touch under touch policy `cached`.
@@ -34,19 +35,18 @@ pub enum Plan {
 /// The plan for `key` under its `[[key]] touch` rule.
 pub fn plan(ctx: &Context, key: &KeyRef, rule: Option<TouchPolicy>) -> Plan {
     let simulated = ctx.test_mode
-        && key.backend == "pkcs11"
-        && key.token_label == crate::token::softhsm::TOKEN_LABEL;
+        && key.meta.backend == BackendKind::Pkcs11
+        && key.meta.token_label == crate::token::softhsm::TOKEN_LABEL;
     match (rule, simulated) {
         (Some(p), true) => Plan::Simulated(p),
         (None, true) => Plan::None,
         (Some(TouchPolicy::Never), false) => Plan::None,
         (Some(p), false) => Plan::Card(p),
-        (None, false) => match (key.info.touch_policy.as_str(), key.backend.as_str()) {
-            ("always", _) => Plan::Card(TouchPolicy::Always),
-            ("cached", _) => Plan::Card(TouchPolicy::Cached),
+        (None, false) => match (key.meta.touch, key.meta.backend) {
+            (TouchPolicy::Always | TouchPolicy::Cached, _) => Plan::Card(key.meta.touch),
             // PIV and OpenPGP cards say what they need; a PKCS#11 module does not.
-            (_, "pkcs11") => Plan::Unknown,
-            _ => Plan::None,
+            (TouchPolicy::Never, BackendKind::Pkcs11) => Plan::Unknown,
+            (TouchPolicy::Never, _) => Plan::None,
         },
     }
 }
@@ -65,7 +65,7 @@ pub fn message(token: &str, host: &str, what: &str, key: &str) -> String {
 pub struct Notice<'a> {
     ctx: &'a Context,
     card: Option<u64>,
-    key_id: String,
+    key_id: KeyId,
     touched: bool,
     since: std::time::Instant,
     _desktop: desktop_notify::Shown,
@@ -97,20 +97,20 @@ pub fn announce<'a>(
     what: &str,
     pending: bool,
 ) -> Notice<'a> {
-    let token = &key.token_label;
-    let message = message(token, &ctx.host, what, &key.info.label);
-    tracing::info!(token = %text::name(token), key = %text::name(&key.info.label), what = %text::already_escaped(what, text::MESSAGE_MAX), "touch needed");
+    let token = &key.meta.token_label;
+    let message = message(token, &ctx.host, what, &key.meta.label);
+    tracing::info!(token = %text::name(token), key = %text::name(&key.meta.label), what = %text::already_escaped(what, text::MESSAGE_MAX), "touch needed");
     super::prompt::notify(config.notify_command.as_deref(), &message);
     let desktop = if config.desktop_notifications() {
         desktop_notify::notify("Touch your token", &message)
     } else {
         desktop_notify::notify_none()
     };
-    let card = pending.then(|| ctx.touch.show(touch::pending(token, &key.info.label, what)));
+    let card = pending.then(|| ctx.touch.show(touch::pending(token, &key.meta.label, what)));
     Notice {
         ctx,
         card,
-        key_id: key.id.clone(),
+        key_id: key.meta.id.clone(),
         touched: false,
         since: std::time::Instant::now(),
         _desktop: desktop,
@@ -130,16 +130,16 @@ pub async fn sign_with_notice<T, E>(
     match plan {
         Plan::Card(policy) => {
             let window = match policy {
-                TouchPolicy::Cached if key.info.touch_policy == "cached" => CARD_CACHE_WINDOW,
+                TouchPolicy::Cached if key.meta.touch == TouchPolicy::Cached => CARD_CACHE_WINDOW,
                 _ => config.touch_cache_window(),
             };
-            if !ctx.touch.needed(&key.id, policy, window) {
+            if !ctx.touch.needed(&key.meta.id, policy, window) {
                 return sign.await;
             }
             let notice = announce(ctx, config, key, what, true);
             let result = sign.await;
             if result.is_ok() {
-                tracing::info!(token = %text::name(&key.token_label), "touched");
+                tracing::info!(token = %text::name(&key.meta.token_label), "touched");
                 notice.touched();
             }
             result
@@ -165,7 +165,7 @@ pub async fn sign_with_notice<T, E>(
                     }
                 }
             }
-            tracing::info!(token = %text::name(&key.token_label), delay_ms = delay.as_millis() as u64, "the token has not answered: it may wait for a touch");
+            tracing::info!(token = %text::name(&key.meta.token_label), delay_ms = delay.as_millis() as u64, "the token has not answered: it may wait for a touch");
             let _notice = announce(ctx, config, key, what, true);
             sign.await
         }

@@ -165,7 +165,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     );
     let keys = inventory.refresh().await;
     for k in &keys {
-        tracing::info!(label = %k.info.label, id = %k.id, algorithm = %k.info.algorithm(), token = %k.token_label, "key");
+        tracing::info!(label = %k.meta.label, id = %k.meta.id, algorithm = %k.meta.algorithm(), token = %k.meta.token_label, "key");
     }
     let max_bytes = p
         .config

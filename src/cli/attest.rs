@@ -284,7 +284,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         .map(|(_, body)| body)
         .ok_or_else(|| Error::Protocol("the statement's PAE does not parse".into()))?;
     let signatures = [dsse::EnvelopeSignature {
-        keyid: signer.key.id.clone(),
+        keyid: signer.key.id.to_string(),
         sig: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sig),
     }];
     output::write_new_with(&out, args.force, |w| {
@@ -411,7 +411,7 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
     envelope
         .signatures
         .push(crate::format::dsse::EnvelopeSignature {
-            keyid: signer.key.id.clone(),
+            keyid: signer.key.id.to_string(),
             sig: base64::Engine::encode(&b64, &sig),
         });
     // In place is the point of --append: replace the file atomically.

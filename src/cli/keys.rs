@@ -6,9 +6,9 @@ use super::args::{ExportArgs, ExportFormat, GenerateArgs, KeysAction, KeysArgs};
 use crate::client::{AgentClient, Signer, output, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::key::KeyMeta;
 use crate::proto::generate::GenerateRequest;
 use crate::proto::keys::KeyEntry;
-use crate::pubkey::PublicKey;
 use crate::text::Escaped as E;
 
 /// Run it.
@@ -22,7 +22,7 @@ pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result
     .map_err(|e| super::sign::agent_error(&sock, e))
 }
 
-fn table(keys: &[KeyEntry]) -> String {
+fn table(keys: &[KeyMeta]) -> String {
     if keys.is_empty() {
         return "no keys (see `hwsign status`)\n".into();
     }
@@ -40,13 +40,13 @@ fn table(keys: &[KeyEntry]) -> String {
     for k in keys {
         out.push_str(&format!(
             "{:<16}  {:<w$}  {:<10}  {:<6}  {:<6}  {} ({})\n",
-            E::name(&k.id.chars().take(16).collect::<String>()),
+            k.id.short(),
             E::name(&k.label),
-            E::name(&k.algorithm),
-            E::name(&k.touch_policy),
-            E::name(&k.pin_policy),
+            k.algorithm(),
+            k.touch,
+            k.pin,
             E::name(&k.token_label),
-            E::name(&k.backend)
+            k.backend
         ));
     }
     out
@@ -55,7 +55,9 @@ fn table(keys: &[KeyEntry]) -> String {
 fn list(client: &mut AgentClient, json: bool) -> Result<()> {
     let keys = client.keys()?;
     if json {
-        let text = serde_json::to_string_pretty(&keys).map_err(crate::format::FormatError::from)?;
+        let entries: Vec<KeyEntry> = keys.iter().map(KeyEntry::from).collect();
+        let text =
+            serde_json::to_string_pretty(&entries).map_err(crate::format::FormatError::from)?;
         output::print(&format!("{text}\n"))
     } else {
         output::print(&table(&keys))
@@ -71,8 +73,7 @@ fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
 
 fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
     let key = select::pick(client, Some(&a.key), None)?;
-    let public = PublicKey::from_ssh_line(&key.ssh_public_key)
-        .map_err(|e| Error::Protocol(e.to_string()))?;
+    let public = key.public.clone();
     if a.revoke.is_some() && !matches!(a.format, ExportFormat::Openpgp) {
         return Err(Error::Usage(
             "--revoke makes an OpenPGP revocation: use it with --format openpgp --userid …".into(),
@@ -116,7 +117,7 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
 /// A certificate for `key`, self-signed by the token through the agent.
 fn openpgp_cert(
     client: &mut AgentClient,
-    key: KeyEntry,
+    key: KeyMeta,
     userid: &str,
     expires: Option<std::time::Duration>,
     revocation: Option<&crate::format::openpgp::Revocation>,
@@ -176,10 +177,10 @@ fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
     output::print(&format!(
         "generated {} ({}) on {}\nid:  {}\nuri: {}\n{}\n",
         E::name(&k.label),
-        E::name(&k.algorithm),
+        k.algorithm(),
         E::name(&k.token_label),
-        E::name(&k.id),
-        E::new(&k.pkcs11_uri, 1000),
-        E::new(&k.ssh_public_key, 20_000)
+        k.id,
+        E::new(k.pkcs11_uri.as_deref().unwrap_or_default(), 1000),
+        E::new(&k.ssh_line(), 20_000)
     ))
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::client::output;
 use crate::error::{Error, Result};
 use crate::format::verifier_material::{allowed_signers_line, policy_entry};
-use crate::proto::keys::KeyEntry;
+use crate::key::KeyMeta;
 use crate::pubkey::PublicKey;
 
 fn safe(label: &str) -> String {
@@ -29,7 +29,7 @@ fn same(path: &Path, text: &str) -> bool {
 }
 
 /// The material files for `key`: (file name, contents).
-fn files(key: &KeyEntry, public: &PublicKey) -> [(String, String); 4] {
+fn files(key: &KeyMeta, public: &PublicKey) -> [(String, String); 4] {
     let base = format!("hwsign-{}", safe(&key.label));
     let principal = if key.label.is_empty() {
         key.id[..16].to_string()
@@ -55,7 +55,7 @@ fn files(key: &KeyEntry, public: &PublicKey) -> [(String, String); 4] {
 
 /// Check, before anything is signed, that [`emit`] will succeed: `dir` takes new files, and
 /// each material file is absent, the same already, or replaceable (`force`, not a directory).
-pub fn check(dir: &Path, key: &KeyEntry, public: &PublicKey, force: bool) -> Result<()> {
+pub fn check(dir: &Path, key: &KeyMeta, public: &PublicKey, force: bool) -> Result<()> {
     output::check_dir_writable(dir)?;
     for (name, text) in files(key, public) {
         let path = dir.join(name);
@@ -77,7 +77,7 @@ pub fn check(dir: &Path, key: &KeyEntry, public: &PublicKey, force: bool) -> Res
 
 /// Write the material for `key` into `dir`. A file with the same content already there is left
 /// alone (re-running a release is fine); a different one needs `force`.
-pub fn emit(dir: &Path, key: &KeyEntry, public: &PublicKey, force: bool) -> Result<Vec<PathBuf>> {
+pub fn emit(dir: &Path, key: &KeyMeta, public: &PublicKey, force: bool) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, text) in files(key, public) {
         let path = dir.join(name);

@@ -9,6 +9,7 @@ use crate::client::{AgentClient, Signer, hash, output, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::{raw, sshsig};
+use crate::key::TouchPolicy;
 use crate::proto::scheme::{HashAlg, Scheme};
 
 /// A line about one file's output: only with `-v`.
@@ -21,7 +22,7 @@ macro_rules! per_file {
 }
 
 /// The key that signed, for `--emit-verifier-material`.
-type Material = (crate::proto::keys::KeyEntry, crate::pubkey::PublicKey);
+type Material = (crate::key::KeyMeta, crate::pubkey::PublicKey);
 
 fn display_name(path: &std::path::Path) -> String {
     path.file_name()
@@ -322,10 +323,7 @@ pub fn openpgp(
             let mut found = None;
             let mut last_err = None;
             for k in &keys {
-                let Ok(pk) = crate::pubkey::PublicKey::from_ssh_line(&k.ssh_public_key) else {
-                    continue;
-                };
-                match pgp::signing_key_in(cert, &pk) {
+                match pgp::signing_key_in(cert, &k.public) {
                     Ok(key) => {
                         found = Some((k.clone(), key));
                         break;
@@ -355,12 +353,11 @@ pub fn openpgp(
             let k = select::select(&keys, spec, None)
                 .map_err(|e| select::explain(client, e))?
                 .clone();
-            let pk = crate::pubkey::PublicKey::from_ssh_line(&k.ssh_public_key)
-                .map_err(|e| Error::Protocol(e.to_string()))?;
+            let pk = &k.public;
             let key = match cert {
-                Some(cert) => pgp::signing_key_in(cert, &pk)?,
+                Some(cert) => pgp::signing_key_in(cert, pk)?,
                 None => {
-                    pgp::primary_key(&pk, pgp::creation_time(k.created))?.role_into_unspecified()
+                    pgp::primary_key(pk, pgp::creation_time(k.created))?.role_into_unspecified()
                 }
             };
             (k, key)
@@ -454,7 +451,7 @@ fn minisign_files(
             }
         }
     }
-    if signer.key.touch_policy != "never" {
+    if signer.key.touch != TouchPolicy::Never {
         eprintln!(
             "minisign needs two signatures per file (the file's and the trusted comment's): touch the token for each if it asks"
         );

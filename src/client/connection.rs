@@ -10,8 +10,9 @@ use ssh_agent_lib::proto::Request;
 use ssh_encoding::Encode;
 
 use crate::error::{Error, Result};
+use crate::key::KeyMeta;
 use crate::proto::generate::{GenerateReply, GenerateRequest};
-use crate::proto::keys::{KeyEntry, KeysReply, KeysRequest};
+use crate::proto::keys::{KeysReply, KeysRequest};
 use crate::proto::reply::{self, ReplyError};
 use crate::proto::sign::{SignReply, SignRequest};
 use crate::proto::status::{StatusReply, StatusRequest};
@@ -314,17 +315,17 @@ impl AgentClient {
     }
 
     /// The agent's keys, every token asked now.
-    pub fn keys(&mut self) -> Result<Vec<KeyEntry>> {
+    pub fn keys(&mut self) -> Result<Vec<KeyMeta>> {
         self.keys_reply(true)
     }
 
     /// The agent's keys as it found them recently (cheaper: cards take tens of APDUs to list).
     /// For picking a key; [`crate::client::select::pick`] asks again when it is not there.
-    pub fn recent_keys(&mut self) -> Result<Vec<KeyEntry>> {
+    pub fn recent_keys(&mut self) -> Result<Vec<KeyMeta>> {
         self.keys_reply(false)
     }
 
-    fn keys_reply(&mut self, fresh: bool) -> Result<Vec<KeyEntry>> {
+    fn keys_reply(&mut self, fresh: bool) -> Result<Vec<KeyMeta>> {
         let reply: KeysReply = self.call(&KeysRequest { fresh })?;
         self.remember_sign_wait(reply.max_sign_wait_s);
         Ok(reply.keys)

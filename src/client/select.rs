@@ -2,27 +2,27 @@
 //! string tried as an id prefix, then as a label; none when the agent has exactly one key.
 
 use crate::error::{Error, Result};
+use crate::key::KeyMeta;
 use crate::keyspec::{self, Form};
-use crate::proto::keys::KeyEntry;
 use crate::text::{self, Escaped};
 
 /// The agent's keys for an error message: its labels, ids and names escaped (a remote agent
 /// or a card chose them; the message ends on a terminal).
-fn list(keys: &[&KeyEntry]) -> String {
+fn list(keys: &[&KeyMeta]) -> String {
     keys.iter()
         .map(|k| {
             format!(
                 "  {} (id:{}, {})",
                 Escaped::name(&k.label),
-                Escaped::name(&k.id.chars().take(16).collect::<String>()),
-                Escaped::name(&k.algorithm)
+                k.id.short(),
+                k.algorithm()
             )
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-fn one<'a>(spec: &str, found: Vec<&'a KeyEntry>) -> Result<Option<&'a KeyEntry>> {
+fn one<'a>(spec: &str, found: Vec<&'a KeyMeta>) -> Result<Option<&'a KeyMeta>> {
     match found.len() {
         0 => Ok(None),
         1 => Ok(found.into_iter().next()),
@@ -74,7 +74,7 @@ pub fn pick(
     client: &mut crate::client::AgentClient,
     spec: Option<&str>,
     default: Option<&str>,
-) -> Result<KeyEntry> {
+) -> Result<KeyMeta> {
     // A named key from the recent listing; "the only key" only from a fresh one (a second
     // token may have come since). An agent that does not know recent listings (older, or an
     // error) gets the fresh request.
@@ -94,10 +94,10 @@ pub fn pick(
 
 /// Pick the key `spec` names (or the default, or the only key).
 pub fn select<'a>(
-    keys: &'a [KeyEntry],
+    keys: &'a [KeyMeta],
     spec: Option<&str>,
     default: Option<&str>,
-) -> Result<&'a KeyEntry> {
+) -> Result<&'a KeyMeta> {
     let Some(spec) = spec.or(default) else {
         return match keys {
             [only] => Ok(only),
@@ -112,7 +112,7 @@ pub fn select<'a>(
         };
     };
     let pick =
-        |pred: &dyn Fn(&KeyEntry) -> bool| keys.iter().filter(|k| pred(k)).collect::<Vec<_>>();
+        |pred: &dyn Fn(&KeyMeta) -> bool| keys.iter().filter(|k| pred(k)).collect::<Vec<_>>();
     let found = match keyspec::parse(spec) {
         Form::IdPrefix(p) => one(spec, pick(&|k| keyspec::id_matches(p, k)))?,
         Form::Label(l) => one(spec, pick(&|k| k.label == l))?,
@@ -131,7 +131,7 @@ pub fn select<'a>(
         },
     };
     found.ok_or_else(|| {
-        let all: Vec<&KeyEntry> = keys.iter().collect();
+        let all: Vec<&KeyMeta> = keys.iter().collect();
         Error::KeySelection(format!(
             "no key matches {spec:?}; the agent has:\n{}",
             list(&all)
@@ -143,31 +143,20 @@ pub fn select<'a>(
 mod tests {
     use super::*;
 
-    fn key(id: &str, label: &str) -> KeyEntry {
-        KeyEntry {
-            id: id.into(),
+    /// A key whose id starts with `prefix` (the rest zeros).
+    fn key(prefix: &str, label: &str) -> KeyMeta {
+        KeyMeta {
+            id: crate::key::KeyId::parse(&format!("{prefix:0<64}")).unwrap(),
             label: label.into(),
-            algorithm: "ed25519".into(),
-            backend: "pkcs11".into(),
-            token_label: "t".into(),
-            token_serial: "1".into(),
-            object: String::new(),
-            ssh_public_key: String::new(),
-            touch_policy: "never".into(),
-            pin_policy: "once".into(),
-            pkcs11_uri: format!("pkcs11:token=t;object={label};type=private"),
-            remote: false,
-            created: 0,
+            pkcs11_uri: Some(format!("pkcs11:token=t;object={label};type=private")),
+            ..crate::proto::keys::sample_key()
         }
     }
 
     #[test]
-    fn the_agents_labels_are_escaped_in_errors_and_odd_ids_do_not_panic() {
+    fn the_agents_labels_are_escaped_in_errors() {
         let keys = vec![
-            key(
-                "ééééééééééééééééé",
-                "evil\n  release (id:0000, ed25519)\u{1b}[2K",
-            ),
+            key("ee", "evil\n  release (id:0000, ed25519)\u{1b}[2K"),
             key("abcd", "plain"),
         ];
         let Err(Error::KeySelection(msg)) = select(&keys, Some("label:nope"), None) else {
@@ -176,7 +165,7 @@ mod tests {
         assert_eq!(msg.lines().count(), 3, "{msg}");
         assert!(
             msg.contains(
-                "  evil\\n  release (id:0000, ed25519)\\x1b[2K (id:éééééééééééééééé, ed25519)"
+                "  evil\\n  release (id:0000, ed25519)\\x1b[2K (id:ee00000000000000, ed25519)"
             ),
             "{msg}"
         );

@@ -2,7 +2,7 @@
 
 use super::AgentClient;
 use crate::error::{Error, Result};
-use crate::proto::keys::KeyEntry;
+use crate::key::{KeyMeta, TouchPolicy};
 use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::{SignContext, SignRequest};
 use crate::pubkey::PublicKey;
@@ -14,7 +14,7 @@ use crate::verify::crypto::{Signed, check};
 pub struct Signer<'a> {
     client: &'a mut AgentClient,
     /// The key as the agent lists it.
-    pub key: KeyEntry,
+    pub key: KeyMeta,
     /// Its public key.
     pub public: PublicKey,
     /// Shown with every request (e.g. the existing signers when co-signing).
@@ -24,16 +24,10 @@ pub struct Signer<'a> {
 }
 
 impl<'a> Signer<'a> {
-    /// A signer for `key`; checks that the listed public key matches the key id.
-    pub fn new(client: &'a mut AgentClient, key: KeyEntry) -> Result<Self> {
-        let public = PublicKey::from_ssh_line(&key.ssh_public_key)
-            .map_err(|e| Error::Protocol(format!("the agent listed an unusable key: {e}")))?;
-        if public.key_id() != key.id {
-            return Err(Error::Protocol(format!(
-                "the agent's key id {} does not match its public key",
-                Escaped::name(&key.id)
-            )));
-        }
+    /// A signer for `key` (its id was checked against its public key when the listing was
+    /// decoded).
+    pub fn new(client: &'a mut AgentClient, key: KeyMeta) -> Result<Self> {
+        let public = key.public.clone();
         Ok(Signer {
             client,
             key,
@@ -66,11 +60,11 @@ impl<'a> Signer<'a> {
         format: &str,
         names: &[String],
     ) -> Result<(Vec<u8>, Vec<u8>)> {
-        if self.key.touch_policy != "never" {
+        if self.key.touch != TouchPolicy::Never {
             eprintln!("{}", self.touch_notice(format, names));
         }
         let req = SignRequest {
-            key_id: self.key.id.clone(),
+            key_id: self.key.id.to_string(),
             scheme,
             input,
             data,
@@ -129,7 +123,7 @@ impl<'a> Signer<'a> {
             "Touch the token {} on {host} to sign {what}",
             Escaped::name(&self.key.token_label)
         );
-        if self.key.touch_policy == "cached" {
+        if self.key.touch == TouchPolicy::Cached {
             let window = status.map_or(15, |s| s.touch_cache_window_s);
             line.push_str(&format!(" (unless it was touched in the last {window} s)"));
         }
@@ -146,7 +140,7 @@ impl<'a> Signer<'a> {
         data_len: usize,
     ) -> usize {
         SignRequest {
-            key_id: self.key.id.clone(),
+            key_id: self.key.id.to_string(),
             scheme,
             input: SignInput::Message,
             data: Vec::new(),

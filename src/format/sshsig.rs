@@ -54,15 +54,31 @@ pub fn armor(
 }
 
 /// Whether `data` is an SSHSIG blob, and its namespace.
-pub fn parse_namespace(data: &[u8]) -> Option<String> {
+/// The fields of an SSHSIG signed-data blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedData {
+    /// What the signature is for (`file`, `git`…).
+    pub namespace: String,
+    /// The hash the message was digested with, as the blob names it (`sha512`, `sha256`).
+    pub hash: String,
+    /// The message's digest.
+    pub digest: Vec<u8>,
+}
+
+/// Parse an SSHSIG signed-data blob (all of it: trailing bytes make it something else).
+pub fn parse_signed_data(data: &[u8]) -> Option<SignedData> {
     let rest = data.strip_prefix(b"SSHSIG")?;
     let mut d = crate::proto::wire::Dec(rest);
-    let ns = d.str().ok()?;
+    let namespace = d.str().ok()?;
     let _reserved = d.bytes().ok()?;
-    let _hash = d.str().ok()?;
-    let _digest = d.bytes().ok()?;
+    let hash = d.str().ok()?;
+    let digest = d.bytes().ok()?;
     d.finish().ok()?;
-    Some(ns)
+    Some(SignedData {
+        namespace,
+        hash,
+        digest,
+    })
 }
 
 #[cfg(test)]
@@ -75,7 +91,10 @@ mod tests {
         let ours = signed_data("file", &MESSAGE_HASH.digest(msg)).unwrap();
         let theirs = SshSig::signed_data("file", SshHash::Sha512, msg).unwrap();
         assert_eq!(ours, theirs);
-        assert_eq!(parse_namespace(&ours).as_deref(), Some("file"));
-        assert_eq!(parse_namespace(b"DSSEv1 ..."), None);
+        let parsed = parse_signed_data(&ours).unwrap();
+        assert_eq!(parsed.namespace, "file");
+        assert_eq!(parsed.hash, "sha512");
+        assert_eq!(parsed.digest, MESSAGE_HASH.digest(msg));
+        assert_eq!(parse_signed_data(b"DSSEv1 ..."), None);
     }
 }

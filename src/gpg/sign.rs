@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format::FormatError;
 use crate::format::openpgp as pgp;
-use crate::proto::keys::KeyEntry;
+use crate::key::KeyMeta;
 use crate::pubkey::PublicKey;
 
 /// Which signature gpg was asked for.
@@ -48,7 +48,7 @@ fn pgp_err(e: impl std::fmt::Display) -> Error {
 #[derive(Debug, Clone)]
 pub struct Chosen {
     /// The agent's key.
-    pub entry: KeyEntry,
+    pub entry: KeyMeta,
     /// Its public key.
     pub public: PublicKey,
     /// The OpenPGP key (of the certificate, or made from the token key).
@@ -59,18 +59,12 @@ pub struct Chosen {
     pub uid: Option<String>,
 }
 
-fn agent_keys(keys: &[KeyEntry]) -> Vec<(KeyEntry, PublicKey)> {
-    keys.iter()
-        .filter_map(|k| {
-            PublicKey::from_ssh_line(&k.ssh_public_key)
-                .ok()
-                .map(|pk| (k.clone(), pk))
-        })
-        .collect()
+fn agent_keys(keys: &[KeyMeta]) -> Vec<(KeyMeta, PublicKey)> {
+    keys.iter().map(|k| (k.clone(), k.public.clone())).collect()
 }
 
 /// The agent key that is a usable signing key of `known`.
-fn in_agent(known: &Known, agent: &[(KeyEntry, PublicKey)]) -> Option<Chosen> {
+fn in_agent(known: &Known, agent: &[(KeyMeta, PublicKey)]) -> Option<Chosen> {
     agent.iter().find_map(|(entry, pk)| {
         let key = pgp::signing_key_in(&known.bytes, pk).ok()?;
         if let Some(want) = &known.key
@@ -90,9 +84,8 @@ fn in_agent(known: &Known, agent: &[(KeyEntry, PublicKey)]) -> Option<Chosen> {
 
 /// The agent key `entry` as OpenPGP: the known certificate holding it, else the primary key
 /// `hwsign keys export --format openpgp` makes for it.
-fn as_openpgp(entry: &KeyEntry, certs: &[Known]) -> Result<Chosen> {
-    let pk = PublicKey::from_ssh_line(&entry.ssh_public_key)
-        .map_err(|e| Error::Protocol(format!("the agent listed an unusable key: {e}")))?;
+fn as_openpgp(entry: &KeyMeta, certs: &[Known]) -> Result<Chosen> {
+    let pk = entry.public.clone();
     let pair = [(entry.clone(), pk.clone())];
     if let Some(c) = certs.iter().find_map(|k| in_agent(k, &pair)) {
         return Ok(c);
@@ -110,7 +103,7 @@ fn as_openpgp(entry: &KeyEntry, certs: &[Known]) -> Result<Chosen> {
 /// The key `-u spec` names (or the config's `default_key`, or the first known certificate
 /// whose key the agent has, or the agent's only key).
 pub fn choose(
-    keys: &[KeyEntry],
+    keys: &[KeyMeta],
     config: &Config,
     certs: &[Known],
     spec: Option<&str>,
@@ -449,7 +442,7 @@ pub fn sign_files(
     outputs: &[PathBuf],
     force: bool,
     mode: Mode,
-) -> Result<(KeyEntry, PublicKey)> {
+) -> Result<(KeyMeta, PublicKey)> {
     let mut known = Vec::new();
     match cert {
         Some(c) => certs::read_into(c, &mut known)?,

@@ -1,8 +1,9 @@
 //! `generate@hwsign`: make a key on a token (main socket only).
 
-use super::keys::KeyEntry;
+use super::keys::{decode_key, encode_key};
 use super::wire::{Dec, Enc};
 use super::{HwsignMessage, ProtoError};
+use crate::key::KeyMeta;
 
 /// Make a key pair on a PKCS#11 token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,17 +50,17 @@ impl HwsignMessage for GenerateRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenerateReply {
     /// The key as `keys@hwsign` lists it.
-    pub key: KeyEntry,
+    pub key: KeyMeta,
 }
 
 impl HwsignMessage for GenerateReply {
     const NAME: &'static str = "generate@hwsign";
     fn encode_body(&self, e: &mut Enc) {
-        self.key.encode(e);
+        encode_key(&self.key, e);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         Ok(GenerateReply {
-            key: KeyEntry::decode(d)?,
+            key: decode_key(d)?,
         })
     }
 }
@@ -79,7 +80,7 @@ mod tests {
         assert_eq!(r.option("slot"), Some("9c"));
         assert_eq!(GenerateRequest::from_bytes(&r.to_bytes()).unwrap(), r);
         let reply = GenerateReply {
-            key: super::super::keys::sample_entry(),
+            key: super::super::keys::sample_key(),
         };
         assert_eq!(GenerateReply::from_bytes(&reply.to_bytes()).unwrap(), reply);
     }

@@ -2,6 +2,8 @@
 
 use super::wire::{Dec, Enc};
 use super::{HwsignMessage, ProtoError};
+use crate::key::{KeyId, KeyMeta};
+use crate::pubkey::PublicKey;
 
 /// Ask for the key inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +37,8 @@ impl HwsignMessage for KeysRequest {
     }
 }
 
-/// One key as the agent describes it.
+/// One key as the wire and `hwsign keys --json` spell it: strings, made from a [`KeyMeta`]
+/// when a reply is encoded and parsed back into one (checked) when it is decoded.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyEntry {
     /// Stable key id: lowercase hex SHA-256 of the DER SubjectPublicKeyInfo.
@@ -44,7 +47,7 @@ pub struct KeyEntry {
     pub label: String,
     /// `ecdsa-p256`, `ecdsa-p384`, `ed25519` or `rsa-<bits>`.
     pub algorithm: String,
-    /// Backend name (`pkcs11`, later `piv`, `openpgp-card`).
+    /// `pkcs11`, `piv` or `openpgp-card`.
     pub backend: String,
     /// The token's label.
     pub token_label: String,
@@ -62,9 +65,65 @@ pub struct KeyEntry {
     pub pkcs11_uri: String,
     /// Whether the key may be used through the forwarded (extra) socket.
     pub remote: bool,
-    /// When the key was made (Unix seconds): from the token (PKCS#11 CKA_START_DATE) or, when
-    /// the token does not say, first seen by the agent. OpenPGP fingerprints depend on it.
+    /// When the key was made (Unix seconds).
     pub created: u64,
+}
+
+impl From<&KeyMeta> for KeyEntry {
+    fn from(k: &KeyMeta) -> Self {
+        KeyEntry {
+            id: k.id.to_string(),
+            label: k.label.clone(),
+            algorithm: k.algorithm().to_string(),
+            backend: k.backend.name().into(),
+            token_label: k.token_label.clone(),
+            token_serial: k.token_serial.clone(),
+            object: k.object.clone(),
+            ssh_public_key: k.ssh_line(),
+            touch_policy: k.touch.name().into(),
+            pin_policy: k.pin.name().into(),
+            pkcs11_uri: k.pkcs11_uri.clone().unwrap_or_default(),
+            remote: k.remote,
+            created: k.created,
+        }
+    }
+}
+
+impl TryFrom<KeyEntry> for KeyMeta {
+    type Error = ProtoError;
+    /// The agent's strings checked: names it may not use, an unusable public key, an id that
+    /// is not the public key's, an algorithm that is not the key's.
+    fn try_from(e: KeyEntry) -> Result<Self, ProtoError> {
+        let bad = |what: String| ProtoError::Invalid(format!("key {:?}: {what}", e.label));
+        let public = PublicKey::from_ssh_line(&e.ssh_public_key)
+            .map_err(|err| bad(format!("unusable public key: {err}")))?;
+        let id = KeyId::parse(&e.id).map_err(|err| bad(err.to_string()))?;
+        if id != KeyId::of(&public) {
+            return Err(bad(format!("id {} is not its public key's", e.id)));
+        }
+        if public.algorithm().to_string() != e.algorithm {
+            return Err(bad(format!(
+                "algorithm {:?} is not its public key's ({})",
+                e.algorithm,
+                public.algorithm()
+            )));
+        }
+        let name = |err: crate::key::UnknownName| bad(err.to_string());
+        Ok(KeyMeta {
+            backend: e.backend.parse().map_err(name)?,
+            touch: e.touch_policy.parse().map_err(name)?,
+            pin: e.pin_policy.parse().map_err(name)?,
+            id,
+            public,
+            label: e.label,
+            token_label: e.token_label,
+            token_serial: e.token_serial,
+            object: e.object,
+            pkcs11_uri: Some(e.pkcs11_uri).filter(|u| !u.is_empty()),
+            remote: e.remote,
+            created: e.created,
+        })
+    }
 }
 
 impl KeyEntry {
@@ -103,11 +162,21 @@ impl KeyEntry {
     }
 }
 
+/// A key on the wire.
+pub(crate) fn encode_key(key: &KeyMeta, e: &mut Enc) {
+    KeyEntry::from(key).encode(e);
+}
+
+/// A key from the wire, checked.
+pub(crate) fn decode_key(d: &mut Dec<'_>) -> Result<KeyMeta, ProtoError> {
+    KeyMeta::try_from(KeyEntry::decode(d)?)
+}
+
 /// The inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeysReply {
     /// Every key the agent can use.
-    pub keys: Vec<KeyEntry>,
+    pub keys: Vec<KeyMeta>,
     /// The agent's longest sign wait in seconds (as in `status@hwsign`), so a client that picks
     /// a key knows how long a signature may take without asking for the status too. Appended:
     /// 0 from older agents, ignored by older clients.
@@ -119,7 +188,7 @@ impl HwsignMessage for KeysReply {
     fn encode_body(&self, e: &mut Enc) {
         e.u32(self.keys.len() as u32);
         for k in &self.keys {
-            k.encode(e);
+            encode_key(k, e);
         }
         e.u32(self.max_sign_wait_s);
     }
@@ -128,9 +197,7 @@ impl HwsignMessage for KeysReply {
         if n > d.remaining() / 48 {
             return Err(ProtoError::Truncated);
         }
-        let keys = (0..n)
-            .map(|_| KeyEntry::decode(d))
-            .collect::<Result<_, _>>()?;
+        let keys = (0..n).map(|_| decode_key(d)).collect::<Result<_, _>>()?;
         let max_sign_wait_s = if d.remaining() >= 4 { d.u32()? } else { 0 };
         Ok(KeysReply {
             keys,
@@ -139,20 +206,23 @@ impl HwsignMessage for KeysReply {
     }
 }
 
+/// A key for tests: the Ed25519 base point, as a PKCS#11 key.
 #[cfg(test)]
-pub(crate) fn sample_entry() -> KeyEntry {
-    KeyEntry {
-        id: "ab".repeat(32),
-        label: "release-p256".into(),
-        algorithm: "ecdsa-p256".into(),
-        backend: "pkcs11".into(),
+pub(crate) fn sample_key() -> KeyMeta {
+    let mut point = [0x66u8; 32];
+    point[0] = 0x58;
+    let public = PublicKey::ed25519(&point).expect("the base point is a key");
+    KeyMeta {
+        id: KeyId::of(&public),
+        public,
+        label: "release-ed25519".into(),
+        backend: crate::key::BackendKind::Pkcs11,
         token_label: "hwsign-test".into(),
         token_serial: "1234".into(),
         object: "id=01".into(),
-        ssh_public_key: "ecdsa-sha2-nistp256 AAAA release-p256".into(),
-        touch_policy: "never".into(),
-        pin_policy: "once".into(),
-        pkcs11_uri: "pkcs11:token=hwsign-test;object=release-p256".into(),
+        touch: crate::key::TouchPolicy::Never,
+        pin: crate::key::PinPolicy::Once,
+        pkcs11_uri: Some("pkcs11:token=hwsign-test;object=release-ed25519".into()),
         remote: false,
         created: 1_700_000_000,
     }
@@ -165,10 +235,22 @@ mod tests {
     #[test]
     fn roundtrip() {
         let r = KeysReply {
-            keys: vec![sample_entry(), sample_entry()],
+            keys: vec![sample_key(), sample_key()],
             max_sign_wait_s: 165,
         };
         assert_eq!(KeysReply::from_bytes(&r.to_bytes()).unwrap(), r);
+        // What does not hold together is refused at the edge.
+        for spoil in [
+            |e: &mut KeyEntry| e.id = "cd".repeat(32),
+            |e: &mut KeyEntry| e.algorithm = "rsa-2048".into(),
+            |e: &mut KeyEntry| e.touch_policy = "sometimes".into(),
+            |e: &mut KeyEntry| e.backend = "floppy".into(),
+            |e: &mut KeyEntry| e.ssh_public_key = "ssh-ed25519 AAAA".into(),
+        ] {
+            let mut entry = KeyEntry::from(&sample_key());
+            spoil(&mut entry);
+            assert!(KeyMeta::try_from(entry).is_err());
+        }
         assert_eq!(
             KeysRequest::from_bytes(&KeysRequest::default().to_bytes()).unwrap(),
             KeysRequest::default()

@@ -86,14 +86,14 @@ pub fn expect<T: HwsignMessage>(message: &[u8]) -> Result<T, ReplyError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::keys::{KeysReply, sample_entry};
+    use super::super::keys::{KeysReply, sample_key};
     use super::*;
     use crate::error::ErrorCode;
 
     #[test]
     fn both_framings() {
         let reply = KeysReply {
-            keys: vec![sample_entry()],
+            keys: vec![sample_key()],
             max_sign_wait_s: 0,
         };
         let mut rfc = vec![SSH_AGENT_EXTENSION_RESPONSE];

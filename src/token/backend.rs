@@ -1,6 +1,8 @@
 //! The one trait every token backend implements, and what it reports.
 
 use super::TokenError;
+use crate::crypto::TokenSignature;
+use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
 use crate::proto::scheme::Scheme;
 use crate::pubkey::{KeyAlgorithm, PublicKey};
 
@@ -14,19 +16,19 @@ pub struct KeyInfo {
     /// Where it sits on the token (e.g. `id=01ab`).
     pub object: String,
     /// RFC 7512 URI (PKCS#11 keys).
-    pub pkcs11_uri: String,
-    /// `never`, `always` or `cached`.
-    pub touch_policy: String,
-    /// `never`, `once` or `always`.
-    pub pin_policy: String,
+    pub pkcs11_uri: Option<String>,
+    /// When it wants a touch.
+    pub touch: TouchPolicy,
+    /// When it wants its PIN.
+    pub pin: PinPolicy,
     /// When the key was made (Unix seconds), if the token records it.
     pub created: Option<u64>,
 }
 
 impl KeyInfo {
     /// The stable key id.
-    pub fn id(&self) -> String {
-        self.public.key_id()
+    pub fn id(&self) -> KeyId {
+        KeyId::of(&self.public)
     }
     /// The key's algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -35,10 +37,10 @@ impl KeyInfo {
 }
 
 /// What a token says about itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TokenInfo {
-    /// Backend name (`pkcs11`).
-    pub backend: String,
+    /// The backend.
+    pub backend: BackendKind,
     /// Token label.
     pub label: String,
     /// Token serial number.
@@ -51,6 +53,21 @@ pub struct TokenInfo {
     pub pin_cached_until: Option<u64>,
     /// The last problem seen, for `hwsign status`.
     pub problem: Option<String>,
+}
+
+impl TokenInfo {
+    /// What a token of `backend` says before anything is known.
+    pub fn new(backend: BackendKind) -> Self {
+        TokenInfo {
+            backend,
+            label: String::new(),
+            serial: String::new(),
+            present: false,
+            logged_in: false,
+            pin_cached_until: None,
+            problem: None,
+        }
+    }
 }
 
 /// What key to make.
@@ -83,15 +100,15 @@ pub trait Backend {
     /// Every key the token can sign with.
     fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError>;
     /// Sign with the key `key_id`. `data` is the digest for hashed schemes (ECDSA, RSA) and
-    /// the message for Ed25519. Returns ECDSA as DER, Ed25519 as 64 bytes, RSA as the integer.
-    /// `prompt` says what is being signed, for a PIN dialog.
+    /// the message for Ed25519. Returns what the token said, as it said it (the agent encodes
+    /// it). `prompt` says what is being signed, for a PIN dialog.
     fn sign(
         &mut self,
-        key_id: &str,
+        key_id: &KeyId,
         scheme: Scheme,
         data: &[u8],
         prompt: &str,
-    ) -> Result<Vec<u8>, TokenError>;
+    ) -> Result<TokenSignature, TokenError>;
     /// Called about twice a second by the worker: expire a cached PIN.
     fn tick(&mut self) {}
     /// Forget the PIN now (log out), e.g. on `hwsign lock`.

@@ -1,7 +1,6 @@
-//! Token errors that keep the facts (which PKCS#11 call failed, which token) and map to wire
-//! error codes with a hint.
-
-use crate::error::{ErrorCode, WireError};
+//! Token errors that keep the facts (which PKCS#11 call failed, which token, where the PIN
+//! came from). What a client is told of them — an error code and what to do next — is the
+//! agent's to say (`agent::token_error`).
 
 /// Why a token operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -78,60 +77,6 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// The error as it goes on the wire, with a hint.
-    pub fn to_wire(&self) -> WireError {
-        let (code, hint) = match self {
-            TokenError::Pkcs11 { .. } => (
-                ErrorCode::TokenError,
-                "see the agent's log; `hwsign status` shows the token's state",
-            ),
-            TokenError::Module { .. } => (
-                ErrorCode::TokenAbsent,
-                "check pkcs11_module in the agent's config",
-            ),
-            TokenError::NotPresent(_) => (
-                ErrorCode::TokenAbsent,
-                "plug the token in; the agent picks it up on the next request",
-            ),
-            TokenError::PinNeeded(_) => (
-                ErrorCode::PinNeeded,
-                "set pin_file for this token in the agent's config",
-            ),
-            TokenError::PinWrong { .. } => (
-                ErrorCode::PinWrong,
-                "fix the PIN source; hwsign never retries a rejected PIN",
-            ),
-            TokenError::PinAlreadyRejected { .. } => (
-                ErrorCode::PinWrong,
-                "fix the PIN source (the agent retries only when it changes)",
-            ),
-            TokenError::TouchTimeout(_) => (
-                ErrorCode::TouchTimeout,
-                "run the command again and touch the token when it blinks",
-            ),
-            TokenError::PinCancelled(_) => {
-                (ErrorCode::Denied, "run the command again and enter the PIN")
-            }
-            TokenError::PinFinalTry(_) => (
-                ErrorCode::PinWrong,
-                "unblock or verify the PIN with the token's own tool first",
-            ),
-            TokenError::PinLocked(_) => (
-                ErrorCode::PinWrong,
-                "unblock the PIN with the token's PUK/SO PIN",
-            ),
-            TokenError::UnknownKey(_) => {
-                (ErrorCode::UnknownKey, "run `hwsign keys` to list the keys")
-            }
-            TokenError::Unsupported(_) => {
-                (ErrorCode::Unsupported, "pick a scheme the key supports")
-            }
-            TokenError::Other(_) => (ErrorCode::TokenError, "see the agent's log"),
-            TokenError::WorkerGone(_) => (ErrorCode::Internal, "restart hwsign-agent"),
-        };
-        WireError::new(code, self.to_string(), hint)
-    }
-
     /// A PKCS#11 failure.
     pub fn pkcs11(token: &str, err: &cryptoki::error::Error) -> TokenError {
         match err {

@@ -21,6 +21,8 @@ use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::card_pins::CardPinBook;
 use super::pin_source::PinSource;
+use crate::crypto::TokenSignature;
+use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, PublicKey};
 
@@ -99,11 +101,11 @@ fn has_openpgp_applet(card: &pcsc::Card) -> bool {
     }
 }
 
-fn touch_name(uif: Option<Uif>) -> &'static str {
+fn touch_of(uif: Option<Uif>) -> TouchPolicy {
     match uif {
-        Some(Uif::On | Uif::Fixed) => "always",
-        Some(Uif::Cached | Uif::CachedFixed) => "cached",
-        _ => "never",
+        Some(Uif::On | Uif::Fixed) => TouchPolicy::Always,
+        Some(Uif::Cached | Uif::CachedFixed) => TouchPolicy::Cached,
+        _ => TouchPolicy::Never,
     }
 }
 
@@ -232,12 +234,12 @@ impl OpenPgpCards {
             public,
             label: format!("openpgp-sig-{ident}"),
             object: format!("openpgp:{ident}/sig"),
-            pkcs11_uri: String::new(),
-            touch_policy: touch_name(uif).into(),
-            pin_policy: if pw.pw1_cds_valid_once() {
-                "always".into()
+            pkcs11_uri: None,
+            touch: touch_of(uif),
+            pin: if pw.pw1_cds_valid_once() {
+                PinPolicy::Always
             } else {
-                "once".into()
+                PinPolicy::Once
             },
             created,
         }))
@@ -290,7 +292,12 @@ impl OpenPgpCards {
         pw1_tries(&mut tx, ident, token, force).map(|_| ())
     }
 
-    fn sign_on(&mut self, ident: &str, scheme: Scheme, data: &[u8]) -> Result<Vec<u8>, TokenError> {
+    fn sign_on(
+        &mut self,
+        ident: &str,
+        scheme: Scheme,
+        data: &[u8],
+    ) -> Result<TokenSignature, TokenError> {
         let card_id = ident.to_string();
         let force = self.user_pins.force_last_try(&card_id);
         let token = format!("OpenPGP card {ident}");
@@ -356,27 +363,11 @@ impl OpenPgpCards {
                 )),
                 other => card_err(ident, &other),
             })?;
-        match scheme {
-            Scheme::Ecdsa(_) => crate::format::ecdsa::raw_to_der(&sig).map_err(|e| {
-                TokenError::Other(format!("the card returned a bad ECDSA signature: {e}"))
-            }),
-            // As long as the modulus: a card may drop leading zero bytes (verifiers want all).
-            Scheme::RsaPkcs1v15(_) => {
-                let len = self
-                    .keys
-                    .values()
-                    .find(|k| k.ident == ident)
-                    .and_then(|k| match k.info.algorithm() {
-                        KeyAlgorithm::Rsa(bits) => Some((bits as usize).div_ceil(8)),
-                        _ => None,
-                    })
-                    .unwrap_or(sig.len());
-                let mut padded = vec![0u8; len.saturating_sub(sig.len())];
-                padded.extend_from_slice(&sig);
-                Ok(padded)
-            }
-            _ => Ok(sig),
-        }
+        Ok(match scheme {
+            Scheme::Ecdsa(_) => TokenSignature::EcdsaConcat(sig),
+            Scheme::Ed25519 => TokenSignature::Ed25519(sig),
+            Scheme::RsaPkcs1v15(_) | Scheme::RsaPss(_) => TokenSignature::Rsa(sig),
+        })
     }
 }
 
@@ -384,7 +375,7 @@ impl Backend for OpenPgpCards {
     fn info(&mut self) -> TokenInfo {
         let idents: Vec<&String> = self.cards.keys().collect();
         TokenInfo {
-            backend: "openpgp-card".into(),
+            backend: BackendKind::OpenPgpCard,
             label: match idents.as_slice() {
                 [one] => format!("OpenPGP card {one}"),
                 _ => format!("OpenPGP cards ({})", idents.len()),
@@ -416,11 +407,12 @@ impl Backend for OpenPgpCards {
 
     fn sign(
         &mut self,
-        key_id: &str,
+        key_id: &KeyId,
         scheme: Scheme,
         data: &[u8],
         prompt: &str,
-    ) -> Result<Vec<u8>, TokenError> {
+    ) -> Result<TokenSignature, TokenError> {
+        let key_id = key_id.as_str();
         self.prompt = prompt.to_string();
         if !self.keys.contains_key(key_id) {
             self.keys()?;

@@ -17,6 +17,8 @@ use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::card_pins::CardPinBook;
 use super::pin_source::PinSource;
+use crate::crypto::TokenSignature;
+use crate::key::{self, BackendKind, KeyId};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::{KeyAlgorithm, PublicKey};
 
@@ -130,23 +132,32 @@ fn public_from_spki(algorithm: AlgorithmId, raw: &[u8]) -> Option<PublicKey> {
     }
 }
 
-fn touch_name(t: TouchPolicy) -> &'static str {
+fn touch_of(t: TouchPolicy) -> key::TouchPolicy {
     match t {
-        TouchPolicy::Always => "always",
-        TouchPolicy::Cached => "cached",
-        _ => "never",
+        TouchPolicy::Always => key::TouchPolicy::Always,
+        TouchPolicy::Cached => key::TouchPolicy::Cached,
+        _ => key::TouchPolicy::Never,
     }
 }
 
-fn pin_name(p: PinPolicy) -> &'static str {
+fn pin_of(p: PinPolicy) -> key::PinPolicy {
     match p {
-        PinPolicy::Never => "never",
-        PinPolicy::Always => "always",
-        _ => "once",
+        PinPolicy::Never => key::PinPolicy::Never,
+        PinPolicy::Always => key::PinPolicy::Always,
+        _ => key::PinPolicy::Once,
     }
 }
 
 /// EMSA-PKCS1-v1_5 encoding of a digest for a modulus of `len` bytes (the card does raw RSA).
+/// What the YubiKey answered: ECDSA in DER, RSA as the integer.
+fn as_token_signature(scheme: Scheme, sig: Vec<u8>) -> TokenSignature {
+    match scheme {
+        Scheme::Ecdsa(_) => TokenSignature::EcdsaDer(sig),
+        Scheme::Ed25519 => TokenSignature::Ed25519(sig),
+        Scheme::RsaPkcs1v15(_) | Scheme::RsaPss(_) => TokenSignature::Rsa(sig),
+    }
+}
+
 fn pkcs1_pad(hash: HashAlg, digest: &[u8], len: usize) -> Result<Vec<u8>, TokenError> {
     let prefix = super::pkcs11::digest_info_prefix(hash);
     let t_len = prefix.len() + digest.len();
@@ -267,9 +278,9 @@ impl PivKeys {
                     public,
                     label: format!("piv-{serial}-{name}"),
                     object: format!("piv:{serial}/{name}"),
-                    pkcs11_uri: String::new(),
-                    touch_policy: touch_name(touch).into(),
-                    pin_policy: pin_name(pin).into(),
+                    pkcs11_uri: None,
+                    touch: touch_of(touch),
+                    pin: pin_of(pin),
                     created: None,
                 },
             });
@@ -358,7 +369,7 @@ impl PivKeys {
         key_id: &str,
         scheme: Scheme,
         data: &[u8],
-    ) -> Result<Vec<u8>, TokenError> {
+    ) -> Result<TokenSignature, TokenError> {
         let (serial, slot, algorithm, touch, bits) = {
             let k = self
                 .keys
@@ -399,7 +410,7 @@ impl PivKeys {
         // First without a PIN: the card may still have it verified (PIN policy once).
         let yk = self.card(serial)?;
         match piv::sign_data(yk, &input, algorithm, slot) {
-            Ok(sig) => return Ok(sig.to_vec()),
+            Ok(sig) => return Ok(as_token_signature(scheme, sig.to_vec())),
             Err(yubikey::Error::AuthenticationError) => {}
             Err(e) => return Err(yk_err(serial, e)),
         }
@@ -410,11 +421,16 @@ impl PivKeys {
         self.verify_user_pin(serial, &description)?;
         let yk = self.card(serial)?;
         match piv::sign_data(yk, &input, algorithm, slot) {
-            Ok(sig) => Ok(sig.to_vec()),
+            Ok(sig) => Ok(as_token_signature(scheme, sig.to_vec())),
             // Refused right after a verified PIN: the touch was not given.
-            Err(yubikey::Error::AuthenticationError) if touch_name(touch) != "never" => Err(
-                TokenError::TouchTimeout(format!("YubiKey {serial} (slot {})", slot_name(slot))),
-            ),
+            Err(yubikey::Error::AuthenticationError)
+                if touch_of(touch) != key::TouchPolicy::Never =>
+            {
+                Err(TokenError::TouchTimeout(format!(
+                    "YubiKey {serial} (slot {})",
+                    slot_name(slot)
+                )))
+            }
             Err(e) => Err(yk_err(serial, e)),
         }
     }
@@ -456,7 +472,7 @@ impl Backend for PivKeys {
     fn info(&mut self) -> TokenInfo {
         let serials: Vec<String> = self.cards.keys().map(|s| s.to_string()).collect();
         TokenInfo {
-            backend: "piv".into(),
+            backend: BackendKind::Piv,
             label: match serials.as_slice() {
                 [one] => format!("YubiKey {one}"),
                 _ => format!("YubiKeys ({})", serials.len()),
@@ -484,11 +500,12 @@ impl Backend for PivKeys {
 
     fn sign(
         &mut self,
-        key_id: &str,
+        key_id: &KeyId,
         scheme: Scheme,
         data: &[u8],
         prompt: &str,
-    ) -> Result<Vec<u8>, TokenError> {
+    ) -> Result<TokenSignature, TokenError> {
+        let key_id = key_id.as_str();
         self.prompt = prompt.to_string();
         if !self.keys.contains_key(key_id) {
             self.keys()?;

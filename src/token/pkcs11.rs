@@ -16,6 +16,8 @@ use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::pin_source::{PinSource, RejectedPin, getrandom_fill};
 use super::pkcs11_objects::{FoundKey, find_keys, generation_templates, today};
+use crate::crypto::TokenSignature;
+use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
 use crate::proto::scheme::{HashAlg, Scheme};
 use crate::pubkey::hex;
 use crate::secret::Pin;
@@ -480,13 +482,19 @@ impl Pkcs11Token {
             public: k.public.clone(),
             label: k.label.clone(),
             object: format!("id={}", hex(&k.id)),
-            pkcs11_uri: crate::pkcs11_uri::key_uri(&self.label, &self.serial, &k.label, &k.id),
-            touch_policy: "never".into(),
+            pkcs11_uri: Some(crate::pkcs11_uri::key_uri(
+                &self.label,
+                &self.serial,
+                &k.label,
+                &k.id,
+            )),
+            // A PKCS#11 module does not say (a YubiKey's ykcs11 key may well want one).
+            touch: TouchPolicy::Never,
             created: k.created,
-            pin_policy: if k.always_authenticate {
-                "always".into()
+            pin: if k.always_authenticate {
+                PinPolicy::Always
             } else {
-                "once".into()
+                PinPolicy::Once
             },
         }
     }
@@ -496,7 +504,7 @@ impl Pkcs11Token {
         key_id: &str,
         scheme: Scheme,
         data: &[u8],
-    ) -> Result<Vec<u8>, CallError> {
+    ) -> Result<TokenSignature, CallError> {
         self.session().map_err(CallError::Token)?;
         if !self.scanned {
             self.scan().map_err(CallError::Token)?;
@@ -546,14 +554,11 @@ impl Pkcs11Token {
         let sig = session
             .sign(&mechanism, handle, input)
             .map_err(CallError::Ck)?;
-        match scheme {
-            Scheme::Ecdsa(_) => crate::format::ecdsa::raw_to_der(&sig).map_err(|e| {
-                CallError::Token(TokenError::Other(format!(
-                    "token returned a bad ECDSA signature: {e}"
-                )))
-            }),
-            _ => Ok(sig),
-        }
+        Ok(match scheme {
+            Scheme::Ecdsa(_) => TokenSignature::EcdsaConcat(sig),
+            Scheme::Ed25519 => TokenSignature::Ed25519(sig),
+            Scheme::RsaPkcs1v15(_) | Scheme::RsaPss(_) => TokenSignature::Rsa(sig),
+        })
     }
 
     fn generate_once(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError> {
@@ -583,7 +588,7 @@ enum CallError {
 impl Backend for Pkcs11Token {
     fn info(&mut self) -> TokenInfo {
         TokenInfo {
-            backend: "pkcs11".into(),
+            backend: BackendKind::Pkcs11,
             label: self.label.clone(),
             serial: self.serial.clone(),
             present: self.session.is_some() || self.ctx.get_token_info(self.slot).is_ok(),
@@ -666,11 +671,12 @@ impl Backend for Pkcs11Token {
 
     fn sign(
         &mut self,
-        key_id: &str,
+        key_id: &KeyId,
         scheme: Scheme,
         data: &[u8],
         prompt: &str,
-    ) -> Result<Vec<u8>, TokenError> {
+    ) -> Result<TokenSignature, TokenError> {
+        let key_id = key_id.as_str();
         self.prompt = prompt.to_string();
         let mut attempt = 0;
         let mut reinitialised = false;

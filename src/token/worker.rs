@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 
 use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
+use crate::crypto::TokenSignature;
+use crate::key::{BackendKind, KeyId};
 use crate::proto::scheme::Scheme;
 
 /// How often an idle worker ticks its backend.
@@ -23,11 +25,11 @@ enum Job {
     Keys(oneshot::Sender<Result<Vec<KeyInfo>, TokenError>>),
     Lock(oneshot::Sender<()>),
     Sign {
-        key_id: String,
+        key_id: KeyId,
         scheme: Scheme,
         data: Vec<u8>,
         prompt: String,
-        reply: oneshot::Sender<Result<Vec<u8>, TokenError>>,
+        reply: oneshot::Sender<Result<TokenSignature, TokenError>>,
     },
     Generate {
         spec: GenerateSpec,
@@ -39,6 +41,7 @@ enum Job {
 #[derive(Clone, Debug)]
 pub struct TokenHandle {
     name: String,
+    kind: BackendKind,
     jobs: mpsc::Sender<Job>,
     shared: Arc<Shared>,
 }
@@ -101,7 +104,7 @@ fn serve_job<B: Backend>(backend: &mut B, job: Job, shared: &Shared) {
 impl TokenHandle {
     /// Start a worker thread that builds its backend with `open` (backends need not be `Send`:
     /// cryptoki sessions are not) and serves jobs until every handle is dropped.
-    pub fn spawn<F, B>(name: String, open: F) -> std::io::Result<TokenHandle>
+    pub fn spawn<F, B>(name: String, kind: BackendKind, open: F) -> std::io::Result<TokenHandle>
     where
         F: FnOnce() -> B + Send + 'static,
         B: Backend,
@@ -124,12 +127,22 @@ impl TokenHandle {
                     }
                 }
             })?;
-        Ok(TokenHandle { name, jobs, shared })
+        Ok(TokenHandle {
+            name,
+            kind,
+            jobs,
+            shared,
+        })
     }
 
     /// The token's name (its label).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its backend.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
     }
 
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, TokenError> {
@@ -150,7 +163,7 @@ impl TokenHandle {
                 label: self.name.clone(),
                 present: true,
                 problem: Some("busy: a signature is in progress".into()),
-                ..TokenInfo::default()
+                ..TokenInfo::new(self.kind)
             }));
         }
         self.call(Job::Info).await
@@ -170,12 +183,12 @@ impl TokenHandle {
     /// PIN dialog.
     pub async fn sign(
         &self,
-        key_id: &str,
+        key_id: &KeyId,
         scheme: Scheme,
         data: Vec<u8>,
         prompt: &str,
-    ) -> Result<Vec<u8>, TokenError> {
-        let (key_id, prompt) = (key_id.to_string(), prompt.to_string());
+    ) -> Result<TokenSignature, TokenError> {
+        let (key_id, prompt) = (key_id.clone(), prompt.to_string());
         self.call(|reply| Job::Sign {
             key_id,
             scheme,

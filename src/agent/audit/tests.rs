@@ -278,3 +278,42 @@ fn a_large_log_is_read_from_its_end_only() {
     assert_eq!(offset + keep as u64, intact);
     assert!(last.is_some());
 }
+
+/// A log the release before the typed record wrote (the demo's attestation, SSHSIG and raw
+/// signatures, an `ssh-keygen -Y sign`, names with escapes and non-ASCII, two requests the
+/// forwarded socket's policy refused): it still verifies, every line is exactly its record's
+/// canonical bytes, and the agent continues its chain.
+#[test]
+fn a_log_of_the_previous_release_still_verifies_and_continues() {
+    const OLD: &str = include_str!("../../../tests/fixtures/audit/release-0.1.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), OLD).unwrap();
+    assert_eq!(verify_chain(dir.path()).unwrap().records, 10);
+    for line in OLD.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            String::from_utf8(canonical(&record)).unwrap(),
+            line,
+            "re-serialised"
+        );
+    }
+    AuditLog::open(dir.path(), DEFAULT_MAX_BYTES)
+        .append(rec(1))
+        .unwrap();
+    assert_eq!(verify_chain(dir.path()).unwrap().records, 11);
+}
+
+/// The bytes hashed do not depend on the order a record was built in.
+#[test]
+fn canonical_bytes_sort_keys_at_every_level() {
+    let a = serde_json::json!({ "b": 1, "a": { "z": [ { "y": "é\n", "x": null } ], "c": true } });
+    let mut reversed = Map::new();
+    reversed.insert("a".into(), a["a"].clone());
+    reversed.insert("b".into(), a["b"].clone());
+    let bytes = canonical(&Value::Object(reversed));
+    assert_eq!(bytes, canonical(&a));
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        r#"{"a":{"c":true,"z":[{"x":null,"y":"é\n"}]},"b":1}"#
+    );
+}

@@ -7,7 +7,7 @@ use super::Finding;
 use super::{advisory, openpgp};
 use crate::client::AgentClient;
 use crate::config::Config;
-use crate::proto::keys::KeyEntry;
+use crate::key::KeyMeta;
 use crate::proto::status::StatusReply;
 
 /// Every check.
@@ -83,7 +83,7 @@ fn chosen_socket() -> Option<(PathBuf, String)> {
 
 const START_AGENT: &str = "start the agent: `systemctl --user enable --now hwsign-agent.socket hwsign-agent-extra.socket` (`hwsign init` installs the units), or run `hwsign-agent &`";
 
-fn agent(out: &mut Vec<Finding>) -> Option<(StatusReply, Vec<KeyEntry>)> {
+fn agent(out: &mut Vec<Finding>) -> Option<(StatusReply, Vec<KeyMeta>)> {
     let Some((path, why)) = chosen_socket() else {
         out.push(Finding::fail(
             "agent",
@@ -492,10 +492,10 @@ fn pkcs11_modules(config: &Config, status: Option<&StatusReply>, out: &mut Vec<F
     }
 }
 
-fn remote_keys(config: &Config, keys: &[KeyEntry], out: &mut Vec<Finding>) {
+fn remote_keys(config: &Config, keys: &[KeyMeta], out: &mut Vec<Finding>) {
     for k in keys.iter().filter(|k| k.remote) {
         let confirm = config.rule_for(k).is_some_and(|(_, r)| r.confirm);
-        let touch = k.touch_policy != "never"
+        let touch = k.touch != crate::key::TouchPolicy::Never
             || config
                 .rule_for(k)
                 .and_then(|(_, r)| r.touch)

@@ -9,7 +9,6 @@ macro_rules! outln {
     };
 }
 
-pub mod agent_main;
 pub mod args;
 pub mod attest;
 pub mod audit;

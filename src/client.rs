@@ -4,7 +4,6 @@
 //! token: everything goes through the agent's socket.
 
 pub mod connection;
-pub mod hash;
 pub mod output;
 pub mod own;
 pub mod select;

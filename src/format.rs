@@ -4,7 +4,6 @@
 
 pub mod bundle;
 pub mod dsse;
-pub mod ecdsa;
 pub mod minisign;
 pub mod openpgp;
 pub mod raw;

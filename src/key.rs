@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
 
 /// A name on the wire or in the config that is not one of a closed set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

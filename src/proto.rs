@@ -12,7 +12,6 @@ pub mod keys;
 pub mod message;
 pub mod query;
 pub mod reply;
-pub mod scheme;
 pub mod sign;
 pub mod status;
 pub mod touch;

@@ -9,10 +9,10 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use crate::config::KindPattern;
+use crate::crypto::pubkey::hex;
+use crate::crypto::scheme::{HashAlg, SignInput};
 use crate::format::{dsse, sshsig, statement};
-use crate::proto::scheme::{HashAlg, SignInput};
 use crate::proto::wire::Dec;
-use crate::pubkey::hex;
 use crate::text::{self, Escaped};
 
 /// DSSE subjects kept one by one (in the audit record, the prompts and the notifications);

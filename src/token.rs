@@ -1,10 +1,15 @@
 //! Token backends: the [`Backend`] trait (enumerate keys, sign, generate), the worker thread
-//! that owns each token, and the implementations: PKCS#11 through `cryptoki` and the SoftHSM2
-//! test token. Nothing here knows the agent or the client.
+//! that owns each token, and the implementations: PKCS#11 through `cryptoki` (with the
+//! SoftHSM2 test token), YubiKey PIV ([`piv`]) and OpenPGP cards ([`openpgp_card`]) over
+//! PC/SC. Nothing here knows the agent, the client or the wire: backends report facts (typed
+//! key metadata, errors with the call that failed) and the token's own signature.
 
 pub mod backend;
 pub mod card_pins;
+pub mod card_worker;
 pub mod error;
+#[cfg(test)]
+pub mod memory;
 pub mod openpgp_card;
 pub mod pcsc_probe;
 pub mod pin_source;

@@ -23,7 +23,6 @@
 //! checked (bundles must not carry entries).
 
 pub mod bundle;
-pub mod crypto;
 pub mod dsse;
 pub mod engine;
 pub mod glob;

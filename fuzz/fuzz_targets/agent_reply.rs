@@ -4,7 +4,7 @@
 //! the DER ECDSA signature of `sign@hwsign` turned into the raw and SSH encodings.
 #![no_main]
 
-use hwsign::format::ecdsa;
+use hwsign::crypto::ecdsa;
 use hwsign::proto::Response;
 use hwsign::proto::generate::GenerateReply;
 use hwsign::proto::keys::KeysReply;

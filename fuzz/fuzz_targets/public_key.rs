@@ -2,7 +2,7 @@
 //! PKCS#1) and an OpenSSH line as `keys@hwsign` carries it.
 #![no_main]
 
-use hwsign::pubkey::PublicKey;
+use hwsign::crypto::pubkey::PublicKey;
 use hwsign::verify::policy::parse_public_key;
 use libfuzzer_sys::fuzz_target;
 

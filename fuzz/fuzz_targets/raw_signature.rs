@@ -4,7 +4,7 @@
 
 mod common;
 
-use hwsign::proto::scheme::HashAlg;
+use hwsign::crypto::scheme::HashAlg;
 use hwsign::verify::raw;
 use libfuzzer_sys::fuzz_target;
 

@@ -5,7 +5,7 @@
 #![no_main]
 
 use hwsign::config::KindPattern;
-use hwsign::proto::scheme::SignInput;
+use hwsign::crypto::scheme::SignInput;
 use hwsign::signed::Signed;
 use libfuzzer_sys::fuzz_target;
 

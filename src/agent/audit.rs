@@ -37,7 +37,7 @@ pub const EVENT_TORN_RECOVERED: &str = "torn-tail-recovered";
 pub fn record_hash(record: &Map<String, Value>) -> String {
     let mut m = record.clone();
     m.remove("hash");
-    crate::pubkey::hex(&Sha256::digest(canonical(&Value::Object(m))))
+    crate::crypto::pubkey::hex(&Sha256::digest(canonical(&Value::Object(m))))
 }
 
 /// A record's bytes as they are hashed and written: compact JSON, object keys in byte order

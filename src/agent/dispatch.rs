@@ -13,18 +13,18 @@ use super::inventory::KeyRef;
 use super::record::RequestName;
 use super::signing::{self, Job};
 use super::{policy, session_bind};
+use crate::crypto::pubkey::PublicKey;
+use crate::crypto::scheme::SignInput;
 use crate::error::{ErrorCode, WireError};
 use crate::format::ssh_signature;
 use crate::key::{KeyId, KeyMeta};
 use crate::proto::generate::{GenerateReply, GenerateRequest};
 use crate::proto::keys::{KeysReply, KeysRequest};
 use crate::proto::query::QueryReply;
-use crate::proto::scheme::SignInput;
 use crate::proto::sign::{SignReply, SignRequest};
 use crate::proto::status::{PendingTouch, StatusReply, StatusRequest};
 use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
 use crate::proto::{EXT_QUERY, EXT_SESSION_BIND, Extension, HwsignMessage};
-use crate::pubkey::PublicKey;
 use crate::token::GenerateSpec;
 
 /// An `error@hwsign` reply.

@@ -187,7 +187,7 @@ impl Inventory {
     }
 
     /// The key whose public key is `public`.
-    pub async fn find_public(&self, public: &crate::pubkey::PublicKey) -> Option<KeyRef> {
+    pub async fn find_public(&self, public: &crate::crypto::pubkey::PublicKey) -> Option<KeyRef> {
         self.find(&KeyId::of(public)).await
     }
 
@@ -266,8 +266,8 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::scheme::Scheme;
     use crate::key::{BackendKind, PinPolicy, TouchPolicy};
-    use crate::proto::scheme::Scheme;
     use crate::token::{Backend, GenerateSpec, KeyInfo, TokenInfo};
     use std::sync::atomic::AtomicUsize;
 
@@ -292,7 +292,7 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(vec![KeyInfo {
                 // The Ed25519 base point: a valid public key.
-                public: crate::pubkey::PublicKey::ed25519(&BASE_POINT).unwrap(),
+                public: crate::crypto::pubkey::PublicKey::ed25519(&BASE_POINT).unwrap(),
                 label: "k".into(),
                 object: String::new(),
                 pkcs11_uri: None,

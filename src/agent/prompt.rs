@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::context::{Peer, Socket};
-use crate::pubkey::hex;
+use crate::crypto::pubkey::hex;
 use crate::signed::{SUBJECTS_KEPT, Signed, short_hex};
 use crate::text::{self, Escaped};
 
@@ -215,7 +215,7 @@ mod tests {
             "application/vnd.in-toto+json",
             &serde_json::to_vec(&statement).unwrap(),
         );
-        Signed::parse(&pae, crate::proto::scheme::SignInput::Message)
+        Signed::parse(&pae, crate::crypto::scheme::SignInput::Message)
     }
 
     fn raw_controls(s: &str) -> Vec<char> {
@@ -274,7 +274,7 @@ mod tests {
                 .bytes(&[1; 51]);
             e.0
         };
-        let message = crate::proto::scheme::SignInput::Message;
+        let message = crate::crypto::scheme::SignInput::Message;
         let cases = [
             Signed::parse(
                 &crate::format::dsse::pae(

@@ -139,7 +139,7 @@ mod tests {
             "application/vnd.in-toto+json",
             &serde_json::to_vec(&statement).unwrap(),
         );
-        let signed = Signed::parse(&pae, crate::proto::scheme::SignInput::Message);
+        let signed = Signed::parse(&pae, crate::crypto::scheme::SignInput::Message);
         let peer = Peer {
             pid: old["peer"]["pid"].as_i64().map(|p| p as i32),
             uid: old["peer"]["uid"].as_u64().unwrap() as u32,

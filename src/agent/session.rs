@@ -110,12 +110,9 @@ pub fn is_hwsign_extension(msg: &[u8]) -> bool {
     let Some((&27, rest)) = msg.split_first() else {
         return false;
     };
-    let Some(len) = rest.get(..4) else {
-        return false;
-    };
-    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    rest.get(4..4 + len.min(rest.len()))
-        .is_some_and(|name| name.ends_with(b"@hwsign"))
+    crate::proto::wire::Dec(rest)
+        .bytes()
+        .is_ok_and(|name| name.ends_with(b"@hwsign"))
 }
 
 /// Decode a whole request: bytes left after it make it malformed (a request is one message).

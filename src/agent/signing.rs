@@ -10,9 +10,9 @@ use super::record::{self, AuditRecord, Outcome, RequestName};
 use super::touch::{self, TouchGate};
 use super::{policy, prompt, touch_notice};
 use crate::config::Config;
+use crate::crypto::scheme::{Scheme, SignInput};
 use crate::error::{ErrorCode, WireError};
 use crate::key::KeyId;
-use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::SignContext;
 use crate::signed::Signed;
 use crate::text;
@@ -173,7 +173,7 @@ fn check_signature(
     token_input: &[u8],
     sig: &[u8],
 ) -> Result<(), WireError> {
-    use crate::verify::crypto::{Signed, check};
+    use crate::crypto::check::{Signed, check};
     let signed = match scheme.hash() {
         Some(_) => Signed::Sha256(token_input),
         None => Signed::Message(token_input),

@@ -28,13 +28,17 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let args = hwsign::cli::args::AgentCli::parse();
-    let prepared = hwsign::cli::agent_main::prepare(args)?;
+    let prepared = hwsign::agent::run::prepare(hwsign::agent::run::Options {
+        softhsm: args.softhsm,
+        config: args.config,
+        socket_dir: args.socket_dir,
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(hwsign::cli::agent_main::run(prepared));
+    let result = runtime.block_on(hwsign::agent::run::run(prepared));
     // Not dropped: the process ends with `exit_now` right after, without tearing down the
     // worker threads that hold the token libraries.
     std::mem::forget(runtime);

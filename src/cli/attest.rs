@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use super::args::AttestArgs;
 use super::{inputs, material};
-use crate::client::{AgentClient, Signer, hash, output, select};
+use crate::client::{AgentClient, Signer, output, select};
 use crate::config::Config;
+use crate::crypto::file_hash;
+use crate::crypto::pubkey::{KeyAlgorithm, hex};
+use crate::crypto::scheme::{HashAlg, Scheme};
 use crate::error::{Error, Result};
 use crate::format::dsse::{self, Envelope, pae};
 use crate::format::statement::{PAYLOAD_TYPE, Statement, StatementParts};
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::{KeyAlgorithm, hex};
 
 fn scheme_for(alg: KeyAlgorithm, rsa_pss: bool) -> Scheme {
     match alg {
@@ -227,7 +228,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         outputs.push(s.clone());
     }
     // Before the first signature: every input is a regular file, every output can be written.
-    hash::check_inputs(&files)?;
+    file_hash::check_inputs(&files)?;
     output::check_writable(&outputs, args.force)?;
 
     let sock = client.path().to_path_buf();
@@ -245,7 +246,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     check_size(&mut signer, scheme, &names, &predicate_type, &predicate)?;
 
     let digests =
-        hash::sha256_files(&files).map_err(|e| output::not_done(e, "nothing was signed"))?;
+        file_hash::sha256_files(&files).map_err(|e| output::not_done(e, "nothing was signed"))?;
     // The checksums come from the same pass as the statement.
     if let Some(path) = &args.sums {
         super::sums::write(

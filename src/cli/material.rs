@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::client::output;
+use crate::crypto::pubkey::PublicKey;
 use crate::error::{Error, Result};
 use crate::format::verifier_material::{allowed_signers_line, policy_entry};
 use crate::key::KeyMeta;
-use crate::pubkey::PublicKey;
 
 fn safe(label: &str) -> String {
     label

@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use super::args::{SignArgs, SignFormat};
-use crate::client::{AgentClient, Signer, hash, output, select};
+use crate::client::{AgentClient, Signer, output, select};
 use crate::config::Config;
+use crate::crypto::file_hash;
+use crate::crypto::scheme::{HashAlg, Scheme};
 use crate::error::{Error, Result};
 use crate::format::{raw, sshsig};
 use crate::key::TouchPolicy;
-use crate::proto::scheme::{HashAlg, Scheme};
 
 /// A line about one file's output: only with `-v`.
 macro_rules! per_file {
@@ -22,7 +23,7 @@ macro_rules! per_file {
 }
 
 /// The key that signed, for `--emit-verifier-material`.
-type Material = (crate::key::KeyMeta, crate::pubkey::PublicKey);
+type Material = (crate::key::KeyMeta, crate::crypto::pubkey::PublicKey);
 
 fn display_name(path: &std::path::Path) -> String {
     path.file_name()
@@ -79,7 +80,7 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
     };
     let outputs = output_paths(&args.files, suffix, args.output_dir.as_deref())?;
     // Before the first signature: every input is a regular file, every output can be written.
-    hash::check_inputs(&args.files)?;
+    file_hash::check_inputs(&args.files)?;
     output::check_writable(&outputs, args.force)?;
     let (key, public) = match args.format {
         SignFormat::Sshsig => sshsig_files(client, config, &args, &outputs)?,
@@ -229,7 +230,7 @@ fn sshsig_files(
     let mut signer = signer_for(client, config, args)?;
     check_material(args, outputs, &signer)?;
     let scheme = sshsig::scheme_for(signer.public.algorithm());
-    let digests = hashed(hash::hash_files(&args.files, &[sshsig::MESSAGE_HASH]))?;
+    let digests = hashed(file_hash::hash_files(&args.files, &[sshsig::MESSAGE_HASH]))?;
     each_file(&sock, &args.files, |i| {
         let (d, out) = (&digests[i], &outputs[i]);
         let blob = sshsig::signed_data(&args.namespace, &d.digests[0])?;
@@ -262,7 +263,7 @@ fn raw_files(
     if scheme == Scheme::Ed25519 {
         // Check every size before the first signature (and read no more than the limit).
         for file in &args.files {
-            let size = hash::check_input(file)?;
+            let size = file_hash::check_input(file)?;
             if size > raw::ED25519_MAX_FILE {
                 return Err(Error::Usage(format!(
                     "{} has {size} bytes: raw Ed25519 signs the file itself and is limited to {} bytes\n  hint: use --format sshsig or hwsign attest, which sign a digest",
@@ -275,7 +276,7 @@ fn raw_files(
     let digests = if scheme == Scheme::Ed25519 {
         Vec::new()
     } else {
-        hashed(hash::hash_files(&args.files, &[HashAlg::Sha256]))?
+        hashed(file_hash::hash_files(&args.files, &[HashAlg::Sha256]))?
     };
     each_file(&sock, &args.files, |i| {
         let (file, out) = (&args.files[i], &outputs[i]);
@@ -283,7 +284,7 @@ fn raw_files(
         let sig = match digests.get(i) {
             Some(d) => signer.sign_digest(scheme, d.digests[0].clone(), "raw", &names)?,
             None => {
-                let data = hash::read_input(file, raw::ED25519_MAX_FILE)?;
+                let data = file_hash::read_input(file, raw::ED25519_MAX_FILE)?;
                 signer.sign_message(scheme, data, "raw", &names)?
             }
         };
@@ -368,7 +369,7 @@ pub fn openpgp(
     check_material(args, outputs, &signer)?;
     let public = signer.public.clone();
     let hash = pgp::hash_for(public.algorithm());
-    let contexts = hashed(hash::hash_files_with(&args.files, || {
+    let contexts = hashed(file_hash::hash_files_with(&args.files, || {
         pgp::hash_context(hash).map_err(Error::from)
     }))?;
     let fingerprint = pgp_key.fingerprint().to_hex();
@@ -441,7 +442,7 @@ fn minisign_files(
     ms::public_key_file(&signer.public)?;
     if legacy {
         for file in &args.files {
-            let size = hash::check_input(file)?;
+            let size = file_hash::check_input(file)?;
             if size > raw::ED25519_MAX_FILE {
                 return Err(Error::Usage(format!(
                     "{} has {size} bytes: legacy minisign signs the file itself and is limited to {} bytes\n  hint: use --format minisign (prehashed)",
@@ -463,7 +464,7 @@ fn minisign_files(
         let (alg, message) = if legacy {
             (
                 ms::Algorithm::Legacy,
-                hash::read_input(file, raw::ED25519_MAX_FILE)?,
+                file_hash::read_input(file, raw::ED25519_MAX_FILE)?,
             )
         } else {
             let mut f = std::fs::File::open(file).map_err(|source| Error::File {

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::inputs;
-use crate::client::{hash, output};
+use crate::client::output;
+use crate::crypto::file_hash;
+use crate::crypto::pubkey::hex;
+use crate::crypto::scheme::HashAlg;
 use crate::error::{Error, Result};
-use crate::proto::scheme::HashAlg;
-use crate::pubkey::hex;
 
 /// Checksum algorithms.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -188,7 +189,7 @@ fn sums(args: &SumsArgs) -> Result<()> {
         Algo::Sha256 => HashAlg::Sha256,
         Algo::Sha512 => HashAlg::Sha512,
     };
-    let digests: Vec<Vec<u8>> = hash::hash_files(&files, &[alg])?
+    let digests: Vec<Vec<u8>> = file_hash::hash_files(&files, &[alg])?
         .into_iter()
         .map(|mut d| d.digests.remove(0))
         .collect();

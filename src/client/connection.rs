@@ -199,12 +199,17 @@ impl AgentClient {
                 Err(e) => return Err(io(e, "waiting for the answer")),
             }
         }
-        let len = u32::from_be_bytes(hdr) as usize;
-        if len == 0 || len > MAX_REPLY {
-            return Err(Failed::Other(Error::Protocol(format!(
-                "reply of {len} bytes"
-            ))));
-        }
+        let len = match frame::header_within(hdr, MAX_REPLY) {
+            frame::Header::Len(n) => n,
+            frame::Header::Empty => {
+                return Err(Failed::Other(Error::Protocol("an empty reply".into())));
+            }
+            frame::Header::TooLarge(n) => {
+                return Err(Failed::Other(Error::Protocol(format!(
+                    "a reply of {n} bytes (at most {MAX_REPLY} expected)"
+                ))));
+            }
+        };
         let mut body = vec![0u8; len];
         self.stream.read_exact(&mut body).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -392,7 +397,10 @@ mod tests {
     fn read_request(s: &mut UnixStream) -> Option<Vec<u8>> {
         let mut hdr = [0u8; 4];
         s.read_exact(&mut hdr).ok()?;
-        let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
+        let frame::Header::Len(n) = frame::header(hdr) else {
+            return None;
+        };
+        let mut body = vec![0u8; n];
         s.read_exact(&mut body).ok()?;
         Some(body)
     }
@@ -431,8 +439,8 @@ mod tests {
     fn sign_request() -> SignRequest {
         SignRequest {
             key_id: "00".repeat(32),
-            scheme: crate::proto::scheme::Scheme::Ed25519,
-            input: crate::proto::scheme::SignInput::Message,
+            scheme: crate::crypto::scheme::Scheme::Ed25519,
+            input: crate::crypto::scheme::SignInput::Message,
             data: b"x".to_vec(),
             context: Default::default(),
         }

@@ -1,13 +1,13 @@
 //! A signer over the agent socket: one key, a scheme, and the context the agent logs.
 
 use super::AgentClient;
+use crate::crypto::check::{Signed, check};
+use crate::crypto::pubkey::PublicKey;
+use crate::crypto::scheme::{Scheme, SignInput};
 use crate::error::{Error, Result};
 use crate::key::{KeyMeta, TouchPolicy};
-use crate::proto::scheme::{Scheme, SignInput};
 use crate::proto::sign::{SignContext, SignRequest};
-use crate::pubkey::PublicKey;
 use crate::text::{self, Escaped};
-use crate::verify::crypto::{Signed, check};
 
 /// Signs with one of the agent's keys.
 #[derive(Debug)]

@@ -2,9 +2,9 @@
 //! of hwsign expects (ECDSA as DER, Ed25519 as 64 bytes, RSA as an integer as long as the
 //! modulus). Backends return what their token said; they never encode.
 
+use crate::crypto::ecdsa;
+use crate::crypto::pubkey::KeyAlgorithm;
 use crate::format::FormatError;
-use crate::format::ecdsa;
-use crate::pubkey::KeyAlgorithm;
 
 /// What a token answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use blake2::{Blake2b512, Digest};
 
 use super::FormatError;
-use crate::pubkey::PublicKey;
+use crate::crypto::pubkey::PublicKey;
 
 /// Which minisign signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,9 +22,10 @@ use openpgp::types::{
 use openpgp::{Packet, armor};
 use sequoia_openpgp as openpgp;
 
-use super::{FormatError, ecdsa};
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use super::FormatError;
+use crate::crypto::ecdsa;
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::scheme::{HashAlg, Scheme};
 
 fn pgp_err(e: impl std::fmt::Display) -> FormatError {
     FormatError::Invalid(format!("OpenPGP: {e}"))

@@ -3,8 +3,8 @@
 
 use base64::Engine;
 
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::KeyAlgorithm;
+use crate::crypto::pubkey::KeyAlgorithm;
+use crate::crypto::scheme::{HashAlg, Scheme};
 
 /// Raw Ed25519 sends the whole file to the agent; files above this size are refused.
 pub const ED25519_MAX_FILE: u64 = 200 * 1024;

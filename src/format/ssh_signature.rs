@@ -2,9 +2,10 @@
 
 use ssh_key::{Algorithm, EcdsaCurve, HashAlg as SshHash, Signature};
 
-use super::{FormatError, ecdsa};
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::KeyAlgorithm;
+use super::FormatError;
+use crate::crypto::ecdsa;
+use crate::crypto::pubkey::KeyAlgorithm;
+use crate::crypto::scheme::{HashAlg, Scheme};
 
 /// The SSH signature for `sig` made by a key of `alg` with `scheme`.
 pub fn to_ssh(alg: KeyAlgorithm, scheme: Scheme, sig: &[u8]) -> Result<Signature, FormatError> {

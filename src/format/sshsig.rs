@@ -4,8 +4,8 @@
 use ssh_key::{HashAlg as SshHash, LineEnding, SshSig};
 
 use super::FormatError;
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::scheme::{HashAlg, Scheme};
 
 /// The hash SSHSIG uses for the message (the OpenSSH default).
 pub const MESSAGE_HASH: HashAlg = HashAlg::Sha512;

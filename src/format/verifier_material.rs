@@ -2,7 +2,7 @@
 //! `ssh-keygen -Y verify` (and git's `gpg.ssh.allowedSignersFile`) and a `[[signer]]` entry of
 //! hwsign's trust policy.
 
-use crate::pubkey::PublicKey;
+use crate::crypto::pubkey::PublicKey;
 
 /// `PRINCIPAL keytype base64` (no options: any namespace).
 pub fn allowed_signers_line(principal: &str, key: &PublicKey) -> String {

@@ -23,11 +23,11 @@ use super::certs::{self, Known};
 use super::status::Status;
 use crate::client::{AgentClient, Signer, select};
 use crate::config::Config;
+use crate::crypto::pubkey::PublicKey;
 use crate::error::{Error, Result};
 use crate::format::FormatError;
 use crate::format::openpgp as pgp;
 use crate::key::KeyMeta;
-use crate::pubkey::PublicKey;
 
 /// Which signature gpg was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

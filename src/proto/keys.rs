@@ -2,8 +2,8 @@
 
 use super::wire::{Dec, Enc};
 use super::{HwsignMessage, ProtoError};
+use crate::crypto::pubkey::PublicKey;
 use crate::key::{KeyId, KeyMeta};
-use crate::pubkey::PublicKey;
 
 /// Ask for the key inventory.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! `sign@hwsign`: sign bytes (or a prehash) with a key, with context for prompts and the log.
 
-use super::scheme::{Scheme, SignInput};
 use super::wire::{Dec, Enc};
 use super::{HwsignMessage, ProtoError};
+use crate::crypto::scheme::{Scheme, SignInput};
 
 /// What a signature is for, as the client describes it. The agent does not trust this for
 /// policy (it inspects the bytes); it shows it to the user and writes it to the audit log.
@@ -132,8 +132,8 @@ impl HwsignMessage for SignReply {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scheme::HashAlg;
     use super::*;
+    use crate::crypto::scheme::HashAlg;
 
     #[test]
     fn roundtrip() {

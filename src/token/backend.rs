@@ -2,9 +2,9 @@
 
 use super::TokenError;
 use crate::crypto::TokenSignature;
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::scheme::Scheme;
 use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
-use crate::proto::scheme::Scheme;
-use crate::pubkey::{KeyAlgorithm, PublicKey};
 
 /// A key on a token, with what the agent and the user need to know about it.
 #[derive(Debug, Clone)]

@@ -18,13 +18,14 @@ use openpgp_card::state::{Open, Transaction};
 use openpgp_card::{Card, Error as CardError};
 
 use super::TokenError;
-use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
+use super::backend::{GenerateSpec, KeyInfo};
 use super::card_pins::CardPinBook;
+use super::card_worker::{Applet, CardWorker, Listed};
 use super::pin_source::PinSource;
 use crate::crypto::TokenSignature;
-use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::scheme::{HashAlg, Scheme};
+use crate::key::{BackendKind, PinPolicy, TouchPolicy};
 
 /// How the cards get their PINs.
 #[derive(Debug, Clone)]
@@ -41,26 +42,19 @@ pub struct CardPins {
     pub default_admin: PinSource,
 }
 
-struct CardKey {
-    ident: String,
-    info: KeyInfo,
-}
-
-/// All OpenPGP cards PC/SC shows.
-pub struct OpenPgpCards {
+/// The OpenPGP applet of every card PC/SC shows.
+pub struct OpenPgp {
     cards: HashMap<String, Card<Open>>,
     /// The reader of each card (by ident).
     readers: HashMap<String, String>,
-    keys: HashMap<String, CardKey>,
-    /// User PINs (PW1) by card ident.
-    user_pins: CardPinBook<String>,
     /// Admin PIN (PW3) sources by card ident, for key generation.
     admin_pins: HashMap<String, PinSource>,
     /// Admin PIN source for other cards.
     default_admin_pin: PinSource,
-    prompt: String,
-    problem: Option<String>,
 }
+
+/// Every OpenPGP card's signature key: one token.
+pub type OpenPgpCards = CardWorker<OpenPgp>;
 
 fn card_err(ident: &str, e: &CardError) -> TokenError {
     match e {
@@ -146,18 +140,82 @@ fn pw1_tries(
     Ok(left)
 }
 
-impl OpenPgpCards {
+impl CardWorker<OpenPgp> {
     /// No cards yet: they are found on the first listing.
     pub fn new(pins: CardPins) -> Self {
-        OpenPgpCards {
-            cards: HashMap::new(),
-            readers: HashMap::new(),
-            keys: HashMap::new(),
-            user_pins: CardPinBook::new(pins.per_card, pins.default, pins.ttl),
-            admin_pins: pins.admin,
-            default_admin_pin: pins.default_admin,
-            prompt: String::new(),
-            problem: None,
+        CardWorker::with(
+            OpenPgp {
+                cards: HashMap::new(),
+                readers: HashMap::new(),
+                admin_pins: pins.admin,
+                default_admin_pin: pins.default_admin,
+            },
+            CardPinBook::new(pins.per_card, pins.default, pins.ttl),
+        )
+    }
+}
+
+impl OpenPgp {
+    fn signature_key(ident: &str, card: &mut Card<Open>) -> Result<Option<KeyInfo>, CardError> {
+        let mut tx = card.transaction()?;
+        let material = match tx.public_key_material(KeyType::Signing) {
+            Ok(m) => m,
+            Err(_) => return Ok(None),
+        };
+        let Some(public) = public_key(&material) else {
+            tracing::warn!(
+                card = ident,
+                "the signature key's algorithm is not supported; skipping it"
+            );
+            return Ok(None);
+        };
+        let uif = tx
+            .user_interaction_flag(KeyType::Signing)
+            .ok()
+            .flatten()
+            .map(|u| u.touch_policy());
+        let pw = tx.pw_status_bytes()?;
+        let created = tx
+            .key_generation_time(KeyType::Signing)
+            .ok()
+            .flatten()
+            .map(|t| u64::from(t.get()));
+        Ok(Some(KeyInfo {
+            public,
+            label: format!("openpgp-sig-{ident}"),
+            object: format!("openpgp:{ident}/sig"),
+            pkcs11_uri: None,
+            touch: touch_of(uif),
+            pin: if pw.pw1_cds_valid_once() {
+                PinPolicy::Always
+            } else {
+                PinPolicy::Once
+            },
+            created,
+        }))
+    }
+
+    /// [`pw1_tries`] in a transaction of its own.
+    fn pw1_tries_guard(&mut self, ident: &str, token: &str, force: bool) -> Result<(), TokenError> {
+        let card = self
+            .cards
+            .get_mut(ident)
+            .ok_or_else(|| TokenError::NotPresent(token.to_string()))?;
+        let mut tx = card.transaction().map_err(|e| card_err(ident, &e))?;
+        pw1_tries(&mut tx, ident, token, force).map(|_| ())
+    }
+}
+
+impl Applet for OpenPgp {
+    type Card = String;
+    /// A card has one signature key.
+    type Key = ();
+    const BACKEND: BackendKind = BackendKind::OpenPgpCard;
+
+    fn label(cards: &[String]) -> String {
+        match cards {
+            [one] => format!("OpenPGP card {one}"),
+            _ => format!("OpenPGP cards ({})", cards.len()),
         }
     }
 
@@ -206,109 +264,43 @@ impl OpenPgpCards {
         }
     }
 
-    fn describe(ident: &str, card: &mut Card<Open>) -> Result<Option<KeyInfo>, CardError> {
-        let mut tx = card.transaction()?;
-        let material = match tx.public_key_material(KeyType::Signing) {
-            Ok(m) => m,
-            Err(_) => return Ok(None),
-        };
-        let Some(public) = public_key(&material) else {
-            tracing::warn!(
-                card = ident,
-                "the signature key's algorithm is not supported; skipping it"
-            );
-            return Ok(None);
-        };
-        let uif = tx
-            .user_interaction_flag(KeyType::Signing)
-            .ok()
-            .flatten()
-            .map(|u| u.touch_policy());
-        let pw = tx.pw_status_bytes()?;
-        let created = tx
-            .key_generation_time(KeyType::Signing)
-            .ok()
-            .flatten()
-            .map(|t| u64::from(t.get()));
-        Ok(Some(KeyInfo {
-            public,
-            label: format!("openpgp-sig-{ident}"),
-            object: format!("openpgp:{ident}/sig"),
-            pkcs11_uri: None,
-            touch: touch_of(uif),
-            pin: if pw.pw1_cds_valid_once() {
-                PinPolicy::Always
-            } else {
-                PinPolicy::Once
-            },
-            created,
-        }))
+    fn cards(&self) -> Vec<String> {
+        self.cards.keys().cloned().collect()
     }
 
-    /// Describe every connected card; drops the ones that fail and says whether any did.
-    fn scan(&mut self) -> bool {
-        let mut keys = HashMap::new();
-        let mut gone = Vec::new();
-        for (ident, card) in self.cards.iter_mut() {
-            match Self::describe(ident, card) {
-                Ok(Some(info)) => {
-                    keys.insert(
-                        info.public.key_id(),
-                        CardKey {
-                            ident: ident.clone(),
-                            info,
-                        },
-                    );
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::info!(card = %ident, error = %e, "card gone");
-                    gone.push(ident.clone());
-                }
-            }
-        }
-        let any_gone = !gone.is_empty();
-        for ident in gone {
-            self.forget(&ident);
-        }
-        self.keys = keys;
-        any_gone
+    fn describe(&mut self, ident: &String) -> Result<Vec<(KeyInfo, ())>, String> {
+        let card = self.cards.get_mut(ident).ok_or("not connected")?;
+        Self::signature_key(ident, card)
+            .map(|key| key.into_iter().map(|k| (k, ())).collect())
+            .map_err(|e| e.to_string())
     }
 
-    /// Drop a card (gone): its connection, reader and cached PIN.
-    fn forget(&mut self, ident: &str) {
+    fn answers(&mut self, ident: &String) -> bool {
+        self.cards.contains_key(ident)
+    }
+
+    fn disconnect(&mut self, ident: &String) {
         self.cards.remove(ident);
         self.readers.remove(ident);
-        self.user_pins.forget(&ident.to_string());
     }
 
-    /// [`pw1_tries`] in a transaction of its own.
-    fn pw1_tries_guard(&mut self, ident: &str, token: &str, force: bool) -> Result<(), TokenError> {
-        let card = self
-            .cards
-            .get_mut(ident)
-            .ok_or_else(|| TokenError::NotPresent(token.to_string()))?;
-        let mut tx = card.transaction().map_err(|e| card_err(ident, &e))?;
-        pw1_tries(&mut tx, ident, token, force).map(|_| ())
-    }
-
-    fn sign_on(
+    fn sign(
         &mut self,
-        ident: &str,
+        pins: &mut CardPinBook<String>,
+        prompt: &str,
+        listed: &Listed<Self>,
         scheme: Scheme,
         data: &[u8],
     ) -> Result<TokenSignature, TokenError> {
-        let card_id = ident.to_string();
-        let force = self.user_pins.force_last_try(&card_id);
+        let ident = listed.card.as_str();
+        let card_id = listed.card.clone();
+        let force = pins.force_last_try(&card_id);
         let token = format!("OpenPGP card {ident}");
-        let description = format!(
-            "OpenPGP card {ident} needs its user PIN to sign: {}",
-            self.prompt
-        );
+        let description = format!("OpenPGP card {ident} needs its user PIN to sign: {prompt}");
         // The retry counter before anyone types a PIN (its own transaction: the card is not
         // held while pinentry waits), and again right before the PIN is tried.
         self.pw1_tries_guard(ident, &token, force)?;
-        let pin = self.user_pins.pin(&card_id, &token, &description)?;
+        let pin = pins.pin(&card_id, &token, &description)?;
         let card = self
             .cards
             .get_mut(ident)
@@ -324,13 +316,13 @@ impl OpenPgpCards {
             Err(e) => return Err(card_err(ident, &e)),
         };
         if let Some(left) = refused {
-            self.user_pins.rejected(&card_id, &pin);
+            pins.rejected(&card_id, &pin);
             return Err(TokenError::PinWrong {
                 token,
                 source_name: format!("{} ({left} tries left)", pin.source_name),
             });
         }
-        self.user_pins.accepted(&card_id, pin);
+        pins.accepted(&card_id, pin);
         let algo = match scheme {
             Scheme::RsaPkcs1v15(h) => SigningAlgo::RSA(match h {
                 HashAlg::Sha256 => HashAlgo::SHA256,
@@ -369,73 +361,12 @@ impl OpenPgpCards {
             Scheme::RsaPkcs1v15(_) | Scheme::RsaPss(_) => TokenSignature::Rsa(sig),
         })
     }
-}
 
-impl Backend for OpenPgpCards {
-    fn info(&mut self) -> TokenInfo {
-        let idents: Vec<&String> = self.cards.keys().collect();
-        TokenInfo {
-            backend: BackendKind::OpenPgpCard,
-            label: match idents.as_slice() {
-                [one] => format!("OpenPGP card {one}"),
-                _ => format!("OpenPGP cards ({})", idents.len()),
-            },
-            serial: idents
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            present: !self.cards.is_empty(),
-            logged_in: self.user_pins.any_kept(),
-            pin_cached_until: None,
-            problem: self.problem.clone(),
-        }
-    }
-
-    fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
-        self.discover();
-        self.problem = super::pcsc_probe::held_problem();
-        // A card another program reset drops our connection: connect again and list it now.
-        if self.scan() {
-            self.discover();
-            self.scan();
-        }
-        let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
-        out.sort_by(|a, b| a.label.cmp(&b.label));
-        Ok(out)
-    }
-
-    fn sign(
+    fn generate(
         &mut self,
-        key_id: &KeyId,
-        scheme: Scheme,
-        data: &[u8],
-        prompt: &str,
-    ) -> Result<TokenSignature, TokenError> {
-        let key_id = key_id.as_str();
-        self.prompt = prompt.to_string();
-        if !self.keys.contains_key(key_id) {
-            self.keys()?;
-        }
-        let ident = self
-            .keys
-            .get(key_id)
-            .map(|k| k.ident.clone())
-            .ok_or_else(|| TokenError::UnknownKey(key_id.into()))?;
-        if !self.cards.contains_key(&ident) {
-            self.discover();
-        }
-        let result = self.sign_on(&ident, scheme, data);
-        if let Err(TokenError::NotPresent(_)) = &result {
-            // Removed mid-operation: this request fails; the card is found again when it is back.
-            self.forget(&ident);
-        }
-        self.problem = result.as_ref().err().map(|e| e.to_string());
-        result
-    }
-
-    fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
-        self.discover();
+        _pins: &mut CardPinBook<String>,
+        spec: &GenerateSpec,
+    ) -> Result<String, TokenError> {
         let ident = match (spec.card.is_empty(), self.cards.len()) {
             (false, _) => spec.card.to_ascii_uppercase(),
             (true, 1) => self.cards.keys().next().cloned().unwrap_or_default(),
@@ -501,16 +432,10 @@ impl Backend for OpenPgpCards {
                 .map_err(|e| card_err(&ident, &e))?;
         }
         tracing::info!(card = %ident, algorithm = %spec.algorithm, "generated the signature key");
-        Self::describe(&ident, card)
-            .map_err(|e| card_err(&ident, &e))?
-            .ok_or_else(|| TokenError::Other(format!("{token}: the new key cannot be read back")))
+        Ok(ident)
     }
 
-    fn tick(&mut self) {
-        self.user_pins.expire();
-    }
-
-    fn lock(&mut self, _why: &str) {
-        self.user_pins.clear();
+    fn is_generated(_: &GenerateSpec, _: &()) -> bool {
+        true
     }
 }

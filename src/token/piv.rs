@@ -14,13 +14,14 @@ use yubikey::reader::Context;
 use yubikey::{PinPolicy, TouchPolicy};
 
 use super::TokenError;
-use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
+use super::backend::{GenerateSpec, KeyInfo};
 use super::card_pins::CardPinBook;
+use super::card_worker::{Applet, CardWorker, Listed};
 use super::pin_source::PinSource;
 use crate::crypto::TokenSignature;
-use crate::key::{self, BackendKind, KeyId};
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::scheme::{HashAlg, Scheme};
+use crate::key::{self, BackendKind};
 
 /// The slots hwsign signs with.
 fn signing_slots() -> Vec<SlotId> {
@@ -56,27 +57,25 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-struct SlotKey {
-    serial: u32,
+/// A key's place on its YubiKey.
+#[derive(Debug, Clone)]
+pub struct SlotKey {
     slot: SlotId,
     algorithm: AlgorithmId,
     touch: TouchPolicy,
-    info: KeyInfo,
 }
 
-/// Every YubiKey PIV applet PC/SC shows.
-pub struct PivKeys {
+/// The PIV applet of every YubiKey PC/SC shows.
+pub struct Piv {
     cards: HashMap<u32, YubiKey>,
-    keys: HashMap<String, SlotKey>,
-    /// PIV PINs by serial.
-    user_pins: CardPinBook<u32>,
     /// PIN and touch policy per serial for firmware without GET METADATA.
     policy_overrides: HashMap<u32, (Option<PinPolicy>, Option<TouchPolicy>)>,
     /// Management key files per serial.
     management_keys: HashMap<u32, std::path::PathBuf>,
-    prompt: String,
-    problem: Option<String>,
 }
+
+/// Every YubiKey's PIV keys: one token.
+pub type PivKeys = CardWorker<Piv>;
 
 /// The CHUID object: read to see whether PIV is the selected applet.
 const OBJ_CHUID: yubikey::ObjectId = 0x005f_c102;
@@ -174,46 +173,35 @@ fn pkcs1_pad(hash: HashAlg, digest: &[u8], len: usize) -> Result<Vec<u8>, TokenE
     Ok(out)
 }
 
-impl PivKeys {
+impl CardWorker<Piv> {
     /// No YubiKeys yet: they are found on the first listing.
     pub fn new(pins: PivPins) -> Self {
-        PivKeys {
-            cards: HashMap::new(),
-            keys: HashMap::new(),
-            user_pins: CardPinBook::new(pins.per_serial, pins.default, pins.ttl),
-            policy_overrides: pins.policy_overrides,
-            management_keys: pins.management_keys,
-            prompt: String::new(),
-            problem: None,
-        }
+        CardWorker::with(
+            Piv {
+                cards: HashMap::new(),
+                policy_overrides: pins.policy_overrides,
+                management_keys: pins.management_keys,
+            },
+            CardPinBook::new(pins.per_serial, pins.default, pins.ttl),
+        )
     }
+}
 
-    fn discover(&mut self) {
-        let Ok(mut ctx) = Context::open() else { return };
-        let Ok(readers) = ctx.iter() else { return };
-        for reader in readers {
-            // A reader whose YubiKey is ours already: no probe (it would disturb nothing, but
-            // costs a round trip per listing).
-            if self.cards.values().any(|yk| yk.name() == reader.name()) {
-                continue;
-            }
-            let Ok(yk) = reader.open() else { continue };
-            let serial = yk.serial().0;
-            if self.cards.contains_key(&serial) {
-                // Already connected: leave the new connection without resetting the card.
-                let _ = yk.disconnect(pcsc::Disposition::LeaveCard);
-                continue;
-            }
-            tracing::info!(serial, reader = %reader.name(), "YubiKey PIV found");
-            self.cards.insert(serial, yk);
-        }
-    }
+/// The slot a generate request names (9c when none).
+fn generated_slot(spec: &GenerateSpec) -> Result<SlotId, TokenError> {
+    generation::slot(if spec.slot.is_empty() {
+        "9c"
+    } else {
+        &spec.slot
+    })
+}
 
-    fn describe(
+impl Piv {
+    fn slots(
         serial: u32,
         yk: &mut YubiKey,
         overrides: (Option<PinPolicy>, Option<TouchPolicy>),
-    ) -> Result<Vec<SlotKey>, yubikey::Error> {
+    ) -> Result<Vec<(KeyInfo, SlotKey)>, yubikey::Error> {
         ensure_piv_selected(serial, yk)?;
         // The public key in the slot's certificate, with the algorithm its size says.
         let from_certificate = |yk: &mut YubiKey, slot| {
@@ -269,21 +257,23 @@ impl PivKeys {
                 continue;
             };
             let name = slot_name(slot);
-            out.push(SlotKey {
-                serial,
-                slot,
-                algorithm,
-                touch,
-                info: KeyInfo {
-                    public,
-                    label: format!("piv-{serial}-{name}"),
-                    object: format!("piv:{serial}/{name}"),
-                    pkcs11_uri: None,
-                    touch: touch_of(touch),
-                    pin: pin_of(pin),
-                    created: None,
+            let info = KeyInfo {
+                public,
+                label: format!("piv-{serial}-{name}"),
+                object: format!("piv:{serial}/{name}"),
+                pkcs11_uri: None,
+                touch: touch_of(touch),
+                pin: pin_of(pin),
+                created: None,
+            };
+            out.push((
+                info,
+                SlotKey {
+                    slot,
+                    algorithm,
+                    touch,
                 },
-            });
+            ));
         }
         Ok(out)
     }
@@ -298,9 +288,14 @@ impl PivKeys {
     /// Verifies the card's PIV PIN: the retry counter first (the last try only when forced),
     /// then the PIN from its source (`description` says what for); a wrong PIN is reported
     /// with the tries left and never tried again, a right one is kept for the PIN cache TTL.
-    fn verify_user_pin(&mut self, serial: u32, description: &str) -> Result<(), TokenError> {
+    fn verify_user_pin(
+        &mut self,
+        pins: &mut CardPinBook<u32>,
+        serial: u32,
+        description: &str,
+    ) -> Result<(), TokenError> {
         let token = format!("YubiKey {serial}");
-        let force = self.user_pins.force_last_try(&serial);
+        let force = pins.force_last_try(&serial);
         let left = self
             .card(serial)?
             .get_pin_retries()
@@ -310,17 +305,17 @@ impl PivKeys {
         if left == 1 && !force {
             return Err(TokenError::PinFinalTry(token));
         }
-        let pin = self.user_pins.pin(&serial, &token, description)?;
+        let pin = pins.pin(&serial, &token, description)?;
         match self.card(serial)?.verify_pin(pin.pin.expose_bytes()) {
             Ok(()) => {
-                self.user_pins.accepted(&serial, pin);
+                pins.accepted(&serial, pin);
                 Ok(())
             }
             Err(yubikey::Error::WrongPin { tries: 0 }) | Err(yubikey::Error::PinLocked) => {
                 Err(TokenError::PinLocked(token))
             }
             Err(yubikey::Error::WrongPin { tries }) => {
-                self.user_pins.rejected(&serial, &pin);
+                pins.rejected(&serial, &pin);
                 Err(TokenError::PinWrong {
                     token,
                     source_name: format!("{} ({tries} tries left)", pin.source_name),
@@ -329,57 +324,74 @@ impl PivKeys {
             Err(e) => Err(yk_err(serial, e)),
         }
     }
+}
 
-    /// The key's card answers as PIV before anything is sent for the signature: PIV selected
-    /// again when another applet was used; when another program reset the card (yubico-piv-tool
-    /// does when it exits) or it was pulled and put back, connected again. A card that is gone
-    /// is [`TokenError::NotPresent`]; a card back without the key (replaced in its slot
-    /// meanwhile) is [`TokenError::UnknownKey`], never a signature by another key.
-    fn ready(&mut self, key_id: &str) -> Result<(), TokenError> {
-        let serial = self
-            .keys
-            .get(key_id)
-            .map(|k| k.serial)
-            .ok_or_else(|| TokenError::UnknownKey(key_id.into()))?;
-        let probe = match self.cards.get_mut(&serial) {
-            Some(yk) => ensure_piv_selected(serial, yk),
-            None => Err(yubikey::Error::PcscError { inner: None }),
-        };
-        if probe.is_ok() {
-            return Ok(());
+impl Applet for Piv {
+    type Card = u32;
+    type Key = SlotKey;
+    const BACKEND: BackendKind = BackendKind::Piv;
+
+    fn label(cards: &[String]) -> String {
+        match cards {
+            [one] => format!("YubiKey {one}"),
+            _ => format!("YubiKeys ({})", cards.len()),
         }
-        self.cards.remove(&serial);
-        self.user_pins.forget(&serial);
-        self.discover();
-        self.scan();
-        if self.keys.contains_key(key_id) {
-            tracing::info!(serial, "the card was reset or reinserted; connected again");
-            return ensure_piv_selected(serial, self.card(serial)?).map_err(|e| yk_err(serial, e));
-        }
-        if self.cards.contains_key(&serial) {
-            return Err(TokenError::UnknownKey(format!(
-                "{key_id} (no longer on YubiKey {serial}: its slot holds another key now)"
-            )));
-        }
-        Err(TokenError::NotPresent(format!("YubiKey {serial}")))
     }
 
-    fn sign_on(
+    fn discover(&mut self) {
+        let Ok(mut ctx) = Context::open() else { return };
+        let Ok(readers) = ctx.iter() else { return };
+        for reader in readers {
+            // A reader whose YubiKey is ours already: no probe (it would disturb nothing, but
+            // costs a round trip per listing).
+            if self.cards.values().any(|yk| yk.name() == reader.name()) {
+                continue;
+            }
+            let Ok(yk) = reader.open() else { continue };
+            let serial = yk.serial().0;
+            if self.cards.contains_key(&serial) {
+                // Already connected: leave the new connection without resetting the card.
+                let _ = yk.disconnect(pcsc::Disposition::LeaveCard);
+                continue;
+            }
+            tracing::info!(serial, reader = %reader.name(), "YubiKey PIV found");
+            self.cards.insert(serial, yk);
+        }
+    }
+
+    fn cards(&self) -> Vec<u32> {
+        self.cards.keys().copied().collect()
+    }
+
+    fn describe(&mut self, &serial: &u32) -> Result<Vec<(KeyInfo, SlotKey)>, String> {
+        let overrides = self.policy_overrides.get(&serial).copied();
+        let yk = self.cards.get_mut(&serial).ok_or("not connected")?;
+        Self::slots(serial, yk, overrides.unwrap_or((None, None))).map_err(|e| e.to_string())
+    }
+
+    fn answers(&mut self, serial: &u32) -> bool {
+        self.cards
+            .get_mut(serial)
+            .is_some_and(|yk| ensure_piv_selected(*serial, yk).is_ok())
+    }
+
+    fn disconnect(&mut self, serial: &u32) {
+        self.cards.remove(serial);
+    }
+
+    fn sign(
         &mut self,
-        key_id: &str,
+        pins: &mut CardPinBook<u32>,
+        prompt: &str,
+        listed: &Listed<Self>,
         scheme: Scheme,
         data: &[u8],
     ) -> Result<TokenSignature, TokenError> {
-        let (serial, slot, algorithm, touch, bits) = {
-            let k = self
-                .keys
-                .get(key_id)
-                .ok_or_else(|| TokenError::UnknownKey(key_id.into()))?;
-            let bits = match k.info.algorithm() {
-                KeyAlgorithm::Rsa(b) => b as usize,
-                _ => 0,
-            };
-            (k.serial, k.slot, k.algorithm, k.touch, bits)
+        let serial = listed.card;
+        let (slot, algorithm, touch) = (listed.key.slot, listed.key.algorithm, listed.key.touch);
+        let bits = match listed.info.algorithm() {
+            KeyAlgorithm::Rsa(b) => b as usize,
+            _ => 0,
         };
         let input = match scheme {
             Scheme::RsaPkcs1v15(h) => pkcs1_pad(h, data, bits / 8)?,
@@ -414,11 +426,8 @@ impl PivKeys {
             Err(yubikey::Error::AuthenticationError) => {}
             Err(e) => return Err(yk_err(serial, e)),
         }
-        let description = format!(
-            "YubiKey {serial} needs its PIV PIN to sign: {}",
-            self.prompt
-        );
-        self.verify_user_pin(serial, &description)?;
+        let description = format!("YubiKey {serial} needs its PIV PIN to sign: {prompt}");
+        self.verify_user_pin(pins, serial, &description)?;
         let yk = self.card(serial)?;
         match piv::sign_data(yk, &input, algorithm, slot) {
             Ok(sig) => Ok(as_token_signature(scheme, sig.to_vec())),
@@ -435,99 +444,11 @@ impl PivKeys {
         }
     }
 
-    /// Describe every connected YubiKey's slots; drops the ones that fail and says whether any
-    /// did.
-    fn scan(&mut self) -> bool {
-        let overrides = &self.policy_overrides;
-        let mut keys = HashMap::new();
-        let mut gone = Vec::new();
-        for (serial, yk) in self.cards.iter_mut() {
-            match Self::describe(
-                *serial,
-                yk,
-                overrides.get(serial).copied().unwrap_or((None, None)),
-            ) {
-                Ok(found) => {
-                    for k in found {
-                        keys.insert(k.info.public.key_id(), k);
-                    }
-                }
-                Err(e) => {
-                    tracing::info!(serial, error = %e, "YubiKey gone");
-                    gone.push(*serial);
-                }
-            }
-        }
-        let any_gone = !gone.is_empty();
-        for s in gone {
-            self.cards.remove(&s);
-            self.user_pins.forget(&s);
-        }
-        self.keys = keys;
-        any_gone
-    }
-}
-
-impl Backend for PivKeys {
-    fn info(&mut self) -> TokenInfo {
-        let serials: Vec<String> = self.cards.keys().map(|s| s.to_string()).collect();
-        TokenInfo {
-            backend: BackendKind::Piv,
-            label: match serials.as_slice() {
-                [one] => format!("YubiKey {one}"),
-                _ => format!("YubiKeys ({})", serials.len()),
-            },
-            serial: serials.join(","),
-            present: !self.cards.is_empty(),
-            logged_in: self.user_pins.any_kept(),
-            pin_cached_until: None,
-            problem: self.problem.clone(),
-        }
-    }
-
-    fn keys(&mut self) -> Result<Vec<KeyInfo>, TokenError> {
-        self.discover();
-        self.problem = super::pcsc_probe::held_problem();
-        // A card another program reset drops our connection: connect again and list it now.
-        if self.scan() {
-            self.discover();
-            self.scan();
-        }
-        let mut out: Vec<KeyInfo> = self.keys.values().map(|k| k.info.clone()).collect();
-        out.sort_by(|a, b| a.label.cmp(&b.label));
-        Ok(out)
-    }
-
-    fn sign(
+    fn generate(
         &mut self,
-        key_id: &KeyId,
-        scheme: Scheme,
-        data: &[u8],
-        prompt: &str,
-    ) -> Result<TokenSignature, TokenError> {
-        let key_id = key_id.as_str();
-        self.prompt = prompt.to_string();
-        if !self.keys.contains_key(key_id) {
-            self.keys()?;
-        }
-        let result = self.ready(key_id).and_then(|()| {
-            let result = self.sign_on(key_id, scheme, data);
-            if let Err(TokenError::NotPresent(_)) = &result {
-                // Gone mid-operation: this request fails (no second PIN, no second touch); the
-                // card is found again when it is back.
-                if let Some(serial) = self.keys.get(key_id).map(|k| k.serial) {
-                    self.cards.remove(&serial);
-                    self.user_pins.forget(&serial);
-                }
-            }
-            result
-        });
-        self.problem = result.as_ref().err().map(|e| e.to_string());
-        result
-    }
-
-    fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError> {
-        self.discover();
+        pins: &mut CardPinBook<u32>,
+        spec: &GenerateSpec,
+    ) -> Result<u32, TokenError> {
         let serial = match (spec.card.parse::<u32>(), self.cards.len()) {
             (Ok(s), _) => s,
             (Err(_), 1) if spec.card.is_empty() => {
@@ -540,12 +461,7 @@ impl Backend for PivKeys {
                 )));
             }
         };
-        let token = format!("YubiKey {serial}");
-        let slot = generation::slot(if spec.slot.is_empty() {
-            "9c"
-        } else {
-            &spec.slot
-        })?;
+        let slot = generated_slot(spec)?;
         let (pin_policy, touch_policy) = (
             generation::pin_policy(&spec.pin_policy)?,
             generation::touch_policy(&spec.touch_policy)?,
@@ -569,7 +485,7 @@ impl Backend for PivKeys {
             "YubiKey {serial} needs its PIV PIN to certify a new key in slot {}",
             spec.slot
         );
-        self.verify_user_pin(serial, &description)?;
+        self.verify_user_pin(pins, serial, &description)?;
         generation::generate(
             self.card(serial)?,
             mgm.as_deref(),
@@ -579,25 +495,11 @@ impl Backend for PivKeys {
             touch_policy,
         )?;
         tracing::info!(serial, slot = %slot_name(slot), algorithm = %spec.algorithm, "generated a PIV key");
-        self.keys()?;
-        self.keys
-            .values()
-            .find(|k| k.serial == serial && k.slot == slot)
-            .map(|k| k.info.clone())
-            .ok_or_else(|| {
-                TokenError::Other(format!(
-                    "{token}: the new key in slot {} cannot be read back",
-                    slot_name(slot)
-                ))
-            })
+        Ok(serial)
     }
 
-    fn tick(&mut self) {
-        self.user_pins.expire();
-    }
-
-    fn lock(&mut self, _why: &str) {
-        self.user_pins.clear();
+    fn is_generated(spec: &GenerateSpec, key: &SlotKey) -> bool {
+        generated_slot(spec).is_ok_and(|slot| slot == key.slot)
     }
 }
 

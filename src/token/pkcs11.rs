@@ -17,9 +17,9 @@ use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::pin_source::{PinSource, RejectedPin, getrandom_fill};
 use super::pkcs11_objects::{FoundKey, find_keys, generation_templates, today};
 use crate::crypto::TokenSignature;
+use crate::crypto::pubkey::hex;
+use crate::crypto::scheme::{HashAlg, Scheme};
 use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::hex;
 use crate::secret::Pin;
 
 /// Load and initialize a PKCS#11 module.

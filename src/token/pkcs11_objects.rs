@@ -5,7 +5,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
 
 /// DER OID of NIST P-256 (`prime256v1`).
 pub const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];

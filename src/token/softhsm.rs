@@ -46,7 +46,7 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> TokenError {
 fn random_pin() -> Result<String, TokenError> {
     let mut b = [0u8; 8];
     getrandom_fill(&mut b).map_err(|e| TokenError::Other(format!("no randomness: {e}")))?;
-    Ok(crate::pubkey::hex(&b))
+    Ok(crate::crypto::pubkey::hex(&b))
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), TokenError> {

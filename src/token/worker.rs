@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use crate::crypto::TokenSignature;
+use crate::crypto::scheme::Scheme;
 use crate::key::{BackendKind, KeyId};
-use crate::proto::scheme::Scheme;
 
 /// How often an idle worker ticks its backend.
 const TICK: Duration = Duration::from_millis(500);

@@ -10,8 +10,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
 
 use super::VerifyError;
-use super::crypto::{self, Signed};
 use super::policy::Policy;
+use crate::crypto::check::{self, Signed};
 use crate::format::dsse::pae;
 use crate::format::statement::{PAYLOAD_TYPE, STATEMENT_TYPE, Subject};
 
@@ -164,7 +164,7 @@ pub fn verify_envelope(
         });
         let hinted = named.map(|(i, _)| i);
         let verifies = |i: usize, j: usize| {
-            crypto::verify(
+            check::verify(
                 &policy.signers[i].keys[j].key,
                 Signed::Message(&message),
                 sig,

@@ -32,7 +32,7 @@ use sequoia_openpgp::Fingerprint;
 use super::policy::{Format, OpenpgpTime, Policy};
 use super::report::ArtifactVerdict;
 use super::{VerifyError, bundle, dsse, openpgp};
-use crate::pubkey::hex;
+use crate::crypto::pubkey::hex;
 
 /// What vouches for the artifacts.
 #[derive(Debug, Clone, PartialEq, Eq)]

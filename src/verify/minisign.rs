@@ -8,9 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::VerifyError;
-use super::crypto::{Signed, verify as check};
 use super::policy::Policy;
-use crate::pubkey::PublicKey;
+use crate::crypto::check::{Signed, verify as check};
+use crate::crypto::pubkey::PublicKey;
 
 /// What a `.minisig` file starts with.
 pub const UNTRUSTED: &str = "untrusted comment:";

@@ -28,7 +28,7 @@ use sequoia_openpgp as openpgp;
 use super::VerifyError;
 use super::policy::{Policy, SignerKey};
 use super::time::format_rfc3339;
-use crate::pubkey::{KeyAlgorithm, PublicKey};
+use crate::crypto::pubkey::{KeyAlgorithm, PublicKey};
 
 /// The armor line an OpenPGP signature starts with.
 pub const ARMOR_BEGIN: &str = "-----BEGIN PGP SIGNATURE-----";

@@ -14,7 +14,7 @@ use sequoia_openpgp::cert::Cert;
 
 use super::glob;
 use super::time::format_rfc3339;
-use crate::pubkey::PublicKey;
+use crate::crypto::pubkey::PublicKey;
 
 /// A signature format a rule can accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

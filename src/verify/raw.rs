@@ -4,9 +4,9 @@
 //! the file itself. A raw signature names no key, so every key of the policy is tried.
 
 use super::VerifyError;
-use super::crypto::{self, Signed};
 use super::policy::Policy;
-use crate::pubkey::PublicKey;
+use crate::crypto::check::{self, Signed};
+use crate::crypto::pubkey::PublicKey;
 
 /// Ed25519 raw signatures cover the whole file, which is read into memory: up to this size.
 pub const ED25519_READ_MAX: u64 = 64 * 1024 * 1024;
@@ -61,7 +61,7 @@ pub fn verify(
                 },
                 _ => Signed::Sha256(content.sha256),
             };
-            if crypto::verify(&k.key, signed, sig).is_ok() {
+            if check::verify(&k.key, signed, sig).is_ok() {
                 return Ok((i, j));
             }
         }
@@ -80,7 +80,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::scheme::HashAlg;
+    use crate::crypto::scheme::HashAlg;
     use crate::verify::testutil::{TestKey, policy};
 
     #[test]

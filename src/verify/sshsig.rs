@@ -17,9 +17,9 @@ use ssh_key::SshSig;
 
 use super::VerifyError;
 use super::policy::Policy;
-use crate::proto::scheme::HashAlg;
+use crate::crypto::pubkey::PublicKey;
+use crate::crypto::scheme::HashAlg;
 use crate::proto::wire::Enc;
-use crate::pubkey::PublicKey;
 
 /// The armor line that starts an SSHSIG.
 pub const ARMOR_BEGIN: &str = "-----BEGIN SSH SIGNATURE-----";

@@ -8,10 +8,10 @@ use p256::ecdsa::signature::Signer;
 
 use super::engine::VerifyInput;
 use super::policy::Policy;
+use crate::crypto::pubkey::{PublicKey, hex};
+use crate::crypto::scheme::HashAlg;
 use crate::format::dsse::{Envelope, EnvelopeSignature, pae};
 use crate::format::statement::{PAYLOAD_TYPE, Statement, Subject};
-use crate::proto::scheme::HashAlg;
-use crate::pubkey::{PublicKey, hex};
 
 /// A fixed time for the tests: 2026-03-01T00:00:00Z.
 pub const NOW: u64 = 1_772_323_200;

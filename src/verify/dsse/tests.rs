@@ -1,9 +1,9 @@
 //! Tests of DSSE envelope reading and verification.
 
 use super::*;
+use crate::crypto::pubkey::hex;
+use crate::crypto::scheme::HashAlg;
 use crate::format::dsse::Envelope;
-use crate::proto::scheme::HashAlg;
-use crate::pubkey::hex;
 use crate::verify::testutil::{TestKey, envelope, envelope_of, policy, statement};
 
 fn keys() -> (TestKey, TestKey, TestKey) {

@@ -44,7 +44,7 @@ pub(crate) struct Content {
 impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Content")
-            .field("sha256", &crate::pubkey::hex(&self.sha256))
+            .field("sha256", &crate::crypto::pubkey::hex(&self.sha256))
             .field("openpgp", &self.openpgp.len())
             .field(
                 "whole",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::content::{self, Content, Needs};
 use super::{Evidence, Findings, file_name, rejected_all};
-use crate::proto::scheme::HashAlg;
+use crate::crypto::scheme::HashAlg;
 use crate::verify::policy::{Format, Policy};
 use crate::verify::{VerifyError, minisign, openpgp, raw, sshsig};
 

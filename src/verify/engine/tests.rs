@@ -295,11 +295,11 @@ fn one_pass_digests() {
     let c = content::digest_reader(&data[..], content::Needs::default(), "x").unwrap();
     assert_eq!(
         c.sha256,
-        crate::proto::scheme::HashAlg::Sha256.digest(&data)
+        crate::crypto::scheme::HashAlg::Sha256.digest(&data)
     );
     assert_eq!(
         c.sha512,
-        crate::proto::scheme::HashAlg::Sha512.digest(&data)
+        crate::crypto::scheme::HashAlg::Sha512.digest(&data)
     );
     assert!(c.whole.is_none());
     let needs = content::Needs {

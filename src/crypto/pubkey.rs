@@ -8,7 +8,7 @@ use p256::pkcs8::EncodePublicKey;
 use sha2::{Digest, Sha256};
 use ssh_key::public::{EcdsaPublicKey, Ed25519PublicKey, KeyData};
 
-use crate::proto::scheme::{HashAlg, Scheme};
+use crate::crypto::scheme::{HashAlg, Scheme};
 
 /// Why public key material could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
-//! Start-up: load the PKCS#11 modules named in the config (or the SoftHSM2 test token), start
-//! one worker per token, and build the inventory.
+//! The tokens the agent uses: the PKCS#11 modules the config names (or the SoftHSM2 test
+//! token), the OpenPGP card and PIV workers, each started on its own worker thread.
 
 use crate::config::Config;
 use crate::key::BackendKind;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::Digest;
 
+use crate::crypto::scheme::HashAlg;
 use crate::error::{Error, Result};
-use crate::proto::scheme::HashAlg;
 
 /// Inputs larger than this in total get a progress bar (on a terminal, never on a pipe): about
 /// a second of hashing or more.

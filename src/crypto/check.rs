@@ -5,8 +5,8 @@
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256, Sha384};
 
-use crate::proto::scheme::{HashAlg, Scheme};
-use crate::pubkey::PublicKey;
+use crate::crypto::pubkey::PublicKey;
+use crate::crypto::scheme::{HashAlg, Scheme};
 
 /// What the signature covers.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,7 @@
 //! ECDSA signature encodings: the fixed-width `r‖s` that PKCS#11 returns, ASN.1 DER (DSSE,
 //! raw, OpenSSL) and the SSH `mpint r, mpint s` blob.
 
-use super::FormatError;
+use crate::format::FormatError;
 
 fn bad(msg: &str) -> FormatError {
     FormatError::Signature(msg.to_string())

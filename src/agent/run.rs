@@ -1,5 +1,6 @@
-//! `hwsign-agent`'s start-up: config, the SoftHSM test token, tokens, the socket, the ready line,
-//! signals, and an orderly stop.
+//! The agent's composition root, `hwsign-agent`'s whole life: config, the SoftHSM test token,
+//! the tokens, the inventory, the audit log, the sockets, the ready line, signals (SIGHUP
+//! reloads the config), sockets bound again when deleted, and an orderly stop.
 
 use std::io::Write;
 
@@ -9,9 +10,8 @@ use std::sync::{Arc, RwLock};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use super::args::AgentCli;
-use crate::agent::context::{Context, Socket};
-use crate::agent::{Inventory, Server, ServerOptions, audit, notify, socket, startup};
+use super::context::{Context, Socket};
+use super::{Inventory, Server, ServerOptions, audit, notify, socket, tokens};
 use crate::config::Config;
 use crate::token::softhsm::TestToken;
 
@@ -36,28 +36,39 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     /// Another agent owns the state directory, or it cannot be locked.
     #[error(transparent)]
-    StateLock(#[from] crate::agent::state_lock::LockError),
+    StateLock(#[from] super::state_lock::LockError),
+}
+
+/// How `hwsign-agent` was started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Test mode: provision (once) and use a SoftHSM2 token under the state directory.
+    pub softhsm: bool,
+    /// Config file (default: `$XDG_CONFIG_HOME/hwsign/config.toml`).
+    pub config: Option<PathBuf>,
+    /// Directory for the sockets (default: `$XDG_RUNTIME_DIR/hwsign`).
+    pub socket_dir: Option<PathBuf>,
 }
 
 /// Everything decided before threads exist (the SoftHSM config must be in the environment
 /// before the module is loaded, and setting the environment is only sound single-threaded).
 pub struct Prepared {
-    args: AgentCli,
+    args: Options,
     config: Config,
     test_token: Option<TestToken>,
     activated: Vec<(String, std::os::unix::net::UnixListener)>,
     /// Held for the agent's life: one agent per state directory (audit chain, test token).
-    state_lock: crate::agent::state_lock::StateLock,
+    state_lock: super::state_lock::StateLock,
 }
 
 /// Single-threaded preparation.
-pub fn prepare(args: AgentCli) -> Result<Prepared, StartError> {
+pub fn prepare(args: Options) -> Result<Prepared, StartError> {
     crate::sys::make_non_dumpable();
     crate::sys::set_umask(0o077);
     let activated = crate::sys::take_activated_listeners()?;
     let config = Config::load(args.config.as_deref())?;
     // Before anything in the state directory is touched (the test token, the audit log).
-    let state_lock = crate::agent::state_lock::acquire(&crate::dirs::state_dir())?;
+    let state_lock = super::state_lock::acquire(&crate::dirs::state_dir())?;
     tracing::debug!(lock = %state_lock.path().display(), "state directory locked");
     let test_token = if args.softhsm {
         let state = crate::dirs::state_dir();
@@ -142,7 +153,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
 
     let config = p.config.clone();
     let tt = p.test_token.clone();
-    let tokens = tokio::task::spawn_blocking(move || startup::start_tokens(&config, tt.as_ref()))
+    let tokens = tokio::task::spawn_blocking(move || tokens::start_tokens(&config, tt.as_ref()))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
     if tokens.is_empty() {
@@ -159,10 +170,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         }
     };
     let created_path = state_ok.then(|| state.join("keys-created.tsv"));
-    let inventory = Inventory::new(
-        tokens,
-        crate::agent::created::CreatedStore::open(created_path),
-    );
+    let inventory = Inventory::new(tokens, super::created::CreatedStore::open(created_path));
     let keys = inventory.refresh().await;
     for k in &keys {
         tracing::info!(label = %k.meta.label, id = %k.meta.id, algorithm = %k.meta.algorithm(), token = %k.meta.token_label, "key");
@@ -198,7 +206,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         return Err(std::io::Error::other("no listener").into());
     };
     let shared = Arc::new(RwLock::new(Arc::new(p.config.clone())));
-    let touch = Arc::new(crate::agent::touch::TouchGate::default());
+    let touch = Arc::new(super::touch::TouchGate::default());
     let context = |socket| Context {
         inventory: inventory.clone(),
         socket,
@@ -299,7 +307,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
 }
 
 /// SIGHUP: load the config again; keep the old one when the new one is invalid.
-fn reload(args: &AgentCli, shared: &RwLock<Arc<Config>>) {
+fn reload(args: &Options, shared: &RwLock<Arc<Config>>) {
     match Config::load(args.config.as_deref()) {
         Ok(new) => {
             if let Ok(mut c) = shared.write() {

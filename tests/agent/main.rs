@@ -6,6 +6,7 @@
 //! * [`extra_socket`] and [`forwarding`]: the forwarded socket's per-key policy, locally and
 //!   over a real `ssh -R`;
 //! * [`bad_input`]: bad frames get their documented error codes and the agent serves on;
+//! * [`wire_fixtures`]: every `@hwsign` message pinned as bytes in `tests/fixtures/`;
 //! * [`audit_log`], [`scale`], [`pin_file`]: the audit chain, releases of any size, PIN files;
 //! * [`systemd_units`] and [`udev_rules`]: the files `systemd/` and `udev/` ship.
 
@@ -19,6 +20,7 @@ mod pin_file;
 mod scale;
 mod systemd_units;
 mod udev_rules;
+mod wire_fixtures;
 
 use std::fs;
 use std::path::Path;

@@ -25,13 +25,13 @@ pub const BIN_DIR_VAR: &str = "HWSIGN_TEST_BIN_DIR";
 /// Overrides where state shared by test processes (the SoftHSM template) lives.
 pub const TMPDIR_VAR: &str = "HWSIGN_TEST_TMPDIR";
 
-/// `hwsign-agent`.
+/// The agent every [`crate::TestEnv`] starts; looked up once per test process.
 pub fn agent_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| hwsign_bin("hwsign-agent"))
 }
 
-/// `hwsign`.
+/// The client the tests drive; looked up once per test process.
 pub fn client_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| hwsign_bin("hwsign"))
@@ -122,7 +122,7 @@ pub fn repo_root() -> &'static Path {
         .expect("crates/hwsign-testrig is two levels below the repository root")
 }
 
-/// `rel` under the repository root.
+/// A file of the repository by its path from the root, as the docs and scripts name it.
 pub fn repo_path(rel: &str) -> PathBuf {
     repo_root().join(rel)
 }

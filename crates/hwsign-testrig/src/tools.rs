@@ -76,7 +76,7 @@ pub fn describe(cmd_desc: &str, out: &Output) -> String {
 }
 
 /// Runs `cmd` to completion (killed after [`COMMAND_TIMEOUT`]), capturing stdout and stderr.
-/// Stdin is whatever the caller set (the [`TestEnv::command`] default is null).
+/// Stdin is whatever the caller set (the [`crate::TestEnv::command`] default is null).
 pub fn run(cmd: &mut Command) -> Output {
     run_with_timeout(cmd, COMMAND_TIMEOUT)
 }

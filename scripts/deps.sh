@@ -36,19 +36,19 @@ readonly PACKAGES=(
     libssl-dev      # sequoia-openpgp's crypto backend (crypto-openssl)
     pkg-config      # finds OpenSSL and pcsclite for the -sys crates
     libpcsclite-dev # PC/SC (smart cards)
-    pcscd           # the private pcscd of the card tests (tests/common/pcsc.rs)
+    pcscd           # the private pcscd of the card tests (crates/hwsign-testrig/src/pcsc.rs)
     vsmartcard-vpcd # its virtual readers (libifdvpcd.so), fed by tools/vcard (hwsign-vcard)
     clang           # littlefs2-sys (trussed's storage, built for hwsign-vcard) runs bindgen
     libclang-dev
     yubico-piv-tool # PIV interop in the card tests
     ykcs11          # the PKCS#11 path to the virtual YubiKey (tests/cards/interop.rs)
     scdaemon        # gpg --card-status against the virtual OpenPGP card
-    libccid         # its reader list checks the udev rules (tests/udev_rules.rs)
+    libccid         # its reader list checks the udev rules (tests/agent/udev_rules.rs)
     systemd         # systemd-socket-activate for the private pcscd
-    dbus-daemon     # a private session bus for the desktop-notification tests (tests/touch_notice.rs)
+    dbus-daemon     # a private session bus for the desktop-notification tests (tests/prompts/touch_notice.rs)
     python3-venv    # venv for Debian's python3, when the python3 on PATH has none
     coreutils
-    git             # hwsign-gpg: commits and tags signed with gpg.program (tests/gpg_frontend.rs)
+    git             # hwsign-gpg: commits and tags signed with gpg.program (tests/gpg/frontend.rs)
     rpm             # hwsign-gpg: rpmbuild, rpmsign --addsign, rpmkeys --checksig (4.18)
     devscripts      # hwsign-gpg: debsign (perl; ~60 packages, about 20 s with the others)
     reprepro        # hwsign-gpg: a repository signed through its SignWith: ! hook

@@ -34,7 +34,7 @@ say "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 # The virtual-card runner the card tests start (a separate workspace member, LGPL: never a
-# dependency of hwsign; tests/common/pcsc.rs finds it in target/debug).
+# dependency of hwsign; the rig's crates/hwsign-testrig/src/pcsc.rs finds it in target/debug).
 say "cargo build -p hwsign-vcard"
 cargo build -p hwsign-vcard
 

@@ -14,8 +14,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::common::*;
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::*;
 
 /// The machine's pcscd (Debian's default socket).
 const SYSTEM_PCSCD: &str = "/run/pcscd/pcscd.comm";

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::*;
 use crate::openpgp::{export_cert, generate_openpgp_key, gpg_fingerprint, openpgp_rig};
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::*;
 
 /// Debian's `ykcs11` (`dpkg -L ykcs11`).
 const YKCS11: &str = "/usr/lib/x86_64-linux-gnu/libykcs11.so";

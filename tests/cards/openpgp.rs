@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::common::*;
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::*;
 
 const USERID: &str = "Card Signer <card@hwsign.test>";
 

@@ -11,10 +11,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::common::*;
 use crate::openpgp::{generate_openpgp_key, openpgp_rig};
-use crate::peers::{jsonl, pinentry_wrapper, toml_str};
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::peers::{jsonl, pinentry_wrapper, toml_str};
+use hwsign_testrig::*;
 
 /// Debian's `opensc-pkcs11` (`dpkg -L opensc-pkcs11`).
 const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";

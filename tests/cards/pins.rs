@@ -6,9 +6,9 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::*;
 use crate::openpgp::{generate_openpgp_key, openpgp_rig};
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::*;
 
 fn write_pin(path: &Path, pin: &str) {
     fs::write(path, format!("{pin}\n")).unwrap();

@@ -4,8 +4,8 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::common::*;
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::*;
 
 #[test]
 fn piv_keys_are_listed_and_sign_every_format() {

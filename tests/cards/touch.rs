@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::*;
 use crate::openpgp::{generate_openpgp_key, openpgp_rig_with};
-use crate::rig::*;
+use hwsign_testrig::cards::*;
+use hwsign_testrig::*;
 
 /// The card's touch wait in the timeout tests.
 const SHORT_TOUCH: Duration = Duration::from_secs(3);

@@ -4,7 +4,7 @@
 // the bundle, @sigstore/verify's Verifier checks the signature with no transparency log,
 // no certificate transparency and no timestamp authority (all thresholds 0).
 //
-// Used by tests/verify_interop.rs as an independent verifier. Exit status: 0 = the bundle
+// Used by tests/interop/verify.rs as an independent verifier. Exit status: 0 = the bundle
 // verifies with the key (and every ARTIFACT is a subject of its in-toto statement with that
 // name and sha256), 1 = it does not (the reason is printed on stderr), 2 = usage error or
 // the packages cannot be loaded.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make a DSSE envelope with securesystemslib, as another project's release tooling would.
 
-Used by tests/verify_interop.rs as an independent signer: generates an ECDSA P-256 key with
+Used by tests/interop/verify.rs as an independent signer: generates an ECDSA P-256 key with
 `cryptography`, writes its public key (PEM SubjectPublicKeyInfo), and signs an in-toto
 Statement v1 whose subjects are the given files (file name and sha256) with
 `securesystemslib.signer.CryptoSigner` through `securesystemslib.dsse.Envelope.sign`. The

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Verify a DSSE envelope written by `hwsign attest` with securesystemslib.
 
-Used by tests/attest.rs as an independent verifier. Exit status: 0 = the
-envelope verifies with the given key, 1 = it does not (the reason is printed
-on stderr), 2 = usage error or unusable Python environment.
+Used by the integration tests (tests/client/attest.rs, the card, scale and
+verify tests) as an independent verifier. Exit status: 0 = the envelope
+verifies with the given key, 1 = it does not (the reason is printed on
+stderr), 2 = usage error or unusable Python environment.
 
     verify_dsse.py --envelope E --keyid ID --keytype ecdsa|ed25519|rsa \
                    --scheme S --public-key-pem PEMFILE

@@ -8,13 +8,14 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use hwsign::crypto::scheme::{HashAlg, Scheme, SignInput};
 use hwsign::error::{Error, ErrorCode, WireError};
 use hwsign::proto::HwsignMessage;
 use hwsign::proto::keys::KeysReply;
 use hwsign::proto::reply::{self, ExtensionReply, ReplyError};
-use hwsign::proto::scheme::{HashAlg, Scheme, SignInput};
 use hwsign::proto::sign::{SignContext, SignReply, SignRequest};
 use hwsign::proto::wire::Enc;
+use hwsign_testrig::wire;
 use hwsign_testrig::*;
 
 const SSH_AGENT_FAILURE: u8 = 5;
@@ -27,17 +28,11 @@ fn connect(env: &TestEnv) -> UnixStream {
 }
 
 fn read_reply(s: &mut UnixStream) -> Vec<u8> {
-    let mut hdr = [0u8; 4];
-    s.read_exact(&mut hdr).expect("a reply header");
-    let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
-    s.read_exact(&mut body).expect("a reply body");
-    body
+    wire::receive(s).expect("a reply")
 }
 
 fn send_message(s: &mut UnixStream, msg: &[u8]) -> Vec<u8> {
-    s.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
-    s.write_all(msg).unwrap();
-    read_reply(s)
+    wire::round_trip(s, msg)
 }
 
 fn extension(name: &str, contents: &[u8]) -> Vec<u8> {

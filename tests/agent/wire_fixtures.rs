@@ -4,10 +4,12 @@
 //! fixture must decode back to that value, so any change of the wire format (a field moved,
 //! a code renumbered) shows up as a fixture diff to review; `HWSIGN_BLESS=1` rewrites them.
 
+use hwsign::crypto::pubkey::PublicKey;
+use hwsign::crypto::scheme::{HashAlg, Scheme, SignInput};
 use hwsign::error::{ErrorCode, WireError};
+use hwsign::key::{BackendKind, KeyId, KeyMeta, PinPolicy, TouchPolicy};
 use hwsign::proto::generate::{GenerateReply, GenerateRequest};
-use hwsign::proto::keys::{KeyEntry, KeysReply, KeysRequest};
-use hwsign::proto::scheme::{HashAlg, Scheme, SignInput};
+use hwsign::proto::keys::{KeysReply, KeysRequest};
 use hwsign::proto::sign::{SignContext, SignReply, SignRequest};
 use hwsign::proto::status::{PendingTouch, StatusReply, StatusRequest, TokenStatus};
 use hwsign::proto::touch::{LockRequest, TouchReply, TouchRequest};
@@ -32,19 +34,34 @@ fn check<T: HwsignMessage + PartialEq + std::fmt::Debug>(name: &str, msg: &T) {
     );
 }
 
-fn key_entry(label: &str, algorithm: &str, id_byte: &str) -> KeyEntry {
-    KeyEntry {
-        id: id_byte.repeat(32),
+/// A listed key: a fixed Ed25519 public key (RFC 8032's first test key, or its second), its
+/// id, and metadata of every kind. Keys are checked when a listing is decoded (the id is the
+/// public key's, the algorithm its algorithm), so the fixture holds real ones.
+fn key_meta(label: &str, second: bool) -> KeyMeta {
+    let hex = if second {
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+    } else {
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    };
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let public = PublicKey::ed25519(&bytes).unwrap();
+    KeyMeta {
+        id: KeyId::of(&public),
         label: label.into(),
-        algorithm: algorithm.into(),
-        backend: "pkcs11".into(),
+        public,
+        backend: if second {
+            BackendKind::Piv
+        } else {
+            BackendKind::Pkcs11
+        },
         token_label: "hwsign-test".into(),
         token_serial: "0123456789abcdef".into(),
         object: "id=01".into(),
-        ssh_public_key: format!("ecdsa-sha2-nistp256 AAAAE2VjZHNh {label}"),
-        touch_policy: "cached".into(),
-        pin_policy: "once".into(),
-        pkcs11_uri: format!("pkcs11:token=hwsign-test;object={label}"),
+        touch: TouchPolicy::Cached,
+        pin: PinPolicy::Once,
+        pkcs11_uri: (!second).then(|| format!("pkcs11:token=hwsign-test;object={label}")),
         remote: true,
         created: 1_700_000_000,
     }
@@ -66,8 +83,8 @@ fn keys_reply() {
         "keys_reply",
         &KeysReply {
             keys: vec![
-                key_entry("release-p256", "ecdsa-p256", "ab"),
-                key_entry("piv-20000000-9a", "ed25519", "cd"),
+                key_meta("release-ed25519", false),
+                key_meta("piv-20000000-9a", true),
             ],
             max_sign_wait_s: 165,
         },
@@ -140,7 +157,7 @@ fn generate_reply() {
     check(
         "generate_reply",
         &GenerateReply {
-            key: key_entry("release-2026", "ecdsa-p256", "ef"),
+            key: key_meta("release-2026", false),
         },
     );
 }

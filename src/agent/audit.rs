@@ -33,57 +33,14 @@ pub const TORN_PREFIX: &str = "audit.jsonl.torn-";
 /// The `event` of the record that notes a recovered torn tail.
 pub const EVENT_TORN_RECOVERED: &str = "torn-tail-recovered";
 
+mod canonical;
+pub use canonical::canonical;
+
 /// The hash of a record: SHA-256 of its [`canonical`] JSON without the `hash` field.
 pub fn record_hash(record: &Map<String, Value>) -> String {
     let mut m = record.clone();
     m.remove("hash");
     crate::crypto::pubkey::hex(&Sha256::digest(canonical(&Value::Object(m))))
-}
-
-/// A record's bytes as they are hashed and written: compact JSON, object keys in byte order
-/// at every level, strings and numbers as serde_json writes them. This is what every release
-/// has written (serde_json's default map sorts its keys), made explicit here, so that neither
-/// a crate feature (`preserve_order`) nor the order a record was built in can change a hash:
-/// old logs keep verifying, new records hash the same wherever they are made.
-pub fn canonical(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut Vec<u8>) {
-    match value {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_scalar(&Value::String(k.clone()), out);
-                out.push(b':');
-                write_canonical(&m[k], out);
-            }
-            out.push(b'}');
-        }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, v) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(b']');
-        }
-        scalar => write_scalar(scalar, out),
-    }
-}
-
-fn write_scalar(v: &Value, out: &mut Vec<u8>) {
-    // Writing a string, number, bool or null into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
 }
 
 /// The log files of `dir` in chain order: rotated ones (oldest first), then the current one.

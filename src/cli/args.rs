@@ -183,6 +183,10 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// OpenPGP: put the certificate where hwsign-gpg finds it without configuration
+    /// ($XDG_CONFIG_HOME/hwsign/openpgp/<key id>.asc).
+    #[arg(long, conflicts_with = "output")]
+    pub install: bool,
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
@@ -248,6 +252,61 @@ pub enum SignFormat {
     MinisignLegacy,
 }
 
+/// Which files `sign` and `attest` take besides those named: lists and directories; and
+/// whether hwsign's own outputs among them are taken too.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Read more files from this list, one per line (`-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// The --files-from list is NUL-separated (find -print0, git ls-files -z).
+    #[arg(short = '0', long = "null", requires = "files_from")]
+    pub null: bool,
+    /// Also take every regular file under DIR (repeatable), in a deterministic order;
+    /// symbolic links are skipped unless --follow-symlinks.
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Vec<PathBuf>,
+    /// With -r: follow symbolic links.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Also take inputs that are hwsign's own outputs (signatures, envelopes, bundles,
+    /// verifier material), which are skipped by default.
+    #[arg(long)]
+    pub include_signatures: bool,
+}
+
+impl InputArgs {
+    /// `named` and the files these options add, without hwsign's own outputs unless asked
+    /// for; and what was skipped.
+    pub fn signable(
+        &self,
+        named: &[PathBuf],
+    ) -> crate::error::Result<(Vec<PathBuf>, super::inputs::Skipped)> {
+        super::inputs::signable(
+            named,
+            self.files_from.as_deref(),
+            self.null,
+            &self.recursive,
+            self.follow_symlinks,
+            self.include_signatures,
+        )
+    }
+}
+
+/// How much `sign` and `attest` print.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Print a line per file written (default: one summary line).
+    #[arg(short, long, conflicts_with_all = ["quiet", "json"])]
+    pub verbose: bool,
+    /// Print nothing but errors.
+    #[arg(short, long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Print one JSON document with the outputs, the key and the skipped files on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `hwsign sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
@@ -274,35 +333,15 @@ pub struct SignArgs {
     /// Replace existing signature files.
     #[arg(long)]
     pub force: bool,
-    /// Print a line per file written (default: one summary line).
-    #[arg(short, long, conflicts_with_all = ["quiet", "json"])]
-    pub verbose: bool,
-    /// Print nothing but errors.
-    #[arg(short, long, conflicts_with = "json")]
-    pub quiet: bool,
-    /// Print one JSON document with the outputs, the key and the skipped files on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Also take every regular file under DIR (repeatable), in a deterministic order;
-    /// symbolic links are skipped unless --follow-symlinks.
-    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
-    pub recursive: Vec<PathBuf>,
-    /// With -r: follow symbolic links.
-    #[arg(long)]
-    pub follow_symlinks: bool,
+    /// How much it prints.
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The files besides those named.
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// Write the signatures into this directory (DIR/NAME.sig) instead of beside each file.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
-    /// Also sign inputs that are hwsign's own outputs (signatures, envelopes, bundles, verifier
-    /// material), which are skipped by default.
-    #[arg(long)]
-    pub include_signatures: bool,
-    /// Read more files from this list, one per line (`-`: standard input).
-    #[arg(long, value_name = "FILE")]
-    pub files_from: Option<PathBuf>,
-    /// The --files-from list is NUL-separated (find -print0, git ls-files -z).
-    #[arg(short = '0', long = "null", requires = "files_from")]
-    pub null: bool,
     /// Files to sign.
     #[arg(required_unless_present_any = ["files_from", "recursive"])]
     pub files: Vec<PathBuf>,
@@ -343,32 +382,12 @@ pub struct AttestArgs {
     /// Replace an existing envelope.
     #[arg(long)]
     pub force: bool,
-    /// Read more files from this list, one per line (`-`: standard input).
-    #[arg(long, value_name = "FILE")]
-    pub files_from: Option<PathBuf>,
-    /// The --files-from list is NUL-separated (find -print0, git ls-files -z).
-    #[arg(short = '0', long = "null", requires = "files_from")]
-    pub null: bool,
-    /// Also attest inputs that are hwsign's own outputs (signatures, envelopes, bundles,
-    /// verifier material), which are skipped by default.
-    #[arg(long)]
-    pub include_signatures: bool,
-    /// Print a line per file written (default: one summary line).
-    #[arg(short, long, conflicts_with_all = ["quiet", "json"])]
-    pub verbose: bool,
-    /// Print nothing but errors.
-    #[arg(short, long, conflicts_with = "json")]
-    pub quiet: bool,
-    /// Print one JSON document with the outputs, the key and the skipped files on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Also take every regular file under DIR (repeatable), in a deterministic order;
-    /// symbolic links are skipped unless --follow-symlinks.
-    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
-    pub recursive: Vec<PathBuf>,
-    /// With -r: follow symbolic links.
-    #[arg(long)]
-    pub follow_symlinks: bool,
+    /// How much it prints.
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The files besides those named.
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// Subject names are paths relative to DIR (with `/`), so dist/linux/tool and
     /// dist/mac/tool can be in one release (default: base names; with only -r DIR: relative
     /// to DIR).

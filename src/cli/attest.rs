@@ -185,15 +185,8 @@ fn pae_header_len(payload: usize) -> usize {
 fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Result<()> {
     // Everything that can be wrong with the command line is checked before hashing.
     let (predicate_type, predicate) = predicate(config, args)?;
-    let (files, skipped) = inputs::signable(
-        &args.files,
-        args.files_from.as_deref(),
-        args.null,
-        &args.recursive,
-        args.follow_symlinks,
-        args.include_signatures,
-    )?;
-    if !args.quiet && !args.json {
+    let (files, skipped) = args.inputs.signable(&args.files)?;
+    if !args.report.quiet && !args.report.json {
         inputs::note_skipped(&skipped);
     }
     // Never the checksum file being written (a second run over dist/*).
@@ -202,8 +195,10 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         None => files,
     };
     let base = args.base.clone().or_else(|| {
-        (args.files.is_empty() && args.files_from.is_none() && args.recursive.len() == 1)
-            .then(|| args.recursive[0].clone())
+        (args.files.is_empty()
+            && args.inputs.files_from.is_none()
+            && args.inputs.recursive.len() == 1)
+            .then(|| args.inputs.recursive[0].clone())
     });
     let relative = match &base {
         Some(b) => Some(
@@ -310,7 +305,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             args.force,
         )?);
     }
-    if args.json {
+    if args.report.json {
         use sha2::Digest;
         let doc = serde_json::json!({
             "envelope": out.display().to_string(),
@@ -326,8 +321,8 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             "{}\n",
             serde_json::to_string_pretty(&doc).map_err(crate::format::FormatError::from)?
         ))?;
-    } else if !args.quiet {
-        if args.verbose {
+    } else if !args.report.quiet {
+        if args.report.verbose {
             for p in &written[1..] {
                 eprintln!("wrote {}", p.display());
             }

@@ -71,9 +71,19 @@ fn emit(text: &str, output: Option<&Path>, force: bool) -> Result<()> {
     }
 }
 
-fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
+fn export(client: &mut AgentClient, mut a: ExportArgs) -> Result<()> {
     let key = select::pick(client, Some(&a.key), None)?;
     let public = key.public.clone();
+    if a.install {
+        if !matches!(a.format, ExportFormat::Openpgp) {
+            return Err(Error::Usage(
+                "--install puts an OpenPGP certificate where hwsign-gpg finds it: use it with --format openpgp".into(),
+            ));
+        }
+        let dir = crate::gpg::certs::cert_dir();
+        crate::dirs::ensure_private_dir(&dir).map_err(|e| Error::Usage(e.to_string()))?;
+        a.output = Some(dir.join(format!("{}.asc", key.id.short())));
+    }
     if a.revoke.is_some() && !matches!(a.format, ExportFormat::Openpgp) {
         return Err(Error::Usage(
             "--revoke makes an OpenPGP revocation: use it with --format openpgp --userid …".into(),
@@ -111,7 +121,14 @@ fn export(client: &mut AgentClient, a: ExportArgs) -> Result<()> {
             &key.label,
         ),
     };
-    emit(&text, a.output.as_deref(), a.force)
+    emit(&text, a.output.as_deref(), a.force)?;
+    if let Some(path) = a.output.as_deref().filter(|_| a.install) {
+        eprintln!(
+            "installed {}: hwsign-gpg signs as and verifies with it (`hwsign gpg --list-keys`)",
+            crate::text::name(&path.display().to_string())
+        );
+    }
+    Ok(())
 }
 
 /// A certificate for `key`, self-signed by the token through the agent.

@@ -16,7 +16,7 @@ use crate::key::TouchPolicy;
 /// A line about one file's output: only with `-v`.
 macro_rules! per_file {
     ($args:expr, $($t:tt)*) => {
-        if $args.verbose {
+        if $args.report.verbose {
             eprintln!($($t)*);
         }
     };
@@ -60,15 +60,8 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
         return Err(Error::Usage("--cert is for the OpenPGP formats".into()));
     }
     let skipped;
-    (args.files, skipped) = super::inputs::signable(
-        &args.files,
-        args.files_from.as_deref(),
-        args.null,
-        &args.recursive,
-        args.follow_symlinks,
-        args.include_signatures,
-    )?;
-    if !args.quiet && !args.json {
+    (args.files, skipped) = args.inputs.signable(&args.files)?;
+    if !args.report.quiet && !args.report.json {
         super::inputs::note_skipped(&skipped);
     }
     let suffix = match args.format {
@@ -117,7 +110,7 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
         SignFormat::Minisign => "minisign",
         SignFormat::MinisignLegacy => "minisign legacy",
     };
-    if args.json {
+    if args.report.json {
         let doc = serde_json::json!({
             "format": name,
             "key": { "id": key.id, "label": key.label },
@@ -132,7 +125,7 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
             "{}\n",
             serde_json::to_string_pretty(&doc).map_err(crate::format::FormatError::from)?
         ))?;
-    } else if !args.quiet {
+    } else if !args.report.quiet {
         eprintln!(
             "signed {} file(s) with {} ({name}) → {}",
             output::thousands(outputs.len()),

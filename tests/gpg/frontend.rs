@@ -5,6 +5,7 @@
 //! name; `--version` satisfies the parsers that read it; the `--status-fd` lines are pinned.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -26,10 +27,8 @@ struct World {
 fn world(label: &str) -> World {
     let env = TestEnv::new();
     let agent = env.start_agent(&[]);
-    let dir = env.config.join("hwsign/openpgp");
-    fs::create_dir_all(&dir).unwrap();
-    let cert = dir.join(format!("{label}.asc"));
-    env.hwsign_ok(&[
+    // Installed where hwsign-gpg finds certificates without configuration.
+    let out = run_ok(&mut env.hwsign_cmd(&[
         "keys",
         "export",
         label,
@@ -37,9 +36,24 @@ fn world(label: &str) -> World {
         "openpgp",
         "--userid",
         USERID,
-        "-o",
-        cert.to_str().unwrap(),
-    ]);
+        "--install",
+    ]));
+    let id = env.key_id(label);
+    let cert = env.config.join(format!("hwsign/openpgp/{}.asc", &id[..16]));
+    assert!(cert.is_file(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("installed "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fs::metadata(cert.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
     let gnupg = env.path("gnupg");
     fs::create_dir_all(&gnupg).unwrap();
     set_mode(&gnupg, 0o700);

@@ -6,7 +6,6 @@
 //! keeps the old one.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -58,12 +57,7 @@ fn ssh_sign(sock: &Path, key_line: &str, data: &[u8]) -> bool {
     req.encode(&mut msg).unwrap();
     let mut s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    s.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
-    s.write_all(&msg).unwrap();
-    let mut hdr = [0u8; 4];
-    s.read_exact(&mut hdr).unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
-    s.read_exact(&mut body).unwrap();
+    let body = hwsign_testrig::wire::round_trip(&mut s, &msg);
     match body[0] {
         14 => true,
         5 => false,

@@ -43,11 +43,7 @@ fn frame(msg: &[u8]) -> Vec<u8> {
 
 /// The reply message, or None when the agent closed the connection.
 fn read_reply(s: &mut UnixStream) -> Option<Vec<u8>> {
-    let mut hdr = [0u8; 4];
-    s.read_exact(&mut hdr).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
+    hwsign_testrig::wire::receive(s)
 }
 
 /// Whether the agent closed the connection (EOF) within `within`.

@@ -4,7 +4,6 @@
 //! which socket; a denial is a clear `[denied]` error and nothing is signed.
 
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -37,13 +36,7 @@ fn ssh_login_sign(sock: &Path, key_line: &str) -> bool {
     msg.extend_from_slice(&0u32.to_be_bytes());
     let mut s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
-    s.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
-    s.write_all(&msg).unwrap();
-    let mut hdr = [0u8; 4];
-    s.read_exact(&mut hdr).unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
-    s.read_exact(&mut body).unwrap();
-    body[0] == 14
+    hwsign_testrig::wire::round_trip(&mut s, &msg)[0] == 14
 }
 
 #[test]

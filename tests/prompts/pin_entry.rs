@@ -7,7 +7,6 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -150,13 +149,7 @@ fn ssh_lock(sock: &Path) -> u8 {
     msg.extend_from_slice(pass);
     let mut s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(EVENT_TIMEOUT)).unwrap();
-    s.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
-    s.write_all(&msg).unwrap();
-    let mut hdr = [0u8; 4];
-    s.read_exact(&mut hdr).unwrap();
-    let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
-    s.read_exact(&mut body).unwrap();
-    body[0]
+    hwsign_testrig::wire::round_trip(&mut s, &msg)[0]
 }
 
 #[test]

@@ -25,6 +25,7 @@ pub mod peers;
 pub mod snapshot;
 pub mod sshd;
 pub mod tools;
+pub mod wire;
 
 pub use agent::*;
 pub use bins::*;

@@ -30,7 +30,12 @@ fuzz_target!(|data: &[u8]| {
     ] {
         let _ = now + wait;
     }
-    for rule in &config.keys {
-        let _ = rule.remote_kinds();
+    // Rules are checked at load: what was accepted prints back as what it parses to.
+    for (n, rule) in config.keys.iter().enumerate() {
+        let _ = rule.describe(n + 1);
+        for kind in &rule.remote_kinds {
+            let again: hwsign::config::KindPattern = kind.to_string().parse().expect("round trip");
+            assert_eq!(&again, kind);
+        }
     }
 });

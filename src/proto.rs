@@ -1,7 +1,7 @@
 //! The `@hwsign` extension messages of the SSH agent protocol: encode and decode only.
 //!
 //! Standard messages come from `ssh-agent-lib`'s `proto`; this room adds hwsign's own requests
-//! (`keys@hwsign`, `sign@hwsign`, `status@hwsign`, `generate@hwsign`), their replies, the
+//! (`keys@hwsign`, `sign@hwsign`, `minisign@hwsign`, `status@hwsign`, `generate@hwsign`), their replies, the
 //! `error@hwsign` reply that carries a wire error code, the `query` reply, and frame helpers.
 //! Every hwsign message body starts with a `uint32` version. Nothing here does I/O.
 
@@ -10,6 +10,7 @@ pub mod frame;
 pub mod generate;
 pub mod keys;
 pub mod message;
+pub mod minisign;
 pub mod query;
 pub mod reply;
 pub mod sign;

@@ -51,9 +51,26 @@ pub enum Signed {
         /// Its SHA-256.
         sha256: [u8; 32],
     },
+    /// Both signatures of a minisign file (`minisign@hwsign`): the first over what the client
+    /// sent (a BLAKE2b-512 digest, or a small file), the second over that signature and the
+    /// trusted comment. What the first signs can be the hash of anything.
+    Minisign {
+        /// SHA-256 of what the first signature signs.
+        sha256: [u8; 32],
+        /// The trusted comment (`timestamp:…\tfile:…`), a client's word.
+        trusted_comment: String,
+    },
 }
 
 impl Signed {
+    /// A minisign request: what the first signature signs, and the trusted comment.
+    pub fn minisign(data: &[u8], trusted_comment: &str) -> Signed {
+        Signed::Minisign {
+            sha256: sha256(data),
+            trusted_comment: trusted_comment.to_string(),
+        }
+    }
+
     /// Read `data` (`input` says whether it is a message or a digest).
     pub fn parse(data: &[u8], input: SignInput) -> Signed {
         if input == SignInput::Prehash {
@@ -92,7 +109,10 @@ impl Signed {
             (Signed::Dsse { payload_type, .. }, KindPattern::Dsse(want)) => {
                 want.as_ref().is_none_or(|w| w == payload_type)
             }
-            (Signed::Digest(_) | Signed::Message { .. }, KindPattern::Digest) => true,
+            (
+                Signed::Digest(_) | Signed::Message { .. } | Signed::Minisign { .. },
+                KindPattern::Digest,
+            ) => true,
             _ => false,
         }
     }
@@ -122,6 +142,12 @@ impl Signed {
             Signed::Digest(_) | Signed::Message { .. } => {
                 "a bare digest (raw or OpenPGP signature: can sign anything)".into()
             }
+            Signed::Minisign {
+                trusted_comment, ..
+            } => format!(
+                "a minisign signature ({}; can sign anything)",
+                Escaped::name(trusted_comment)
+            ),
         }
     }
 
@@ -157,6 +183,10 @@ impl Signed {
             Signed::SshLogin { user, .. } => json!({ "user": user }),
             Signed::Digest(d) => json!({ "digest": hex(d) }),
             Signed::Message { sha256 } => json!({ "message_sha256": hex(sha256) }),
+            Signed::Minisign {
+                sha256,
+                trusted_comment,
+            } => json!({ "message_sha256": hex(sha256), "trusted_comment": trusted_comment }),
         }
     }
 }
@@ -169,7 +199,9 @@ impl fmt::Display for Signed {
             Signed::SshLogin { .. } => f.write_str("ssh-login"),
             Signed::Sshsig(blob) => write!(f, "sshsig:{}", blob.namespace),
             Signed::Dsse { payload_type, .. } => write!(f, "dsse:{payload_type}"),
-            Signed::Digest(_) | Signed::Message { .. } => f.write_str("digest"),
+            Signed::Digest(_) | Signed::Message { .. } | Signed::Minisign { .. } => {
+                f.write_str("digest")
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use hwsign::error::WireError;
 use hwsign::proto::HwsignMessage;
 use hwsign::proto::generate::{GenerateReply, GenerateRequest};
 use hwsign::proto::keys::{KeysReply, KeysRequest};
+use hwsign::proto::minisign::{MinisignReply, MinisignRequest};
 use hwsign::proto::query::QueryReply;
 use hwsign::proto::sign::{SignReply, SignRequest};
 use hwsign::proto::status::{StatusReply, StatusRequest};
@@ -25,6 +26,8 @@ fuzz_target!(|data: &[u8]| {
     one::<KeysReply>(data);
     one::<SignRequest>(data);
     one::<SignReply>(data);
+    one::<MinisignRequest>(data);
+    one::<MinisignReply>(data);
     one::<StatusRequest>(data);
     one::<StatusReply>(data);
     one::<TouchRequest>(data);

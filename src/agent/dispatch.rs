@@ -20,11 +20,13 @@ use crate::format::ssh_signature;
 use crate::key::{KeyId, KeyMeta};
 use crate::proto::generate::{GenerateReply, GenerateRequest};
 use crate::proto::keys::{KeysReply, KeysRequest};
+use crate::proto::minisign::{MinisignReply, MinisignRequest};
 use crate::proto::query::QueryReply;
 use crate::proto::sign::{SignReply, SignRequest};
 use crate::proto::status::{PendingTouch, StatusReply, StatusRequest};
 use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
 use crate::proto::{EXT_QUERY, EXT_SESSION_BIND, Extension, HwsignMessage};
+use crate::signed::Signed;
 use crate::token::GenerateSpec;
 
 /// An `error@hwsign` reply.
@@ -147,6 +149,7 @@ async fn ssh_sign(
         key: &key,
         scheme,
         input: SignInput::Message,
+        signed: Signed::parse(&req.data, SignInput::Message),
         data: req.data,
         request: RequestName::SshSign,
         client: None,
@@ -167,6 +170,7 @@ pub fn supported_extensions() -> Vec<String> {
         EXT_SESSION_BIND,
         KeysRequest::NAME,
         SignRequest::NAME,
+        MinisignRequest::NAME,
         StatusRequest::NAME,
         GenerateRequest::NAME,
     ]
@@ -265,6 +269,13 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             }
             Err(e) => malformed(e),
         },
+        MinisignRequest::NAME => match MinisignRequest::from_extension(&ext) {
+            Ok(req) => match minisign(ctx, peer, req).await {
+                Ok(reply) => ok_ext(&reply),
+                Err(e) => error_response(&e),
+            },
+            Err(e) => malformed(e),
+        },
         GenerateRequest::NAME if ctx.socket == Socket::Extra => error_response(&WireError::new(
             ErrorCode::PolicyRefused,
             "key generation is not allowed through the forwarded socket (agent.extra.sock)",
@@ -338,17 +349,23 @@ async fn status(ctx: &Context) -> StatusReply {
     }
 }
 
-async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<SignReply, WireError> {
-    // An id that is not one names no key, like an id no token has.
-    let found = match KeyId::parse(&req.key_id) {
+/// The key a request names by id, if this socket may see it. An id that is not one names no
+/// key, like an id no token has.
+async fn named_key(ctx: &Context, key_id: &str) -> Result<KeyRef, WireError> {
+    let found = match KeyId::parse(key_id) {
         Ok(id) => ctx.inventory.find(&id).await,
         Err(_) => None,
     };
-    let key = find_visible(ctx, found, &req.key_id).await?;
+    find_visible(ctx, found, key_id).await
+}
+
+async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<SignReply, WireError> {
+    let key = named_key(ctx, &req.key_id).await?;
     let job = Job {
         key: &key,
         scheme: req.scheme,
         input: req.input,
+        signed: Signed::parse(&req.data, req.input),
         data: req.data,
         request: RequestName::HwsignSign,
         client: Some(&req.context),
@@ -358,6 +375,41 @@ async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<Sig
         key_id: key.meta.id.to_string(),
         scheme: req.scheme,
         signature: sig,
+    })
+}
+
+async fn minisign(
+    ctx: &Context,
+    peer: &Peer,
+    req: MinisignRequest,
+) -> Result<MinisignReply, WireError> {
+    let key = named_key(ctx, &req.key_id).await?;
+    if key.meta.algorithm() != crate::crypto::pubkey::KeyAlgorithm::Ed25519 {
+        return Err(WireError::new(
+            ErrorCode::Unsupported,
+            format!(
+                "minisign signatures are Ed25519; key {} is {}",
+                key.meta.label,
+                key.meta.algorithm()
+            ),
+            "pick an Ed25519 key for --format minisign",
+        ));
+    }
+    let job = Job {
+        key: &key,
+        scheme: crate::crypto::scheme::Scheme::Ed25519,
+        input: SignInput::Message,
+        signed: Signed::minisign(&req.data, &req.trusted_comment),
+        data: req.data,
+        request: RequestName::Minisign,
+        client: Some(&req.context),
+    };
+    let both = signing::sign(ctx, peer, job).await?;
+    let (signature, global) = both.split_at(both.len() / 2);
+    Ok(MinisignReply {
+        key_id: key.meta.id.to_string(),
+        signature: signature.to_vec(),
+        global_signature: global.to_vec(),
     })
 }
 

@@ -111,6 +111,14 @@ pub fn confirm_text(
             "A bare digest {} (it can be the hash of anything)\n",
             hex(sha256)
         )),
+        Signed::Minisign {
+            sha256,
+            trusted_comment,
+        } => out.push_str(&format!(
+            "A minisign signature of data with SHA-256 {} (it can be the hash of anything), trusted comment {}\n",
+            hex(sha256),
+            Escaped::name(trusted_comment)
+        )),
     }
     if !note.is_empty() {
         out.push_str(&format!(

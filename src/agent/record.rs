@@ -40,6 +40,8 @@ pub enum RequestName {
     SshSign,
     /// `sign@hwsign`.
     HwsignSign,
+    /// `minisign@hwsign` (both signatures of a minisign file).
+    Minisign,
 }
 
 impl RequestName {
@@ -47,6 +49,7 @@ impl RequestName {
         match self {
             RequestName::SshSign => "ssh-sign",
             RequestName::HwsignSign => "sign@hwsign",
+            RequestName::Minisign => "minisign@hwsign",
         }
     }
 }

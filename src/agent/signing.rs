@@ -27,6 +27,8 @@ pub struct Job<'a> {
     pub input: SignInput,
     /// The bytes.
     pub data: Vec<u8>,
+    /// What they are, read from them by the caller (once).
+    pub signed: Signed,
     /// Which request asked.
     pub request: RequestName,
     /// What the client says it is (unverified).
@@ -192,8 +194,8 @@ fn check_signature(
 }
 
 /// Sign, within policy, with an audit record.
-pub async fn sign(ctx: &Context, peer: &Peer, job: Job<'_>) -> Result<Vec<u8>, WireError> {
-    let signed = Signed::parse(&job.data, job.input);
+pub async fn sign(ctx: &Context, peer: &Peer, mut job: Job<'_>) -> Result<Vec<u8>, WireError> {
+    let signed = std::mem::replace(&mut job.signed, Signed::Digest(Vec::new()));
     let config = ctx.config();
     let (key, scheme, request, client) = (job.key, job.scheme, job.request, job.client);
     let result = attempt(ctx, &config, peer, job, &signed).await;
@@ -253,8 +255,34 @@ async fn attempt(
     let (what, plan) = gate(ctx, config, peer, key, signed, note)
         .await
         .map_err(refused)?;
-    let on_token = key.token.sign(key.id(), job.scheme, input.clone(), &what);
-    let sig = touch_notice::sign_with_notice(ctx, config, key, &what, plan, on_token)
+    let sig = on_token(ctx, config, key, job.scheme, input, &what, plan).await?;
+    let Signed::Minisign {
+        trusted_comment, ..
+    } = signed
+    else {
+        return Ok(sig);
+    };
+    // minisign's global signature, over the first and the trusted comment: the same decision,
+    // a second signature (a token with touch policy "always" is touched again).
+    let global = crate::format::minisign::global_message(&sig, trusted_comment);
+    let second = on_token(ctx, config, key, job.scheme, global, &what, plan).await?;
+    Ok([sig, second].concat())
+}
+
+/// The token's signature by `key` over `input` (the scheme's digest, or the message for
+/// Ed25519) under the touch `plan`: encoded, and checked against the listed key. A token
+/// that lost the key, or signs with another one, makes the listing be looked at again.
+async fn on_token(
+    ctx: &Context,
+    config: &Config,
+    key: &KeyRef,
+    scheme: Scheme,
+    input: Vec<u8>,
+    what: &str,
+    plan: touch_notice::Plan,
+) -> Result<Vec<u8>, (Outcome, WireError)> {
+    let asked = key.token.sign(key.id(), scheme, input.clone(), what);
+    let sig = touch_notice::sign_with_notice(ctx, config, key, what, plan, asked)
         .await
         .map_err(|e| {
             if matches!(
@@ -274,7 +302,7 @@ async fn attempt(
         let hint = "see the agent's log; `hwsign status` shows the token's state";
         (Outcome::Failed, WireError::new(ErrorCode::TokenError, message, hint))
     })?;
-    check_signature(key, job.scheme, &input, &sig).map_err(|e| {
+    check_signature(key, scheme, &input, &sig).map_err(|e| {
         ctx.inventory.invalidate();
         (Outcome::Failed, e)
     })?;

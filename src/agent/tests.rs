@@ -400,3 +400,66 @@ async fn ssh_sign_requests_share_the_chain() {
     assert_eq!(records[0]["signed"]["user"], "git");
     assert!(records[0].get("client_says").is_none());
 }
+
+/// minisign@hwsign: both signatures in one request, one record; the global signature covers
+/// the first and the trusted comment; a key that is not Ed25519 is refused.
+#[tokio::test]
+async fn minisign_makes_both_signatures_in_one_request() {
+    use crate::proto::minisign::{MinisignReply, MinisignRequest};
+    let rig = Rig::new("").await;
+    let ed = rig.key("ed").await;
+    let request = |key: &KeyMeta| MinisignRequest {
+        key_id: key.id.to_string(),
+        data: vec![0x42; 64],
+        trusted_comment: "timestamp:1\tfile:a.tar\thashed".into(),
+        context: SignContext::default(),
+    };
+    let reply: MinisignReply = rig
+        .call(Socket::Main, &mut peer(), &request(&ed))
+        .await
+        .unwrap();
+    check::check(
+        &ed.public,
+        Scheme::Ed25519,
+        Checked::Message(&[0x42; 64]),
+        &reply.signature,
+    )
+    .unwrap();
+    let global = crate::format::minisign::global_message(
+        &reply.signature,
+        "timestamp:1\tfile:a.tar\thashed",
+    );
+    check::check(
+        &ed.public,
+        Scheme::Ed25519,
+        Checked::Message(&global),
+        &reply.global_signature,
+    )
+    .unwrap();
+    assert_eq!(
+        rig.signed.load(Ordering::SeqCst),
+        2,
+        "two signatures by the token"
+    );
+    let p256 = rig.key("p256").await;
+    let err = rig
+        .call::<MinisignReply>(Socket::Main, &mut peer(), &request(&p256))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReplyError::Wire(ref w) if w.code == ErrorCode::Unsupported),
+        "{err}"
+    );
+    let records = rig.records();
+    assert_eq!(
+        records.len(),
+        1,
+        "one record for both signatures; none for the refused key"
+    );
+    assert_eq!(records[0]["request"], "minisign@hwsign");
+    assert_eq!(records[0]["kind"], "digest");
+    assert_eq!(
+        records[0]["signed"]["trusted_comment"],
+        "timestamp:1\tfile:a.tar\thashed"
+    );
+}

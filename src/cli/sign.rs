@@ -11,7 +11,6 @@ use crate::crypto::file_hash;
 use crate::crypto::scheme::{HashAlg, Scheme};
 use crate::error::{Error, Result};
 use crate::format::{raw, sshsig};
-use crate::key::TouchPolicy;
 
 /// A line about one file's output: only with `-v`.
 macro_rules! per_file {
@@ -445,11 +444,6 @@ fn minisign_files(
             }
         }
     }
-    if signer.key.touch != TouchPolicy::Never {
-        eprintln!(
-            "minisign needs two signatures per file (the file's and the trusted comment's): touch the token for each if it asks"
-        );
-    }
     each_file(&sock, &args.files, |i| {
         let (file, out) = (&args.files[i], &outputs[i]);
         let name = display_name(file);
@@ -487,13 +481,7 @@ fn minisign_files(
             if legacy { "" } else { "\thashed" }
         );
         ms::check_comment(&trusted)?;
-        let sig = signer.sign_message(Scheme::Ed25519, message, "minisign", &names)?;
-        let global = signer.sign_message(
-            Scheme::Ed25519,
-            ms::global_message(&sig, &trusted),
-            "minisign",
-            &names,
-        )?;
+        let (sig, global) = signer.sign_minisign(message, &trusted, &names)?;
         let text = ms::signature_file(
             &signer.public,
             alg,

@@ -292,6 +292,11 @@ impl AgentClient {
                 let wait = self.sign_wait();
                 self.round_trip_within(&msg, wait, false)?
             }
+            // Two signatures, each of which may wait for a touch.
+            "minisign@hwsign" => {
+                let wait = self.sign_wait() * 2;
+                self.round_trip_within(&msg, wait, false)?
+            }
             // Generating a key on a card can take minutes (RSA-4096 on an OpenPGP card).
             "generate@hwsign" => {
                 let wait = self.sign_wait() + Duration::from_secs(300);

@@ -6,6 +6,7 @@ use crate::crypto::pubkey::PublicKey;
 use crate::crypto::scheme::{Scheme, SignInput};
 use crate::error::{Error, Result};
 use crate::key::{KeyMeta, TouchPolicy};
+use crate::proto::minisign::{MinisignReply, MinisignRequest};
 use crate::proto::sign::{SignContext, SignRequest};
 use crate::text::{self, Escaped};
 
@@ -90,6 +91,63 @@ impl<'a> Signer<'a> {
             ))
         })?;
         Ok((reply.signature, req.data))
+    }
+
+    /// Both signatures of a minisign file: over `data` (its BLAKE2b-512 digest, or the file
+    /// for legacy signatures), then over that signature and `trusted_comment`. One request
+    /// (one decision, one audit record) to agents that know `minisign@hwsign`; two to older
+    /// ones. Both are checked against the key before anything is written.
+    pub fn sign_minisign(
+        &mut self,
+        data: Vec<u8>,
+        trusted_comment: &str,
+        names: &[String],
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let global_of = |sig: &[u8]| crate::format::minisign::global_message(sig, trusted_comment);
+        if self.key.touch != TouchPolicy::Never {
+            eprintln!(
+                "{} (a second touch may be needed for minisign's global signature)",
+                self.touch_notice("minisign", names)
+            );
+        }
+        let req = MinisignRequest {
+            key_id: self.key.id.to_string(),
+            data,
+            trusted_comment: trusted_comment.to_string(),
+            context: self.context("minisign", names),
+        };
+        let reply: MinisignReply = match self.client.call(&req) {
+            Ok(reply) => reply,
+            Err(Error::Agent(w)) if w.code == crate::error::ErrorCode::UnknownRequest => {
+                let sig = self.sign_message(Scheme::Ed25519, req.data, "minisign", names)?;
+                let global =
+                    self.sign_message(Scheme::Ed25519, global_of(&sig), "minisign", names)?;
+                return Ok((sig, global));
+            }
+            Err(e) => return Err(e),
+        };
+        if reply.key_id != self.key.id {
+            return Err(Error::Protocol(
+                "the agent signed with another key than asked".into(),
+            ));
+        }
+        for (what, message, sig) in [
+            ("signature", &req.data, &reply.signature),
+            (
+                "global signature",
+                &global_of(&reply.signature),
+                &reply.global_signature,
+            ),
+        ] {
+            check(&self.public, Scheme::Ed25519, Signed::Message(message), sig).map_err(|e| {
+                Error::Protocol(format!(
+                    "the minisign {what} from key {} ({}) does not check out: {e}; nothing was written",
+                    Escaped::name(&self.key.label),
+                    Escaped::name(&self.key.id)
+                ))
+            })?;
+        }
+        Ok((reply.signature, reply.global_signature))
     }
 
     /// What to tell the user before a signature that may need a touch:

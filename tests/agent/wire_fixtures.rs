@@ -10,6 +10,7 @@ use hwsign::error::{ErrorCode, WireError};
 use hwsign::key::{BackendKind, KeyId, KeyMeta, PinPolicy, TouchPolicy};
 use hwsign::proto::generate::{GenerateReply, GenerateRequest};
 use hwsign::proto::keys::{KeysReply, KeysRequest};
+use hwsign::proto::minisign::{MinisignReply, MinisignRequest};
 use hwsign::proto::sign::{SignContext, SignReply, SignRequest};
 use hwsign::proto::status::{PendingTouch, StatusReply, StatusRequest, TokenStatus};
 use hwsign::proto::touch::{LockRequest, TouchReply, TouchRequest};
@@ -87,6 +88,35 @@ fn keys_reply() {
                 key_meta("piv-20000000-9a", true),
             ],
             max_sign_wait_s: 165,
+        },
+    );
+}
+
+#[test]
+fn minisign_request() {
+    check(
+        "minisign_request",
+        &MinisignRequest {
+            key_id: "ab".repeat(32),
+            data: (0u8..64).collect(),
+            trusted_comment: "timestamp:1780272000\tfile:a.tar.gz\thashed".into(),
+            context: SignContext {
+                format: "minisign".into(),
+                names: vec!["a.tar.gz".into()],
+                note: String::new(),
+            },
+        },
+    );
+}
+
+#[test]
+fn minisign_reply() {
+    check(
+        "minisign_reply",
+        &MinisignReply {
+            key_id: "ab".repeat(32),
+            signature: vec![1; 64],
+            global_signature: vec![2; 64],
         },
     );
 }

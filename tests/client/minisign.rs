@@ -61,6 +61,20 @@ fn minisign_verifies_prehashed_and_legacy_signatures() {
             .args(["-V", "-m", file, "-p", "key.pub"]);
         run(&mut c)
     };
+    // One request per file: both signatures, one decision, one audit record with the trusted
+    // comment.
+    let log = fs::read_to_string(env.state.join("hwsign/audit.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{log}");
+    for (r, file) in records.iter().zip(["big.tar.gz", "small.txt"]) {
+        assert_eq!(r["request"], "minisign@hwsign", "{r}");
+        assert_eq!(r["result"], "signed", "{r}");
+        let comment = r["signed"]["trusted_comment"].as_str().unwrap();
+        assert!(comment.contains(&format!("file:{file}")), "{r}");
+    }
     for (file, tag) in [("big.tar.gz", "ED"), ("small.txt", "Ed")] {
         let out = verify(file);
         assert!(out.status.success(), "{file}: {out:?}");

@@ -21,8 +21,24 @@ macro_rules! per_file {
     };
 }
 
-/// The key that signed, for `--emit-verifier-material`.
-type Material = (crate::key::KeyMeta, crate::crypto::pubkey::PublicKey);
+/// What a format's signing leaves for the end of the command: the key that signed (for
+/// `--emit-verifier-material` and the summary), and each file's SHA-256 where the signing pass
+/// computed it (for `--json`; empty when it did not).
+struct Material {
+    key: crate::key::KeyMeta,
+    public: crate::crypto::pubkey::PublicKey,
+    sha256: Vec<[u8; 32]>,
+}
+
+impl Material {
+    fn of(signer: &Signer<'_>, sha256: Vec<[u8; 32]>) -> Self {
+        Material {
+            key: signer.key.clone(),
+            public: signer.public.clone(),
+            sha256,
+        }
+    }
+}
 
 fn display_name(path: &std::path::Path) -> String {
     path.file_name()
@@ -74,7 +90,7 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
     // Before the first signature: every input is a regular file, every output can be written.
     file_hash::check_inputs(&args.files)?;
     output::check_writable(&outputs, args.force)?;
-    let (key, public) = match args.format {
+    let done = match args.format {
         SignFormat::Sshsig => sshsig_files(client, config, &args, &outputs)?,
         SignFormat::Raw => raw_files(client, config, &args, &outputs)?,
         SignFormat::Openpgp => openpgp(client, config, &args, &outputs)?,
@@ -85,16 +101,17 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
     };
     let mut material = Vec::new();
     if args.emit_verifier_material {
-        let written = super::material::emit(&material_dir(&outputs), &key, &public, args.force)
-            .map_err(|e| {
-                output::not_done(
-                    e,
-                    format!(
-                        "wrote all {} signatures, not the verifier material",
-                        output::thousands(outputs.len())
-                    ),
-                )
-            })?;
+        let written =
+            super::material::emit(&material_dir(&outputs), &done.key, &done.public, args.force)
+                .map_err(|e| {
+                    output::not_done(
+                        e,
+                        format!(
+                            "wrote all {} signatures, not the verifier material",
+                            output::thousands(outputs.len())
+                        ),
+                    )
+                })?;
         for p in &written {
             per_file!(args, "wrote {}", p.display());
         }
@@ -109,12 +126,26 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
         SignFormat::Minisign => "minisign",
         SignFormat::MinisignLegacy => "minisign legacy",
     };
+    let key = &done.key;
     if args.report.json {
+        // The digests the signing pass made, else one more pass (OpenPGP and minisign hash
+        // with their own contexts).
+        let sha256 = if done.sha256.len() == args.files.len() {
+            done.sha256
+        } else {
+            file_hash::sha256_files(&args.files).map_err(|e| {
+                output::not_done(
+                    e,
+                    format!("wrote all {} signatures; no JSON summary", outputs.len()),
+                )
+            })?
+        };
         let doc = serde_json::json!({
             "format": name,
             "key": { "id": key.id, "label": key.label },
-            "signed": args.files.iter().zip(&outputs).map(|(f, o)| serde_json::json!({
+            "signed": args.files.iter().zip(&outputs).zip(&sha256).map(|((f, o), d)| serde_json::json!({
                 "file": f.display().to_string(),
+                "sha256": crate::crypto::pubkey::hex(d),
                 "signature": o.display().to_string(),
             })).collect::<Vec<_>>(),
             "verifier_material": material.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -222,7 +253,13 @@ fn sshsig_files(
     let mut signer = signer_for(client, config, args)?;
     check_material(args, outputs, &signer)?;
     let scheme = sshsig::scheme_for(signer.public.algorithm());
-    let digests = hashed(file_hash::hash_files(&args.files, &[sshsig::MESSAGE_HASH]))?;
+    // SHA-256 too in the same pass when the JSON summary wants it.
+    let algs: &[HashAlg] = if args.report.json {
+        &[sshsig::MESSAGE_HASH, HashAlg::Sha256]
+    } else {
+        &[sshsig::MESSAGE_HASH]
+    };
+    let digests = hashed(file_hash::hash_files(&args.files, algs))?;
     each_file(&sock, &args.files, |i| {
         let (d, out) = (&digests[i], &outputs[i]);
         let blob = sshsig::signed_data(&args.namespace, &d.digests[0])?;
@@ -238,7 +275,11 @@ fn sshsig_files(
         );
         Ok(())
     })?;
-    Ok((signer.key.clone(), signer.public.clone()))
+    let sha256 = digests
+        .iter()
+        .filter_map(|d| d.digests.get(1).and_then(|h| h.as_slice().try_into().ok()))
+        .collect();
+    Ok(Material::of(&signer, sha256))
 }
 
 /// Raw: a SHA-256 prehash (ECDSA, RSA) or the small file itself (Ed25519).
@@ -270,13 +311,18 @@ fn raw_files(
     } else {
         hashed(file_hash::hash_files(&args.files, &[HashAlg::Sha256]))?
     };
+    let mut sha256 = Vec::with_capacity(args.files.len());
     each_file(&sock, &args.files, |i| {
         let (file, out) = (&args.files[i], &outputs[i]);
         let names = [display_name(file)];
         let sig = match digests.get(i) {
-            Some(d) => signer.sign_digest(scheme, d.digests[0].clone(), "raw", &names)?,
+            Some(d) => {
+                sha256.extend(<[u8; 32]>::try_from(d.digests[0].as_slice()).ok());
+                signer.sign_digest(scheme, d.digests[0].clone(), "raw", &names)?
+            }
             None => {
                 let data = file_hash::read_input(file, raw::ED25519_MAX_FILE)?;
+                sha256.extend(<[u8; 32]>::try_from(HashAlg::Sha256.digest(&data).as_slice()).ok());
                 signer.sign_message(scheme, data, "raw", &names)?
             }
         };
@@ -289,13 +335,13 @@ fn raw_files(
         );
         Ok(())
     })?;
-    Ok((signer.key.clone(), signer.public.clone()))
+    Ok(Material::of(&signer, sha256))
 }
 
 /// OpenPGP detached signatures: each file streamed into an OpenPGP hash context here; the
 /// agent signs the final digest (which covers the signature's own trailer, so it cannot be
 /// made from a plain SHA-256 of the file).
-pub fn openpgp(
+fn openpgp(
     client: &mut AgentClient,
     config: &Config,
     args: &SignArgs,
@@ -382,7 +428,7 @@ pub fn openpgp(
         );
         Ok(())
     })?;
-    Ok((signer.key.clone(), signer.public.clone()))
+    Ok(Material::of(&signer, Vec::new()))
 }
 
 /// Whether `--cert` applies.
@@ -404,7 +450,7 @@ fn openpgp_streamed(
 ) -> Result<Material> {
     use crate::gpg::sign::{Mode, sign_files};
     let mode = if clear { Mode::Clear } else { Mode::Detached };
-    sign_files(
+    let (key, public) = sign_files(
         client,
         config,
         args.key.as_deref(),
@@ -413,7 +459,12 @@ fn openpgp_streamed(
         outputs,
         args.force,
         mode,
-    )
+    )?;
+    Ok(Material {
+        key,
+        public,
+        sha256: Vec::new(),
+    })
 }
 
 /// minisign (`FILE.minisig`), Ed25519 only: the file's signature (over its BLAKE2b-512, or
@@ -501,5 +552,5 @@ fn minisign_files(
         );
         Ok(())
     })?;
-    Ok((signer.key.clone(), signer.public.clone()))
+    Ok(Material::of(&signer, Vec::new()))
 }

@@ -225,6 +225,38 @@ fn summary_verbose_quiet_and_json() {
     assert_eq!(doc["signed"].as_array().unwrap().len(), 3);
     assert_eq!(doc["signed"][0]["signature"], "dist/firmware.sig.sig");
     assert_eq!(doc["skipped"].as_array().unwrap().len(), 3);
+    // Each file's SHA-256, whatever the format (from the signing pass or one more).
+    let sha256_of = |file: &str| {
+        let bytes = std::fs::read(env.work.join(file)).unwrap();
+        hwsign::crypto::pubkey::hex(&hwsign::crypto::scheme::HashAlg::Sha256.digest(&bytes))
+    };
+    for entry in doc["signed"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        assert_eq!(entry["sha256"], sha256_of(file).as_str(), "{entry}");
+    }
+    for format in ["raw", "openpgp", "minisign"] {
+        let out = env.hwsign(&[
+            "sign",
+            "--key",
+            "release-ed25519",
+            "--format",
+            format,
+            "--force",
+            "--json",
+            "dist/tool-mac.tar.gz",
+        ]);
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            doc["signed"][0]["sha256"],
+            sha256_of("dist/tool-mac.tar.gz").as_str(),
+            "{format}: {doc}"
+        );
+    }
 
     let out = env.hwsign(&args(
         &["attest", "--key", "release-p256", "--purl", PURL, "--json"],

@@ -210,6 +210,13 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         None => None,
     };
     let names = subject_names(&files, relative.as_deref())?;
+    // The checksum file's names: relative to the same base as the subjects, else as given;
+    // made once, before hashing.
+    let sums_names = match (&args.sums, &relative) {
+        (None, _) => Vec::new(),
+        (Some(_), Some(r)) => r.clone(),
+        (Some(_), None) => super::sums::names_of(&files, None)?,
+    };
     let out = match (&args.output, &args.output_dir) {
         (Some(o), _) => o.clone(),
         (None, Some(dir)) => dir.join("release.intoto.json"),
@@ -249,9 +256,8 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             args.force,
             HashAlg::Sha256,
             false,
-            &files,
+            &sums_names,
             &digests,
-            base.as_deref(),
         )
         .map_err(|e| output::not_done(e, "nothing was signed"))?;
     }

@@ -101,19 +101,24 @@ pub fn name_of(path: &Path, base: Option<&Path>) -> Result<String> {
     }
 }
 
-/// Write the checksum file `out` (or stdout) for `files` and their `digests`.
+/// The names `files` have in a checksum file ([`name_of`]), all checked before anything is
+/// hashed.
+pub fn names_of(files: &[PathBuf], base: Option<&Path>) -> Result<Vec<String>> {
+    files.iter().map(|f| name_of(f, base)).collect()
+}
+
+/// Write the checksum file `out` (or stdout): one line per name and its digest.
 pub fn write(
     out: Option<&Path>,
     force: bool,
     alg: HashAlg,
     tag: bool,
-    files: &[PathBuf],
+    names: &[String],
     digests: &[impl AsRef<[u8]>],
-    base: Option<&Path>,
 ) -> Result<()> {
     let mut text = String::new();
-    for (f, d) in files.iter().zip(digests) {
-        text.push_str(&line(alg, d.as_ref(), &name_of(f, base)?, tag));
+    for (name, d) in names.iter().zip(digests) {
+        text.push_str(&line(alg, d.as_ref(), name, tag));
     }
     match out {
         Some(p) => output::write_new(p, text.as_bytes(), force),
@@ -182,9 +187,7 @@ fn sums(args: &SumsArgs) -> Result<()> {
         files = inputs::without(files, out);
         output::check_writable(std::slice::from_ref(out), args.force)?;
     }
-    for f in &files {
-        name_of(f, args.base.as_deref())?;
-    }
+    let names = names_of(&files, args.base.as_deref())?;
     let alg = match args.algo {
         Algo::Sha256 => HashAlg::Sha256,
         Algo::Sha512 => HashAlg::Sha512,
@@ -198,9 +201,8 @@ fn sums(args: &SumsArgs) -> Result<()> {
         args.force,
         alg,
         args.tag,
-        &files,
+        &names,
         &digests,
-        args.base.as_deref(),
     )
 }
 

@@ -5,19 +5,38 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::Digest;
 
 use crate::crypto::scheme::HashAlg;
 use crate::error::{Error, Result};
 
-/// Inputs larger than this in total get a progress bar (on a terminal, never on a pipe): about
-/// a second of hashing or more.
-const PROGRESS_THRESHOLD: u64 = 64 * 1024 * 1024;
-/// So do this many files, whatever their size (opening each costs too).
-const PROGRESS_FILES: usize = 2000;
+/// A run that is still hashing after this long shows a progress bar (on a terminal, never on
+/// a pipe); a shorter one shows nothing. `HWSIGN_PROGRESS_AFTER_MS` changes it (tests show the
+/// bar at once with 0).
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
+fn progress_after() -> Duration {
+    std::env::var("HWSIGN_PROGRESS_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(PROGRESS_AFTER, Duration::from_millis)
+}
+
+/// Shows `bar` once `after` has passed, unless `done` is set first.
+fn show_later(bar: &ProgressBar, after: Duration, done: &AtomicBool) {
+    let start = Instant::now();
+    while !done.load(Ordering::Relaxed) {
+        if start.elapsed() >= after {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 const BUF: usize = 1024 * 1024;
 
 enum Hasher {
@@ -292,16 +311,16 @@ where
     } else {
         0
     };
-    let progress = (terminal && (total >= PROGRESS_THRESHOLD || paths.len() >= PROGRESS_FILES))
-        .then(|| {
-            let bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "hashing {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            ) {
-                bar.set_style(style);
-            }
-            bar
-        });
+    // Counted from the start, drawn only when the run takes longer than a moment.
+    let progress = terminal.then(|| {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+        if let Ok(style) = ProgressStyle::with_template(
+            "hashing {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -311,34 +330,43 @@ where
     let results: Mutex<Vec<Option<T>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
     // The error of the first file (in input order) that failed.
     let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                // One buffer per worker: 100,000 small files are not 100 GB of zeroing.
-                let mut buf = vec![0u8; BUF];
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let r = make().and_then(|mut sink| {
-                        feed(path, &mut sink, progress.as_ref(), &mut buf).map(|n| finish(sink, n))
-                    });
-                    match r {
-                        Ok(v) => {
-                            if let Ok(mut slots) = results.lock() {
-                                slots[i] = Some(v);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|outer| {
+        if let Some(bar) = progress.as_ref() {
+            let (after, done) = (progress_after(), &done);
+            outer.spawn(move || show_later(bar, after, done));
+        }
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    // One buffer per worker: 100,000 small files are not 100 GB of zeroing.
+                    let mut buf = vec![0u8; BUF];
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        let r = make().and_then(|mut sink| {
+                            feed(path, &mut sink, progress.as_ref(), &mut buf)
+                                .map(|n| finish(sink, n))
+                        });
+                        match r {
+                            Ok(v) => {
+                                if let Ok(mut slots) = results.lock() {
+                                    slots[i] = Some(v);
+                                }
                             }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failed.lock()
-                                && f.as_ref().is_none_or(|(j, _)| i < *j)
-                            {
-                                *f = Some((i, e));
+                            Err(e) => {
+                                if let Ok(mut f) = failed.lock()
+                                    && f.as_ref().is_none_or(|(j, _)| i < *j)
+                                {
+                                    *f = Some((i, e));
+                                }
                             }
                         }
                     }
-                }
-            });
-        }
+                });
+            }
+        });
+        done.store(true, Ordering::Relaxed);
     });
     if let Some(p) = progress {
         p.finish_and_clear();

@@ -113,3 +113,39 @@ fn checksum_files_pass_coreutils_and_match_the_attestation() {
     assert!(err.contains("--sign nonsense"), "{err}");
     assert!(!env.path("X").exists());
 }
+
+/// The progress bar: drawn on a terminal when hashing takes longer than a moment
+/// (`HWSIGN_PROGRESS_AFTER_MS` makes the moment 0 here, so a small input shows it), never for
+/// a quick run, never on a pipe. `script` gives the command a terminal.
+#[test]
+fn a_progress_bar_only_on_a_terminal_and_only_when_hashing_takes_a_while() {
+    let script = require_tool("script", "bsdutils");
+    let env = TestEnv::new();
+    write_random(&env.work, "big.bin", 8 << 20, 3);
+    let on_terminal = |after_ms: Option<&str>, out: &str| {
+        let line = format!("{} sums big.bin -o {out}", client_bin().display());
+        let mut cmd = env.command(&script);
+        cmd.args(["-qec", &line, "/dev/null"]);
+        if let Some(ms) = after_ms {
+            cmd.env("HWSIGN_PROGRESS_AFTER_MS", ms);
+        }
+        String::from_utf8_lossy(&run_ok(&mut cmd).stdout).into_owned()
+    };
+    let shown = on_terminal(Some("0"), "SUMS1");
+    assert!(shown.contains("hashing "), "{shown:?}");
+    let quick = on_terminal(None, "SUMS2");
+    assert!(!quick.contains("hashing"), "{quick:?}");
+    let mut piped = env.hwsign_cmd(&["sums", "big.bin", "-o", "SUMS3"]);
+    piped.env("HWSIGN_PROGRESS_AFTER_MS", "0");
+    let out = run_ok(&mut piped);
+    assert!(out.stderr.is_empty() && out.stdout.is_empty(), "{out:?}");
+    let sums: Vec<String> = ["SUMS1", "SUMS2", "SUMS3"]
+        .iter()
+        .map(|f| std::fs::read_to_string(env.path(f)).unwrap())
+        .collect();
+    assert!(
+        sums.iter()
+            .all(|s| *s == sums[0] && s.ends_with("  big.bin\n")),
+        "{sums:?}"
+    );
+}

@@ -28,7 +28,7 @@ pub fn gather_all(
     }
     if out.is_empty() {
         return Err(Error::Usage(
-            "no files to sign\n  hint: name them, or give a list with --files-from FILE".into(),
+            "no input files\n  hint: name them, give a list with --files-from FILE, or a directory with -r DIR".into(),
         ));
     }
     Ok(out)

@@ -38,8 +38,13 @@ pub struct VerifyArgs {
     /// The --files-from list is NUL-separated.
     #[arg(short = '0', long = "null", requires = "files_from")]
     pub null: bool,
+    /// Also verify every regular file under DIR (repeatable; signature files among them are
+    /// the signatures). With one DIR and an envelope, subjects are matched by their paths
+    /// relative to DIR unless --base says otherwise, as `hwsign attest -r DIR` names them.
+    #[arg(short = 'r', long = "recursive", value_name = "DIR")]
+    pub recursive: Vec<PathBuf>,
     /// The files to verify.
-    #[arg(required_unless_present = "files_from")]
+    #[arg(required_unless_present_any = ["files_from", "recursive"])]
     pub files: Vec<PathBuf>,
 }
 
@@ -53,7 +58,13 @@ fn now() -> u64 {
 /// Run it: true when every file is verified.
 pub fn run(args: VerifyArgs) -> Result<bool> {
     let policy = Policy::load(&args.policy).map_err(|e| Error::Usage(e.to_string()))?;
-    let given = super::inputs::gather(&args.files, args.files_from.as_deref(), args.null)?;
+    let given = super::inputs::gather_all(
+        &args.files,
+        args.files_from.as_deref(),
+        args.null,
+        &args.recursive,
+        false,
+    )?;
     // `hwsign verify dist/*`: hwsign's outputs among the files are not artifacts; signatures
     // are checked as signatures (unless some were named with --signature or --envelope).
     let (files, own) = crate::client::own::split(given);
@@ -96,7 +107,12 @@ pub fn run(args: VerifyArgs) -> Result<bool> {
             VerifyInput::Signatures(signatures)
         }
     };
-    let verdicts = engine::verify_in(&policy, input, &files, args.base.as_deref(), now());
+    // `attest -r DIR` alone names subjects relative to DIR: so does `verify -r DIR` alone.
+    let base = args.base.clone().or_else(|| {
+        (args.files.is_empty() && args.files_from.is_none() && args.recursive.len() == 1)
+            .then(|| args.recursive[0].clone())
+    });
+    let verdicts = engine::verify_in(&policy, input, &files, base.as_deref(), now());
     if args.json {
         let json = serde_json::to_string_pretty(&report::to_json(&verdicts))
             .map_err(crate::format::FormatError::from)?;
@@ -155,6 +171,7 @@ mod tests {
             files_from: None,
             null: false,
             base: None,
+            recursive: Vec::new(),
             files: paths.clone(),
         };
         assert!(run(args(vec![sig.clone()])).unwrap());

@@ -351,6 +351,36 @@ fn equal_base_names_under_base_and_recursive() {
     );
     let out = env.hwsign(&[&verify[..], &files[..]].concat());
     assert!(!out.status.success(), "matched by base name without --base");
+    // verify -r DIR alone matches relative to DIR, as attest -r DIR names them (the symbolic
+    // link is not walked).
+    let out = env.hwsign(&[&verify[..], &["-r", "dist"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).matches("OK").count(),
+        2
+    );
+    // -r over signatures and artifacts: the signature files are the signatures.
+    fs::create_dir_all(env.path("sigs")).unwrap();
+    fs::copy(env.path("dist/mac/tool"), env.path("sigs/tool")).unwrap();
+    env.hwsign_ok(&[
+        "sign",
+        "--key",
+        "release-p256",
+        "--format",
+        "sshsig",
+        "sigs/tool",
+    ]);
+    let out = env.hwsign(&["verify", "--policy", "trust.toml", "-r", "sigs"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A file outside --base is refused.
     let err = env.hwsign_err(
         &[

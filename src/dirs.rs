@@ -26,7 +26,7 @@ pub enum DirError {
     Owner {
         /// The directory.
         path: PathBuf,
-        /// Its owner.
+        /// The uid that owns it (not ours: refused).
         owner: u32,
         /// Our uid.
         me: u32,

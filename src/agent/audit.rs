@@ -637,7 +637,7 @@ impl AuditLog {
 /// Where a chain check failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broken {
-    /// The file.
+    /// The log file the broken record is in.
     pub file: PathBuf,
     /// The line (1-based).
     pub line: usize,

@@ -61,7 +61,7 @@ impl Context {
 pub struct Peer {
     /// Its pid, if the kernel says.
     pub pid: Option<i32>,
-    /// Its uid.
+    /// Its uid, from the socket's peer credentials (checked to be ours).
     pub uid: u32,
     /// Its process name (`/proc/<pid>/comm`).
     pub process: String,

@@ -22,7 +22,7 @@ pub struct KeyRef {
 }
 
 impl KeyRef {
-    /// Its id.
+    /// The key id (the SPKI hash) the inventory and requests name it by.
     pub fn id(&self) -> &KeyId {
         &self.meta.id
     }

@@ -38,7 +38,7 @@ impl Outcome {
 pub enum RequestName {
     /// A standard SSH agent sign request.
     SshSign,
-    /// `sign@hwsign`.
+    /// `sign@hwsign`: hwsign's own request, with the client's context.
     HwsignSign,
     /// `minisign@hwsign` (both signatures of a minisign file).
     Minisign,

@@ -19,9 +19,9 @@ use crate::text;
 
 /// A request to sign.
 pub struct Job<'a> {
-    /// The key.
+    /// The key, as listed, with the worker of its token.
     pub key: &'a KeyRef,
-    /// The scheme.
+    /// The scheme the client asked for (checked against the key's algorithm).
     pub scheme: Scheme,
     /// Whether `data` is the message or its digest.
     pub input: SignInput,

@@ -24,7 +24,7 @@ pub enum SocketError {
     /// Binding or inspecting failed.
     #[error("{path}: {source}")]
     Io {
-        /// The path.
+        /// The socket path the call was about.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
@@ -34,7 +34,7 @@ pub enum SocketError {
 /// A bound socket that removes itself when dropped (if the file is still the one we made).
 #[derive(Debug)]
 pub struct BoundSocket {
-    /// The path.
+    /// Where it was bound (removed on drop only if still ours).
     pub path: PathBuf,
     inode: u64,
 }

@@ -17,7 +17,7 @@ use crate::key::{KeyId, TouchPolicy};
 /// A touch being waited for.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct PendingTouch {
-    /// The token.
+    /// The token that waits, by its label (what `hwsign touch` names).
     pub token: String,
     /// The key's label.
     pub key: String,

@@ -43,7 +43,7 @@ pub struct Cli {
     /// (default: $XDG_CONFIG_HOME/hwsign/config.toml). Give it before the command.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The command.
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }

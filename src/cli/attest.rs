@@ -46,7 +46,7 @@ pub fn bundle_path(envelope: &Path) -> PathBuf {
     envelope.with_file_name(format!("{stem}.sigstore.json"))
 }
 
-/// Run it.
+/// Run `hwsign attest` (or `--append`, co-signing an existing envelope).
 pub fn run(client: &mut AgentClient, config: &Config, args: AttestArgs) -> Result<()> {
     let sock = client.path().to_path_buf();
     match args.append.clone() {

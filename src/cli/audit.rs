@@ -29,7 +29,7 @@ pub enum AuditAction {
     },
 }
 
-/// Run it.
+/// Run `hwsign audit`: show or verify the agent's hash-chained log.
 pub fn run(args: AuditArgs) -> Result<()> {
     match args.action {
         AuditAction::Verify { dir } => {

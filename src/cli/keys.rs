@@ -11,7 +11,7 @@ use crate::proto::generate::GenerateRequest;
 use crate::proto::keys::KeyEntry;
 use crate::text::Escaped as E;
 
-/// Run it.
+/// Run `hwsign keys` and its subcommands.
 pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result<()> {
     let sock = client.path().to_path_buf();
     match args.action {

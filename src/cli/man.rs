@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 pub enum Program {
     /// The client.
     Hwsign,
-    /// The agent.
+    /// `hwsign-agent`.
     HwsignAgent,
 }
 
@@ -57,7 +57,7 @@ pub struct ManArgs {
     hwsign completions fish > ~/.config/fish/completions/hwsign.fish\n  \
     hwsign completions bash --program hwsign-agent > ~/.local/share/bash-completion/completions/hwsign-agent")]
 pub struct CompletionsArgs {
-    /// The shell.
+    /// The shell to write completions for.
     #[arg(value_enum)]
     pub shell: Shell,
     /// The program to complete.

@@ -64,7 +64,7 @@ pub(super) fn agent_error(sock: &Path, e: Error) -> Error {
     }
 }
 
-/// Run it.
+/// Run `hwsign sign`: a signature file per input, or none at all.
 pub fn run(client: &mut AgentClient, config: &Config, args: SignArgs) -> Result<()> {
     let sock = client.path().to_path_buf();
     sign(client, config, args).map_err(|e| agent_error(&sock, e))

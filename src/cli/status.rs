@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::proto::touch::{LockRequest, TouchReply, TouchRequest};
 use crate::text::Escaped as E;
 
-/// Run it.
+/// Run `hwsign status`: the agent, its tokens and pending touches.
 pub fn run(client: &mut AgentClient, args: StatusArgs) -> Result<()> {
     let status = client.status()?;
     if args.json {

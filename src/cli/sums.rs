@@ -61,7 +61,7 @@ pub struct SumsArgs {
     /// The --files-from list is NUL-separated.
     #[arg(short = '0', long = "null", requires = "files_from")]
     pub null: bool,
-    /// The files.
+    /// Files to list (with --files-from and -r: also those).
     #[arg(required_unless_present_any = ["files_from", "recursive"])]
     pub files: Vec<PathBuf>,
 }

@@ -74,7 +74,7 @@ impl Hasher {
 pub struct FileDigest {
     /// The file.
     pub path: PathBuf,
-    /// Its size.
+    /// Bytes hashed (what the file had while it was read).
     pub size: u64,
     /// One digest per requested algorithm, in the order requested.
     pub digests: Vec<Vec<u8>>,

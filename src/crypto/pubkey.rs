@@ -34,7 +34,7 @@ pub enum KeyAlgorithm {
     EcdsaP256,
     /// ECDSA on NIST P-384.
     EcdsaP384,
-    /// Ed25519.
+    /// Ed25519 (signs the message itself, no prehash).
     Ed25519,
     /// RSA with a modulus of this many bits.
     Rsa(u32),
@@ -85,9 +85,9 @@ pub enum PublicKey {
     P256(p256::PublicKey),
     /// ECDSA P-384.
     P384(p384::PublicKey),
-    /// Ed25519.
+    /// Ed25519 (signs the message itself, no prehash).
     Ed25519(ed25519_dalek::VerifyingKey),
-    /// RSA.
+    /// RSA, 2048 bits or more.
     Rsa(rsa::RsaPublicKey),
 }
 

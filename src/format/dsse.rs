@@ -63,7 +63,7 @@ pub struct Envelope {
     /// The payload's type.
     #[serde(rename = "payloadType")]
     pub payload_type: String,
-    /// The signatures.
+    /// One per signer (co-signing appends).
     pub signatures: Vec<EnvelopeSignature>,
 }
 

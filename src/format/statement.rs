@@ -41,7 +41,7 @@ pub struct Statement {
     /// The predicate's type URI.
     #[serde(rename = "predicateType")]
     pub predicate_type: String,
-    /// The predicate.
+    /// The predicate (e.g. the in-toto Release predicate), as JSON.
     pub predicate: serde_json::Value,
 }
 
@@ -76,7 +76,7 @@ pub struct StatementParts<'a, S: AsRef<str>, F: Fn(usize) -> String> {
     pub sha256: F,
     /// The predicate's type URI.
     pub predicate_type: &'a str,
-    /// The predicate.
+    /// The predicate, written as it is.
     pub predicate: &'a serde_json::Value,
 }
 

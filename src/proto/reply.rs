@@ -17,7 +17,7 @@ pub enum ExtensionReply {
     Response {
         /// The extension name.
         name: String,
-        /// The contents.
+        /// The extension's contents (a hwsign message body).
         contents: Vec<u8>,
     },
     /// Draft framing: SUCCESS then the contents (possibly empty).

@@ -17,7 +17,7 @@ pub struct SignContext {
     pub note: String,
 }
 
-/// A sign request.
+/// Sign these bytes (or this digest) with this key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignRequest {
     /// The key id (full lowercase hex).

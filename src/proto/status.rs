@@ -33,9 +33,9 @@ pub struct TokenStatus {
 /// A touch the agent is waiting for.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PendingTouch {
-    /// The token.
+    /// The token that waits, by its label.
     pub token: String,
-    /// The key.
+    /// The key's label.
     pub key: String,
     /// What it would sign.
     pub what: String,
@@ -54,7 +54,7 @@ pub struct StatusReply {
     pub socket: String,
     /// Whether the agent runs the SoftHSM test mode.
     pub test_mode: bool,
-    /// The tokens.
+    /// Every token the agent uses, with what it says about itself.
     pub tokens: Vec<TokenStatus>,
     /// Touches being waited for.
     pub pending_touches: Vec<PendingTouch>,

@@ -24,9 +24,9 @@ impl HwsignMessage for TouchRequest {
 /// What was touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TouchReply {
-    /// The token.
+    /// The token that was touched, by its label.
     pub token: String,
-    /// The key.
+    /// The key's label.
     pub key: String,
     /// What it signs.
     pub what: String,

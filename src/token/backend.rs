@@ -39,7 +39,7 @@ impl KeyInfo {
 /// What a token says about itself.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
-    /// The backend.
+    /// Which backend it is (names the token in listings).
     pub backend: BackendKind,
     /// Token label.
     pub label: String,

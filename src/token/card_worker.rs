@@ -63,7 +63,7 @@ pub trait Applet {
 
 /// A key as listed: its card, what the applet knows of it, what the agent is told.
 pub struct Listed<A: Applet> {
-    /// Its card.
+    /// The card it is on.
     pub card: A::Card,
     /// The applet's own facts.
     pub key: A::Key,

@@ -9,7 +9,7 @@ pub enum TokenError {
     /// A PKCS#11 function returned an error.
     #[error("{function} failed on token {token:?}: {rv}")]
     Pkcs11 {
-        /// The token.
+        /// The token's label.
         token: String,
         /// The PKCS#11 function.
         function: String,
@@ -33,7 +33,7 @@ pub enum TokenError {
     /// The token rejected the PIN.
     #[error("token {token:?} rejected the PIN from {source_name}")]
     PinWrong {
-        /// The token.
+        /// The token's label.
         token: String,
         /// Where the PIN came from.
         source_name: String,
@@ -43,7 +43,7 @@ pub enum TokenError {
         "token {token:?}: the PIN from {source_name} was rejected before; hwsign will not try it again"
     )]
     PinAlreadyRejected {
-        /// The token.
+        /// The token's label.
         token: String,
         /// Where the PIN came from.
         source_name: String,

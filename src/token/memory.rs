@@ -19,7 +19,7 @@ use crate::key::{BackendKind, KeyId, PinPolicy, TouchPolicy};
 /// A software key.
 #[derive(Clone)]
 pub enum MemoryKey {
-    /// Ed25519.
+    /// Ed25519 (signs the message).
     Ed25519(ed25519_dalek::SigningKey),
     /// ECDSA P-256.
     P256(p256::ecdsa::SigningKey),
@@ -66,7 +66,7 @@ pub struct Faults {
     pub replaced: Option<MemoryKey>,
 }
 
-/// The token.
+/// A token of software keys (tests only).
 pub struct MemoryToken {
     keys: Vec<(String, MemoryKey)>,
     /// How many signatures it was asked for.

@@ -8,7 +8,7 @@ use zeroize::Zeroize;
 use super::TokenError;
 use crate::secret::Pin;
 
-/// A PIN source.
+/// Where a token's PIN comes from (never the PIN itself).
 #[derive(Debug, Clone)]
 pub enum PinSource {
     /// No PIN configured.

@@ -33,7 +33,7 @@ pub struct TestToken {
     pub dir: PathBuf,
     /// The SoftHSM2 config to point `SOFTHSM2_CONF` at.
     pub conf: PathBuf,
-    /// The module.
+    /// The SoftHSM2 PKCS#11 module to load.
     pub module: PathBuf,
     /// The user PIN file.
     pub pin_file: PathBuf,

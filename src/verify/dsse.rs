@@ -64,7 +64,7 @@ pub struct ParsedEnvelope {
     /// The payload's type.
     #[serde(rename = "payloadType")]
     pub payload_type: String,
-    /// The signatures.
+    /// One per signer, as read.
     pub signatures: Vec<ParsedSignature>,
 }
 

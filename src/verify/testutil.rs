@@ -156,7 +156,7 @@ pub struct Fixture {
     pub carol: TestKey,
 }
 
-/// The fixture.
+/// Three signers' keys and two artifacts in a temporary directory.
 pub fn fixture() -> Fixture {
     let (dir, artifacts) = files(&[("mypkg-1.0.whl", WHL), ("mypkg-1.0.tar.gz", SDIST)]);
     Fixture {

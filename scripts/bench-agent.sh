@@ -4,6 +4,8 @@
 # agents; runs alternate between them and the medians of the rounds are reported.
 #   P1  one signature round trip, one long-lived client (median of N)
 #   P2  8 concurrent clients, signatures per second
+#   P4  one file signed (SSHSIG): `hwsign sign` vs `ssh-keygen -Y sign` through ssh-agent;
+#       200 files: one `hwsign sign` vs an ssh-keygen loop (median of R rounds, alternating)
 #   RSS the agent's resident memory idle after one signature and after the load
 #
 #   scripts/bench-agent.sh [ROUNDS (default 3)] [N (default 2000)]
@@ -70,9 +72,28 @@ done
 sleep 2
 rss_load="$(rss "$hw_pid")"
 
-python3 - "$tmp/results" "$rss_idle" "$rss_load" "$rounds" "$n" <<'PY'
+# P4: files signed by the command line tools, outputs written and durable.
+mkdir -p "$tmp/p4"
+SSH_AUTH_SOCK="$ssh_sock" ssh-add -L | grep "$key_type" | head -n1 >"$tmp/p4/key.pub"
+for i in $(seq 200); do printf 'file %s\n' "$i" >"$tmp/p4/f$i.txt"; done
+hw_label="$(HWSIGN_AUTH_SOCK="$hw_sock" "$bin/hwsign" keys --json | python3 -c 'import json,sys; k=[k for k in json.load(sys.stdin) if k["algorithm"]=="ecdsa-p256"][0]; print(k["label"])')"
+one_hw() { HWSIGN_AUTH_SOCK="$hw_sock" "$bin/hwsign" sign --quiet --force --key "$hw_label" --format sshsig "$tmp/p4/f1.txt"; }
+one_ssh() { rm -f "$tmp/p4/f1.txt.sig"; SSH_AUTH_SOCK="$ssh_sock" ssh-keygen -q -Y sign -f "$tmp/p4/key.pub" -n file "$tmp/p4/f1.txt" 2>/dev/null; }
+many_hw() { HWSIGN_AUTH_SOCK="$hw_sock" "$bin/hwsign" sign --quiet --force --key "$hw_label" --format sshsig "$tmp"/p4/f*.txt; }
+many_ssh() { rm -f "$tmp"/p4/*.sig; for f in "$tmp"/p4/f*.txt; do SSH_AUTH_SOCK="$ssh_sock" ssh-keygen -q -Y sign -f "$tmp/p4/key.pub" -n file "$f" 2>/dev/null; done; }
+secs() { local t0=$EPOCHREALTIME; "$@" >/dev/null; awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }'; }
+for r in $(seq "$rounds"); do
+    for k in $(seq 20); do
+        echo "p4one ssh $(secs one_ssh)" >>"$tmp/p4times"
+        echo "p4one hw $(secs one_hw)" >>"$tmp/p4times"
+    done
+    echo "p4many ssh $(secs many_ssh)" >>"$tmp/p4times"
+    echo "p4many hw $(secs many_hw)" >>"$tmp/p4times"
+done
+
+python3 - "$tmp/results" "$rss_idle" "$rss_load" "$rounds" "$n" "$tmp/p4times" <<'PY'
 import json, statistics, sys, platform, os, datetime
-path, rss_idle, rss_load, rounds, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+path, rss_idle, rss_load, rounds, n, p4path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 res = {}
 for line in open(path):
     who, kind, blob = line.split(" ", 2)
@@ -90,6 +111,13 @@ print(f"{'P1 one signature (median ms)':<40} {h:>12.3f} {s:>12.3f} {h/s:>6.2f}x 
 h, s = med("hw", "concurrent", "sig_per_s"), med("ssh", "concurrent", "sig_per_s")
 errs = sum(r["errors"] for r in res[("hw", "concurrent")])
 print(f"{'P2 8 concurrent clients (sig/s)':<40} {h:>12.0f} {s:>12.0f} {h/s:>6.2f}x   errors: {errs}")
+p4 = {}
+for line in open(p4path):
+    what, who, t = line.split()
+    p4.setdefault((what, who), []).append(float(t))
+for what, label in [("p4one", "P4 one file, SSHSIG (median ms)"), ("p4many", "P4 200 files, SSHSIG (median ms)")]:
+    h, s = statistics.median(p4[(what, "hw")]) * 1000, statistics.median(p4[(what, "ssh")]) * 1000
+    print(f"{label:<40} {h:>12.1f} {s:>12.1f} {h/s:>6.2f}x   (ssh-keygen -Y sign through ssh-agent{'; a loop' if what == 'p4many' else ''})")
 print(f"{'agent RSS idle after one signature':<40} {rss_idle/1024:>10.1f} MiB")
 print(f"{'agent RSS after the load':<40} {rss_load/1024:>10.1f} MiB")
 PY

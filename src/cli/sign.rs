@@ -233,6 +233,94 @@ fn each_file(
     Ok(())
 }
 
+/// How many signatures `hwsign sign` has in flight at once for many files, each on its own
+/// connection: the agent's group commit then makes one durable audit write for several, and
+/// the token works while the client writes outputs.
+const IN_FLIGHT: usize = 4;
+
+/// `step` for every file, on up to [`IN_FLIGHT`] connections to the agent at once, results
+/// in input order. One at a time for a key that wants a touch (one notice, one touch at a
+/// time) or sits on a card (the card signs one at a time anyway). After a failure no new file
+/// is started; the error says which outputs were made and which were not.
+fn each_file_at_once<T: Send>(
+    sock: &Path,
+    files: &[PathBuf],
+    signer: &mut Signer<'_>,
+    step: impl Fn(&mut Signer<'_>, usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let serial = signer.key.touch != crate::key::TouchPolicy::Never || signer.key.backend.is_card();
+    let workers = if serial {
+        1
+    } else {
+        IN_FLIGHT.min(files.len())
+    };
+    if workers <= 1 {
+        let mut out = Vec::with_capacity(files.len());
+        each_file(sock, files, |i| step(signer, i).map(|v| out.push(v)))?;
+        return Ok(out);
+    }
+    let template: &Signer<'_> = signer;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..files.len()).map(|_| None).collect());
+    let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    let fail = |i: usize, e: Error| {
+        if let Ok(mut f) = failed.lock()
+            && f.as_ref().is_none_or(|(j, _)| i < *j)
+        {
+            *f = Some((i, e));
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut client = match AgentClient::connect(sock) {
+                    Ok(c) => c,
+                    Err(e) => return fail(next.load(Ordering::SeqCst), e),
+                };
+                let mut mine = template.fork(&mut client);
+                loop {
+                    if failed.lock().map_or(true, |f| f.is_some()) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= files.len() {
+                        return;
+                    }
+                    match step(&mut mine, i) {
+                        Ok(v) => {
+                            if let Ok(mut r) = results.lock() {
+                                r[i] = Some(v);
+                            }
+                        }
+                        Err(e) => return fail(i, e),
+                    }
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .map_err(|_| Error::Usage("a signing thread panicked".into()))?;
+    if let Some((_, e)) = failed
+        .into_inner()
+        .map_err(|_| Error::Usage("a signing thread panicked".into()))?
+    {
+        let written: Vec<bool> = results.iter().map(Option::is_some).collect();
+        return Err(output::unfinished_where(
+            agent_error(sock, e),
+            &written,
+            files,
+            "signatures",
+        ));
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| Error::Usage("a file was not signed".into())))
+        .collect()
+}
+
 fn signer_for<'a>(
     client: &'a mut AgentClient,
     config: &Config,
@@ -260,7 +348,7 @@ fn sshsig_files(
         &[sshsig::MESSAGE_HASH]
     };
     let digests = hashed(file_hash::hash_files(&args.files, algs))?;
-    each_file(&sock, &args.files, |i| {
+    each_file_at_once(&sock, &args.files, &mut signer, |signer, i| {
         let (d, out) = (&digests[i], &outputs[i]);
         let blob = sshsig::signed_data(&args.namespace, &d.digests[0])?;
         let sig = signer.sign_message(scheme, blob, "sshsig", &[display_name(&d.path)])?;
@@ -311,19 +399,18 @@ fn raw_files(
     } else {
         hashed(file_hash::hash_files(&args.files, &[HashAlg::Sha256]))?
     };
-    let mut sha256 = Vec::with_capacity(args.files.len());
-    each_file(&sock, &args.files, |i| {
+    let sha256 = each_file_at_once(&sock, &args.files, &mut signer, |signer, i| {
         let (file, out) = (&args.files[i], &outputs[i]);
         let names = [display_name(file)];
-        let sig = match digests.get(i) {
-            Some(d) => {
-                sha256.extend(<[u8; 32]>::try_from(d.digests[0].as_slice()).ok());
-                signer.sign_digest(scheme, d.digests[0].clone(), "raw", &names)?
-            }
+        let (sig, sha256) = match digests.get(i) {
+            Some(d) => (
+                signer.sign_digest(scheme, d.digests[0].clone(), "raw", &names)?,
+                d.digests[0].clone(),
+            ),
             None => {
                 let data = file_hash::read_input(file, raw::ED25519_MAX_FILE)?;
-                sha256.extend(<[u8; 32]>::try_from(HashAlg::Sha256.digest(&data).as_slice()).ok());
-                signer.sign_message(scheme, data, "raw", &names)?
+                let sha256 = HashAlg::Sha256.digest(&data);
+                (signer.sign_message(scheme, data, "raw", &names)?, sha256)
             }
         };
         output::write_new(out, raw::encode(&sig).as_bytes(), args.force)?;
@@ -333,7 +420,7 @@ fn raw_files(
             out.display(),
             signer.key.label
         );
-        Ok(())
+        Ok(<[u8; 32]>::try_from(sha256.as_slice()).unwrap_or_default())
     })?;
     Ok(Material::of(&signer, sha256))
 }
@@ -495,7 +582,7 @@ fn minisign_files(
             }
         }
     }
-    each_file(&sock, &args.files, |i| {
+    each_file_at_once(&sock, &args.files, &mut signer, |signer, i| {
         let (file, out) = (&args.files[i], &outputs[i]);
         let name = display_name(file);
         let names = [name.clone()];

@@ -134,7 +134,20 @@ const LIST_INLINE: usize = 10;
 /// not signed: a, b, c … (the full list of 2,245 is in /tmp/hwsign-not-signed-….txt)`. A long list of what
 /// was not done is written to a file in the temporary directory.
 pub fn unfinished(error: Error, done: usize, inputs: &[PathBuf], noun: &str) -> Error {
-    let rest = &inputs[done.min(inputs.len())..];
+    let written: Vec<bool> = (0..inputs.len()).map(|i| i < done).collect();
+    unfinished_where(error, &written, inputs, noun)
+}
+
+/// [`unfinished`] where the outputs made are not a prefix of the inputs (several signed at
+/// once): `written[i]` says whether input `i`'s output was made.
+pub fn unfinished_where(error: Error, written: &[bool], inputs: &[PathBuf], noun: &str) -> Error {
+    let done = written.iter().filter(|w| **w).count();
+    let rest: Vec<&PathBuf> = inputs
+        .iter()
+        .zip(written.iter().chain(std::iter::repeat(&false)))
+        .filter(|(_, w)| !**w)
+        .map(|(p, _)| p)
+        .collect();
     let mut summary = format!(
         "wrote {} of {} {noun}",
         thousands(done),

@@ -38,6 +38,17 @@ impl<'a> Signer<'a> {
         })
     }
 
+    /// The same key and context over another connection (to sign several files at once).
+    pub fn fork<'b>(&self, client: &'b mut AgentClient) -> Signer<'b> {
+        Signer {
+            client,
+            key: self.key.clone(),
+            public: self.public.clone(),
+            note: self.note.clone(),
+            subject_count: self.subject_count,
+        }
+    }
+
     /// What the agent is told besides the bytes. A DSSE statement names its subjects itself,
     /// and the agent reads them from it: sending them again would double a large release's
     /// request.

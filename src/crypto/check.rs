@@ -125,6 +125,19 @@ pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme,
     }
 }
 
+/// ECDSA verification of `der` over `digest` by OpenSSL: an error for anything but a good
+/// signature.
+fn ecdsa_openssl(key: &PublicKey, digest: &[u8], der: &[u8]) -> Result<(), ()> {
+    let verified = (|| {
+        let ec = openssl::pkey::PKey::public_key_from_der(&key.spki_der())?.ec_key()?;
+        openssl::ecdsa::EcdsaSig::from_der(der)?.verify(digest, &ec)
+    })();
+    match verified {
+        Ok(true) => Ok(()),
+        _ => Err(()),
+    }
+}
+
 /// Check `sig` as made with exactly `scheme` (hash and padding as the signer was asked) over
 /// `signed`: a message (hashed here with the scheme's hash) or the scheme's digest of it. The
 /// client checks every signature the agent returns before it writes anything.
@@ -150,19 +163,16 @@ pub fn check(
         Signed::Sha256(d) => d.to_vec(),
     };
     match (key, scheme) {
-        (PublicKey::P256(pk), Scheme::Ecdsa(h)) => {
-            let sig = p256::ecdsa::Signature::from_der(sig)
+        (PublicKey::P256(_), Scheme::Ecdsa(h)) => {
+            // Strict DER first (the one encoding hwsign writes), then OpenSSL's verification.
+            p256::ecdsa::Signature::from_der(sig)
                 .map_err(|e| malformed(format!("not DER: {e}")))?;
-            p256::ecdsa::VerifyingKey::from(pk)
-                .verify_prehash(&digest(h), &sig)
-                .map_err(|_| mismatch())
+            ecdsa_openssl(key, &digest(h), sig).map_err(|_| mismatch())
         }
-        (PublicKey::P384(pk), Scheme::Ecdsa(h)) => {
-            let sig = p384::ecdsa::Signature::from_der(sig)
+        (PublicKey::P384(_), Scheme::Ecdsa(h)) => {
+            p384::ecdsa::Signature::from_der(sig)
                 .map_err(|e| malformed(format!("not DER: {e}")))?;
-            p384::ecdsa::VerifyingKey::from(pk)
-                .verify_prehash(&digest(h), &sig)
-                .map_err(|_| mismatch())
+            ecdsa_openssl(key, &digest(h), sig).map_err(|_| mismatch())
         }
         (PublicKey::Ed25519(vk), Scheme::Ed25519) => {
             let Signed::Message(m) = signed else {
@@ -240,6 +250,52 @@ mod tests {
         assert!(matches!(
             verify(&e.public, Signed::Message(b"m"), &[0u8; 63]),
             Err(CryptoError::Malformed { .. })
+        ));
+    }
+
+    /// The OpenSSL path of `check` agrees with the pure-Rust curves: another key's signature,
+    /// a changed digest and malformed DER are refused, for P-256 and P-384.
+    #[test]
+    fn ecdsa_checks_by_openssl_refuse_what_they_should() {
+        use p384::ecdsa::signature::hazmat::PrehashSigner;
+        let digest = Sha384::digest(b"m");
+        let sk = p384::ecdsa::SigningKey::from_slice(&[5; 48]).unwrap();
+        let public = PublicKey::P384((*sk.verifying_key()).into());
+        let other = PublicKey::P384(
+            (*p384::ecdsa::SigningKey::from_slice(&[6; 48])
+                .unwrap()
+                .verifying_key())
+            .into(),
+        );
+        let sig: p384::ecdsa::Signature = sk.sign_prehash(&digest).unwrap();
+        let der = sig.to_der().as_bytes().to_vec();
+        let scheme = Scheme::Ecdsa(HashAlg::Sha384);
+        check(&public, scheme, Signed::Message(b"m"), &der).unwrap();
+        assert!(matches!(
+            check(&other, scheme, Signed::Message(b"m"), &der),
+            Err(CryptoError::Mismatch(_))
+        ));
+        assert!(matches!(
+            check(&public, scheme, Signed::Message(b"n"), &der),
+            Err(CryptoError::Mismatch(_))
+        ));
+        assert!(matches!(
+            check(
+                &public,
+                scheme,
+                Signed::Message(b"m"),
+                &der[..der.len() - 1]
+            ),
+            Err(CryptoError::Malformed { .. })
+        ));
+        let a = TestKey::p256("a", 7);
+        let b = TestKey::p256("b", 8);
+        let sig = a.sign(b"m");
+        let p256 = Scheme::Ecdsa(HashAlg::Sha256);
+        check(&a.public, p256, Signed::Message(b"m"), &sig).unwrap();
+        assert!(matches!(
+            check(&b.public, p256, Signed::Message(b"m"), &sig),
+            Err(CryptoError::Mismatch(_))
         ));
     }
 

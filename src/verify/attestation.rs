@@ -170,6 +170,11 @@ impl Trust {
     }
 }
 
+/// Every certificate of a PEM text (a root file of a policy), in order.
+pub fn pem_certificates(text: &str, what: &str) -> Result<Vec<Cert>, AttestationError> {
+    chain::pem_certificates(text, what)
+}
+
 /// What the policy accepts of an attested key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requirements {

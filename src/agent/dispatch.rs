@@ -18,6 +18,7 @@ use crate::crypto::scheme::SignInput;
 use crate::error::{ErrorCode, WireError};
 use crate::format::ssh_signature;
 use crate::key::{KeyId, KeyMeta};
+use crate::proto::attest::{AttestReply, AttestRequest};
 use crate::proto::generate::{GenerateReply, GenerateRequest};
 use crate::proto::keys::{KeysReply, KeysRequest};
 use crate::proto::query::QueryReply;
@@ -169,6 +170,7 @@ pub fn supported_extensions() -> Vec<String> {
         SignRequest::NAME,
         StatusRequest::NAME,
         GenerateRequest::NAME,
+        AttestRequest::NAME,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -277,6 +279,13 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             },
             Err(e) => malformed(e),
         },
+        AttestRequest::NAME => match AttestRequest::from_extension(&ext) {
+            Ok(req) => match attest(ctx, req).await {
+                Ok(reply) => ok_ext(&reply),
+                Err(e) => error_response(&e),
+            },
+            Err(e) => malformed(e),
+        },
         name if name.ends_with("@hwsign") => error_response(&WireError::new(
             ErrorCode::UnknownRequest,
             format!("unknown request {name}"),
@@ -358,6 +367,28 @@ async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<Sig
         key_id: key.meta.id.to_string(),
         scheme: req.scheme,
         signature: sig,
+    })
+}
+
+/// A key's attestation, on either socket: the certificates are public, and the forwarded
+/// socket answers only for the keys it shows.
+async fn attest(ctx: &Context, req: AttestRequest) -> Result<AttestReply, WireError> {
+    let found = match KeyId::parse(&req.key_id) {
+        Ok(id) => ctx.inventory.find(&id).await,
+        Err(_) => None,
+    };
+    let key = find_visible(ctx, found, &req.key_id).await?;
+    let a = key
+        .token
+        .attest(key.meta.id.clone())
+        .await
+        .map_err(|e| WireError::from(&e))?;
+    tracing::info!(key = %key.meta.id.short(), kind = %a.kind, socket = ctx.socket.name(), "key attested");
+    Ok(AttestReply {
+        key_id: key.meta.id.to_string(),
+        kind: a.kind,
+        certificate: a.certificate,
+        intermediate: a.intermediate,
     })
 }
 

@@ -1,10 +1,12 @@
 //! The `@hwsign` extension messages of the SSH agent protocol: encode and decode only.
 //!
 //! Standard messages come from `ssh-agent-lib`'s `proto`; this room adds hwsign's own requests
-//! (`keys@hwsign`, `sign@hwsign`, `minisign@hwsign`, `status@hwsign`, `generate@hwsign`), their replies, the
-//! `error@hwsign` reply that carries a wire error code, the `query` reply, and frame helpers.
+//! (`keys@hwsign`, `sign@hwsign`, `minisign@hwsign`, `status@hwsign`, `generate@hwsign`,
+//! `attest@hwsign`), their replies, the `error@hwsign` reply that carries a wire error code,
+//! the `query` reply, and frame helpers.
 //! Every hwsign message body starts with a `uint32` version. Nothing here does I/O.
 
+pub mod attest;
 pub mod error_reply;
 pub mod frame;
 pub mod generate;

@@ -20,6 +20,6 @@ pub mod pkcs11_objects;
 pub mod softhsm;
 pub mod worker;
 
-pub use backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
+pub use backend::{Backend, GenerateSpec, KeyAttestation, KeyInfo, TokenInfo};
 pub use error::TokenError;
 pub use worker::TokenHandle;

@@ -6,6 +6,7 @@
 //! - [`engine`]: the entry point, [`engine::verify`]: reads the envelope or signature files,
 //!   hashes the artifacts and applies the policy's rules.
 //! - [`report`]: the verdict per artifact, for humans and as JSON.
+//! - [`attestation`]: a signer's key attestation (YubiKey PIV), checked when the policy loads.
 //! - [`dsse`], [`bundle`], [`sshsig`], [`raw`], [`openpgp`]: one reader/verifier per format.
 //! - [`crypto`]: signature checks over a message or a SHA-256 prehash for every key type.
 //! - [`glob`] and [`time`]: the artifact name globs and RFC 3339 times of the policy.
@@ -22,6 +23,7 @@
 //! every signature over it is checked against that content; Sigstore transparency logs are not
 //! checked (bundles must not carry entries).
 
+pub mod attestation;
 pub mod bundle;
 pub mod dsse;
 pub mod engine;

@@ -4,6 +4,7 @@
 
 use hwsign::error::WireError;
 use hwsign::proto::HwsignMessage;
+use hwsign::proto::attest::{AttestReply, AttestRequest};
 use hwsign::proto::generate::{GenerateReply, GenerateRequest};
 use hwsign::proto::keys::{KeysReply, KeysRequest};
 use hwsign::proto::minisign::{MinisignReply, MinisignRequest};
@@ -35,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
     one::<LockRequest>(data);
     one::<GenerateRequest>(data);
     one::<GenerateReply>(data);
+    one::<AttestRequest>(data);
+    one::<AttestReply>(data);
     one::<WireError>(data);
     if let Ok(q) = QueryReply::from_bytes(data) {
         let _ = q.to_extension();

@@ -18,6 +18,7 @@ use crate::crypto::scheme::SignInput;
 use crate::error::{ErrorCode, WireError};
 use crate::format::ssh_signature;
 use crate::key::{KeyId, KeyMeta};
+use crate::proto::attest::{AttestReply, AttestRequest};
 use crate::proto::generate::{GenerateReply, GenerateRequest};
 use crate::proto::keys::{KeysReply, KeysRequest};
 use crate::proto::minisign::{MinisignReply, MinisignRequest};
@@ -173,6 +174,7 @@ pub fn supported_extensions() -> Vec<String> {
         MinisignRequest::NAME,
         StatusRequest::NAME,
         GenerateRequest::NAME,
+        AttestRequest::NAME,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -283,6 +285,13 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
         )),
         GenerateRequest::NAME => match GenerateRequest::from_extension(&ext) {
             Ok(req) => match generate(ctx, req).await {
+                Ok(reply) => ok_ext(&reply),
+                Err(e) => error_response(&e),
+            },
+            Err(e) => malformed(e),
+        },
+        AttestRequest::NAME => match AttestRequest::from_extension(&ext) {
+            Ok(req) => match attest(ctx, req).await {
                 Ok(reply) => ok_ext(&reply),
                 Err(e) => error_response(&e),
             },
@@ -410,6 +419,24 @@ async fn minisign(
         key_id: key.meta.id.to_string(),
         signature: signature.to_vec(),
         global_signature: global.to_vec(),
+    })
+}
+
+/// A key's attestation, on either socket: the certificates are public, and the forwarded
+/// socket answers only for the keys it shows.
+async fn attest(ctx: &Context, req: AttestRequest) -> Result<AttestReply, WireError> {
+    let key = named_key(ctx, &req.key_id).await?;
+    let a = key
+        .token
+        .attest(key.meta.id.clone())
+        .await
+        .map_err(|e| WireError::from(&e))?;
+    tracing::info!(key = %key.meta.id.short(), kind = %a.kind, socket = ctx.socket.name(), "key attested");
+    Ok(AttestReply {
+        key_id: key.meta.id.to_string(),
+        kind: a.kind,
+        certificate: a.certificate,
+        intermediate: a.intermediate,
     })
 }
 

@@ -96,7 +96,7 @@ pub struct KeysArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Export or generate.
+    /// Export, generate or attest.
     #[command(subcommand)]
     pub action: Option<KeysAction>,
 }
@@ -108,6 +108,23 @@ pub enum KeysAction {
     Export(ExportArgs),
     /// Make a key on a token.
     Generate(GenerateArgs),
+    /// Write the token's attestation of a key (YubiKey PIV: the slot's attestation certificate,
+    /// then the device's slot f9 certificate, PEM), for `attestation = "yubico-piv"` in a trust
+    /// policy.
+    Attest(AttestKeyArgs),
+}
+
+/// `hwsign keys attest`.
+#[derive(Debug, Args)]
+pub struct AttestKeyArgs {
+    /// The key: id:<prefix>, label:<label>, or a bare id prefix or label.
+    pub key: String,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Export formats.

@@ -235,6 +235,11 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
 
     let sock = client.path().to_path_buf();
     let key = select::pick(client, args.key.as_deref(), config.default_key.as_deref())?;
+    let attestation = if args.emit_verifier_material {
+        material::attestation(client, &key)
+    } else {
+        None
+    };
     let mut signer = Signer::new(client, key)?;
     if args.emit_verifier_material {
         material::check(
@@ -308,6 +313,7 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             &material::dir_of(&out),
             &signer.key,
             &signer.public,
+            attestation.as_deref(),
             args.force,
         )?);
     }
@@ -391,6 +397,11 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         .iter()
         .map(|s| s.keyid.chars().take(16).collect())
         .collect();
+    let attestation = if args.emit_verifier_material {
+        material::attestation(client, &key)
+    } else {
+        None
+    };
     let mut signer = Signer::new(client, key)?;
     signer.note = format!(
         "co-signing an envelope already signed by {}",
@@ -430,6 +441,7 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
             &material::dir_of(&out),
             &signer.key,
             &signer.public,
+            attestation.as_deref(),
             args.force,
         )? {
             eprintln!("wrote {}", p.display());

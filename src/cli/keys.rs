@@ -1,8 +1,8 @@
-//! `hwsign keys`: list, export and generate keys.
+//! `hwsign keys`: list, export, generate and attest keys.
 
 use std::path::Path;
 
-use super::args::{ExportArgs, ExportFormat, GenerateArgs, KeysAction, KeysArgs};
+use super::args::{AttestKeyArgs, ExportArgs, ExportFormat, GenerateArgs, KeysAction, KeysArgs};
 use crate::client::{AgentClient, Signer, output, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ pub fn run(client: &mut AgentClient, _config: &Config, args: KeysArgs) -> Result
         None => list(client, args.json),
         Some(KeysAction::Export(a)) => export(client, a),
         Some(KeysAction::Generate(a)) => generate(client, a),
+        Some(KeysAction::Attest(a)) => attest(client, a),
     }
     .map_err(|e| super::sign::agent_error(&sock, e))
 }
@@ -200,4 +201,20 @@ fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
         E::new(k.pkcs11_uri.as_deref().unwrap_or_default(), 1000),
         E::new(&k.ssh_line(), 20_000)
     ))
+}
+
+/// The key's attestation as PEM: the certificate for the key, then the token's attestation
+/// certificate (what a trust policy's `attestation_file` names).
+pub(super) fn attestation_pem(client: &mut AgentClient, key: &KeyMeta) -> Result<String> {
+    let reply = client.attest_key(&key.id.to_string())?;
+    Ok(crate::format::verifier_material::certificates_pem(&[
+        &reply.certificate,
+        &reply.intermediate,
+    ]))
+}
+
+fn attest(client: &mut AgentClient, a: AttestKeyArgs) -> Result<()> {
+    let key = select::pick(client, Some(&a.key), None)?;
+    let text = attestation_pem(client, &key)?;
+    emit(&text, a.output.as_deref(), a.force)
 }

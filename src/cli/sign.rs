@@ -101,17 +101,23 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
     };
     let mut material = Vec::new();
     if args.emit_verifier_material {
-        let written =
-            super::material::emit(&material_dir(&outputs), &done.key, &done.public, args.force)
-                .map_err(|e| {
-                    output::not_done(
-                        e,
-                        format!(
-                            "wrote all {} signatures, not the verifier material",
-                            output::thousands(outputs.len())
-                        ),
-                    )
-                })?;
+        let attestation = super::material::attestation(client, &done.key);
+        let written = super::material::emit(
+            &material_dir(&outputs),
+            &done.key,
+            &done.public,
+            attestation.as_deref(),
+            args.force,
+        )
+        .map_err(|e| {
+            output::not_done(
+                e,
+                format!(
+                    "wrote all {} signatures, not the verifier material",
+                    output::thousands(outputs.len())
+                ),
+            )
+        })?;
         for p in &written {
             per_file!(args, "wrote {}", p.display());
         }

@@ -114,11 +114,19 @@ pub fn run(args: VerifyArgs) -> Result<bool> {
     });
     let verdicts = engine::verify_in(&policy, input, &files, base.as_deref(), now());
     if args.json {
-        let json = serde_json::to_string_pretty(&report::to_json(&verdicts))
-            .map_err(crate::format::FormatError::from)?;
+        let mut json = report::to_json(&verdicts);
+        let attested = report::attestations_json(&policy.signers);
+        if attested.as_array().is_some_and(|a| !a.is_empty()) {
+            json["attestations"] = attested;
+        }
+        let json = serde_json::to_string_pretty(&json).map_err(crate::format::FormatError::from)?;
         outln!("{json}");
     } else {
-        print!("{}", report::render_human(&verdicts));
+        print!(
+            "{}{}",
+            report::render_attestations(&policy.signers),
+            report::render_human(&verdicts)
+        );
     }
     Ok(report::all_verified(&verdicts))
 }

@@ -391,6 +391,13 @@ impl AgentClient {
     pub fn generate(&mut self, request: &GenerateRequest) -> Result<GenerateReply> {
         self.call(request)
     }
+
+    /// A token's attestation of a key.
+    pub fn attest_key(&mut self, key_id: &str) -> Result<crate::proto::attest::AttestReply> {
+        self.call(&crate::proto::attest::AttestRequest {
+            key_id: key_id.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -221,6 +221,27 @@ impl PublicKey {
         }
     }
 
+    /// A key from its DER SubjectPublicKeyInfo (an X.509 certificate's subject key).
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, KeyError> {
+        use p256::pkcs8::DecodePublicKey;
+        if let Ok(k) = p256::PublicKey::from_public_key_der(der) {
+            return Ok(PublicKey::P256(k));
+        }
+        if let Ok(k) = p384::PublicKey::from_public_key_der(der) {
+            return Ok(PublicKey::P384(k));
+        }
+        if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_der(der) {
+            return Ok(PublicKey::Ed25519(k));
+        }
+        rsa::RsaPublicKey::from_public_key_der(der)
+            .map(PublicKey::Rsa)
+            .map_err(|_| {
+                KeyError::Unsupported(
+                    "a SubjectPublicKeyInfo that is not P-256, P-384, Ed25519 or RSA".into(),
+                )
+            })
+    }
+
     /// Parse an OpenSSH public key line.
     pub fn from_ssh_line(line: &str) -> Result<Self, KeyError> {
         let key =

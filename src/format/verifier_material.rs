@@ -1,6 +1,6 @@
 //! What a verifier needs to pin a key, as text: an `allowed_signers` line for
 //! `ssh-keygen -Y verify` (and git's `gpg.ssh.allowedSignersFile`) and a `[[signer]]` entry of
-//! hwsign's trust policy.
+//! hwsign's trust policy; a key's attestation certificates as PEM.
 
 use crate::crypto::pubkey::PublicKey;
 
@@ -33,6 +33,21 @@ pub fn policy_entry(name: &str, key: &PublicKey, comment: &str) -> String {
         toml_string(name),
         toml_string(key.ssh_line(comment).trim_end())
     )
+}
+
+/// Certificates as PEM, in order (an attestation: the key's certificate, then its issuer's).
+pub fn certificates_pem(ders: &[&[u8]]) -> String {
+    let mut out = String::new();
+    for der in ders {
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
 }
 
 #[cfg(test)]

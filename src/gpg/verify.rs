@@ -64,6 +64,7 @@ fn policy_of(certs: &[Known]) -> (Policy, Vec<usize>) {
             valid_until: None,
             revoked: None,
             openpgp_cert: Some(read.cert),
+            attestation: None,
         });
         index.push(i);
     }

@@ -87,6 +87,18 @@ pub struct GenerateSpec {
     pub touch_policy: String,
 }
 
+/// A token's attestation of one of its keys: certificates the token made, which a verifier
+/// checks against the vendor's roots (see `crate::verify::attestation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAttestation {
+    /// What kind of attestation (`yubico-piv`).
+    pub kind: String,
+    /// The certificate for the key (DER), e.g. a YubiKey's answer to PIV ATTEST.
+    pub certificate: Vec<u8>,
+    /// The certificate of the key that signed it (DER), e.g. a YubiKey's slot f9 certificate.
+    pub intermediate: Vec<u8>,
+}
+
 /// The reason [`Backend::lock`] gets when the user asked for it (`hwsign lock`, `ssh-add -x`):
 /// besides forgetting PINs, a backend may then reset what it holds (a PKCS#11 module is
 /// initialized again), the user's way out of a bad state without restarting the agent.
@@ -115,4 +127,11 @@ pub trait Backend {
     fn lock(&mut self, _why: &str) {}
     /// Make a new key pair.
     fn generate(&mut self, spec: &GenerateSpec) -> Result<KeyInfo, TokenError>;
+    /// The token's proof that the key `key_id` was made on it. Only some tokens can say (a
+    /// YubiKey's PIV keys); the others keep this default.
+    fn attest(&mut self, key_id: &KeyId) -> Result<KeyAttestation, TokenError> {
+        Err(TokenError::Unsupported(format!(
+            "key {key_id}: this token cannot attest its keys (YubiKey PIV keys can)"
+        )))
+    }
 }

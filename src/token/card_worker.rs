@@ -11,7 +11,7 @@ use std::fmt;
 use std::hash::Hash;
 
 use super::TokenError;
-use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
+use super::backend::{Backend, GenerateSpec, KeyAttestation, KeyInfo, TokenInfo};
 use super::card_pins::CardPinBook;
 use crate::crypto::TokenSignature;
 use crate::crypto::scheme::Scheme;
@@ -59,6 +59,16 @@ pub trait Applet {
     ) -> Result<Self::Card, TokenError>;
     /// Which of `card`'s keys `spec` made (PIV: the slot's; OpenPGP: the signature key).
     fn is_generated(spec: &GenerateSpec, key: &Self::Key) -> bool;
+    /// The card's attestation of `key` (PIV: ATTEST and the f9 certificate).
+    fn attest(&mut self, key: &Listed<Self>) -> Result<KeyAttestation, TokenError>
+    where
+        Self: Sized,
+    {
+        Err(TokenError::Unsupported(format!(
+            "{}: these cards cannot attest their keys through hwsign",
+            key.info.label
+        )))
+    }
 }
 
 /// A key as listed: its card, what the applet knows of it, what the agent is told.
@@ -246,6 +256,18 @@ impl<A: Applet> Backend for CardWorker<A> {
                     self.name(&card)
                 ))
             })
+    }
+
+    fn attest(&mut self, key_id: &KeyId) -> Result<KeyAttestation, TokenError> {
+        if !self.keys.contains_key(key_id) {
+            self.keys()?;
+        }
+        let listed = self.ready(key_id)?;
+        let result = self.applet.attest(&listed);
+        if let Err(TokenError::NotPresent(_)) = &result {
+            self.forget(&listed.card);
+        }
+        result
     }
 
     fn tick(&mut self) {

@@ -14,7 +14,7 @@ use yubikey::reader::Context;
 use yubikey::{PinPolicy, TouchPolicy};
 
 use super::TokenError;
-use super::backend::{GenerateSpec, KeyInfo};
+use super::backend::{GenerateSpec, KeyAttestation, KeyInfo};
 use super::card_pins::CardPinBook;
 use super::card_worker::{Applet, CardWorker, Listed};
 use super::pin_source::PinSource;
@@ -500,6 +500,45 @@ impl Applet for Piv {
 
     fn is_generated(spec: &GenerateSpec, key: &SlotKey) -> bool {
         generated_slot(spec).is_ok_and(|slot| slot == key.slot)
+    }
+
+    /// ATTEST (INS F9) for the slot, and the device's attestation certificate (slot f9, object
+    /// 5FFF01). Neither needs the PIN or a touch.
+    fn attest(&mut self, listed: &Listed<Self>) -> Result<KeyAttestation, TokenError> {
+        use x509_cert::der::Encode;
+        let serial = listed.card;
+        let slot = listed.key.slot;
+        let yk = self.card(serial)?;
+        let certificate = match piv::attest(yk, slot) {
+            Ok(der) => der.to_vec(),
+            Err(yubikey::Error::NotSupported) => {
+                return Err(TokenError::Unsupported(format!(
+                    "YubiKey {serial}: this firmware has no PIV attestation (YubiKey 4.3 and later have it)"
+                )));
+            }
+            Err(e @ yubikey::Error::PcscError { .. }) => return Err(yk_err(serial, e)),
+            Err(e) => {
+                return Err(TokenError::Other(format!(
+                    "YubiKey {serial}: slot {} was not attested ({e}): a YubiKey attests only keys generated on it, not imported ones",
+                    slot_name(slot)
+                )));
+            }
+        };
+        let f9 = yubikey::certificate::Certificate::read(yk, SlotId::Attestation).map_err(|e| {
+            TokenError::Other(format!(
+                "YubiKey {serial}: the attestation certificate (slot f9) cannot be read ({e})"
+            ))
+        })?;
+        let intermediate = f9.cert.to_der().map_err(|e| {
+            TokenError::Other(format!(
+                "YubiKey {serial}: the slot f9 certificate does not encode: {e}"
+            ))
+        })?;
+        Ok(KeyAttestation {
+            kind: "yubico-piv".into(),
+            certificate,
+            intermediate,
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::TokenError;
-use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
+use super::backend::{Backend, GenerateSpec, KeyAttestation, KeyInfo, TokenInfo};
 use crate::crypto::TokenSignature;
 use crate::crypto::scheme::Scheme;
 use crate::key::{BackendKind, KeyId};
@@ -34,6 +34,10 @@ enum Job {
     Generate {
         spec: GenerateSpec,
         reply: oneshot::Sender<Result<KeyInfo, TokenError>>,
+    },
+    Attest {
+        key_id: KeyId,
+        reply: oneshot::Sender<Result<KeyAttestation, TokenError>>,
     },
 }
 
@@ -97,6 +101,9 @@ fn serve_job<B: Backend>(backend: &mut B, job: Job, shared: &Shared) {
         }
         Job::Generate { spec, reply } => {
             let _ = reply.send(backend.generate(&spec));
+        }
+        Job::Attest { key_id, reply } => {
+            let _ = reply.send(backend.attest(&key_id));
         }
     }
 }
@@ -202,5 +209,10 @@ impl TokenHandle {
     /// Make a key pair.
     pub async fn generate(&self, spec: GenerateSpec) -> Result<KeyInfo, TokenError> {
         self.call(|reply| Job::Generate { spec, reply }).await?
+    }
+
+    /// The token's attestation of a key.
+    pub async fn attest(&self, key_id: KeyId) -> Result<KeyAttestation, TokenError> {
+        self.call(|reply| Job::Attest { key_id, reply }).await?
     }
 }

@@ -116,6 +116,9 @@ pub struct Signer {
     pub revoked: Option<Revocation>,
     /// The signer's OpenPGP certificate, when given.
     pub openpgp_cert: Option<Cert>,
+    /// The key's attestation, verified when the policy was loaded (`attestation =
+    /// "yubico-piv"`): a signer whose attestation does not hold makes the policy fail to load.
+    pub attestation: Option<super::attestation::Attested>,
 }
 
 impl Signer {

@@ -114,6 +114,47 @@ pub fn render_human(verdicts: &[ArtifactVerdict]) -> String {
     out
 }
 
+/// The signers whose key attestation the policy verified, one line each (`attested yk:
+/// YubiKey serial …`), in policy order; empty when the policy asks for none. Names and
+/// certificate strings escaped.
+pub fn render_attestations(signers: &[crate::verify::policy::Signer]) -> String {
+    signers
+        .iter()
+        .filter_map(|s| {
+            let a = s.attestation.as_ref()?;
+            Some(format!(
+                "attested {}: {}\n",
+                Escaped::name(&s.name),
+                a.describe()
+            ))
+        })
+        .collect()
+}
+
+/// The verified attestations for the JSON report: `[{"signer", "serial", "firmware", "slot",
+/// "touch_policy", "pin_policy", "form_factor", "chain"}]`.
+pub fn attestations_json(signers: &[crate::verify::policy::Signer]) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = signers
+        .iter()
+        .filter_map(|s| {
+            let a = s.attestation.as_ref()?;
+            let d = &a.device;
+            Some(serde_json::json!({
+                "signer": s.name,
+                "kind": "yubico-piv",
+                "serial": d.serial,
+                "firmware": d.firmware_text(),
+                "form_factor": d.form_factor_text(),
+                "slot": a.slot,
+                "touch_policy": d.touch.map(|t| t.name()),
+                "pin_policy": d.pin.map(|p| p.name()),
+                "chain": a.path,
+            }))
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
 /// The JSON report: `{"verified": bool, "artifacts": [verdict, …]}`.
 pub fn to_json(verdicts: &[ArtifactVerdict]) -> serde_json::Value {
     serde_json::json!({

@@ -3,7 +3,8 @@
 //! `keys generate` (the new key is listed, signs, and survives a restart),
 //! socket directory 0700 / socket 0600, refusal of a too-open socket directory,
 //! socket removal on SIGTERM, replacement of a stale socket, refusal to start a
-//! second agent on a live socket, and `status --json`.
+//! second agent on a live socket, `status --json`, and `keys attest` refused for a key its token
+//! cannot attest.
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
@@ -303,4 +304,27 @@ fn status_json_is_json() {
     serde_json::from_str::<Value>(&out)
         .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {out}"));
     env.hwsign_ok(&["status"]);
+}
+
+#[test]
+fn a_pkcs11_key_has_no_attestation() {
+    let env = TestEnv::new();
+    let _agent = env.start_agent(&[]);
+    let err = env.hwsign_err(&["keys", "attest", "release-p256"]);
+    assert!(err.contains("this token cannot attest its keys"), "{err}");
+    // The verifier material of such a key goes without one, and says nothing about it.
+    fs::write(env.path("m.txt"), b"material\n").unwrap();
+    let out = env.hwsign(&[
+        "sign",
+        "--key",
+        "release-p256",
+        "--format",
+        "sshsig",
+        "--emit-verifier-material",
+        "m.txt",
+    ]);
+    assert!(out.status.success(), "{}", describe("sign", &out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("attestation"));
+    assert!(!env.path("hwsign-release-p256.attestation.pem").exists());
+    assert!(env.path("hwsign-release-p256.pub").exists());
 }

@@ -8,6 +8,7 @@ use hwsign::crypto::pubkey::PublicKey;
 use hwsign::crypto::scheme::{HashAlg, Scheme, SignInput};
 use hwsign::error::{ErrorCode, WireError};
 use hwsign::key::{BackendKind, KeyId, KeyMeta, PinPolicy, TouchPolicy};
+use hwsign::proto::attest::{AttestReply, AttestRequest};
 use hwsign::proto::generate::{GenerateReply, GenerateRequest};
 use hwsign::proto::keys::{KeysReply, KeysRequest};
 use hwsign::proto::minisign::{MinisignReply, MinisignRequest};
@@ -188,6 +189,30 @@ fn generate_reply() {
         "generate_reply",
         &GenerateReply {
             key: key_meta("release-2026", false),
+        },
+    );
+}
+
+#[test]
+fn attest_request() {
+    check(
+        "attest_request",
+        &AttestRequest {
+            key_id: key_meta("release-2026", true).id.to_string(),
+        },
+    );
+}
+
+#[test]
+fn attest_reply() {
+    // Not real certificates: the message carries DER bytes without reading them.
+    check(
+        "attest_reply",
+        &AttestReply {
+            key_id: key_meta("release-2026", true).id.to_string(),
+            kind: "yubico-piv".into(),
+            certificate: vec![0x30, 0x03, 0x02, 0x01, 0x09],
+            intermediate: vec![0x30, 0x03, 0x02, 0x01, 0xf9],
         },
     );
 }

@@ -32,6 +32,11 @@
 //!   the always-authenticate 9c; an OpenPGP card whose PIN counts for one signature), and a card
 //!   pulled out and put back works again without an agent restart.
 //!
+//! * [`attestation`]: the virtual YubiKey attests a generated key (ATTEST and its f9
+//!   certificate, under the runner's test CA); `hwsign keys attest` and
+//!   `--emit-verifier-material` write it, and `hwsign verify` with `attestation =
+//!   "yubico-piv"` accepts the key with its touch and PIN policy and refuses another touch
+//!   policy, another key's attestation and a chain to a root the policy does not trust.
 //! * [`hardware`]: the same checks on a real YubiKey and a real OpenPGP card, ignored unless
 //!   run with `--run-ignored` and the variables that name the card (never in CI).
 //! * [`vcard_rig`]: the rig itself: virtual cards come and go in their readers as pcscd and
@@ -42,6 +47,7 @@
 //! and the Debian packages pcscd, vsmartcard-vpcd, opensc, opensc-pkcs11, yubico-piv-tool, ykcs11, scdaemon,
 //! sqv, openssh-client, openssl. Nothing is skipped: a missing tool fails the test by name.
 
+mod attestation;
 mod doctor;
 mod hardware;
 mod init;

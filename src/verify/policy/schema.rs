@@ -2,6 +2,7 @@
 //! positions), and its conversion into a checked [`Policy`]: every error names the line and
 //! says what to write instead.
 
+mod attestation_check;
 mod rule_check;
 
 use std::ops::Range;
@@ -24,6 +25,9 @@ struct RawPolicy {
     signer: Vec<RawSigner>,
     #[serde(default)]
     rule: Vec<RawRule>,
+    /// Roots besides Yubico's that signers' attestations may chain to.
+    #[serde(default)]
+    attestation_roots: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +40,10 @@ struct RawSigner {
     valid_from: Option<Spanned<toml::Value>>,
     valid_until: Option<Spanned<toml::Value>>,
     revoked: Option<RawRevoked>,
+    attestation: Option<Spanned<String>>,
+    attestation_file: Option<Spanned<String>>,
+    touch_policy: Option<Spanned<attestation_check::OneOrMany>>,
+    pin_policy: Option<Spanned<attestation_check::OneOrMany>>,
 }
 
 #[derive(Deserialize)]
@@ -112,8 +120,9 @@ pub(super) fn parse(text: &str, base_dir: &Path, file: &str) -> Result<Policy, P
     // Every signing-capable key material of each signer so far (OpenPGP form, for keys of
     // certificates, including those hwsign cannot represent otherwise).
     let mut materials: Vec<Vec<openpgp::MaterialId>> = Vec::new();
+    let roots = attestation_check::extra_roots(&cx, &raw.attestation_roots, base_dir)?;
     for s in &raw.signer {
-        let (signer, material) = check_signer(&cx, s, base_dir)?;
+        let (signer, material) = check_signer(&cx, s, base_dir, &roots)?;
         let span = s.name.span();
         if signers.iter().any(|o| o.name == signer.name) {
             return Err(cx.err(
@@ -214,6 +223,7 @@ fn check_signer(
     cx: &Ctx<'_>,
     s: &RawSigner,
     base_dir: &Path,
+    attestation_roots: &[crate::verify::attestation::Cert],
 ) -> Result<(Signer, Vec<openpgp::MaterialId>), PolicyError> {
     let name = s.name.get_ref().trim().to_string();
     if name.is_empty() {
@@ -338,6 +348,20 @@ fn check_signer(
                 .transpose()?,
         }),
     };
+    let attestation = attestation_check::check(
+        cx,
+        &name,
+        &attestation_check::RawAttestation {
+            kind: s.attestation.as_ref(),
+            file: s.attestation_file.as_ref(),
+            touch: s.touch_policy.as_ref(),
+            pin: s.pin_policy.as_ref(),
+            key_file: s.key_file.as_ref(),
+        },
+        &key,
+        base_dir,
+        attestation_roots,
+    )?;
     let (keys, material, cert) = match openpgp_cert {
         Some((c, _, _)) => (c.keys, c.material, Some(c.cert)),
         None => (
@@ -358,6 +382,7 @@ fn check_signer(
             valid_until,
             revoked,
             openpgp_cert: cert,
+            attestation,
         },
         material,
     ))

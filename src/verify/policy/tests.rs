@@ -84,6 +84,7 @@ fn validity_windows() {
         valid_until: None,
         revoked: None,
         openpgp_cert: None,
+        attestation: None,
     };
     assert_eq!(
         s.unusable_at(NOW).unwrap(),
@@ -229,4 +230,81 @@ fn shadowed_rules_are_refused() {
          [[rule]]\nartifacts = [\"*.whl\", \"*.gz\"]\nsigners = [\"bob\"]\n",
         two_signers()
     ));
+}
+
+/// A real YubiKey attestation (see `verify::attestation`'s tests) next to its key.
+fn attested_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = include_str!("../attestation/samples/yubikey-5.4.3-25515137-9c.attestation.pem");
+    std::fs::write(dir.path().join("yk.attestation.pem"), sample).unwrap();
+    std::fs::write(
+        dir.path().join("yk.pem"),
+        "-----BEGIN PUBLIC KEY-----\n\
+         MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEl7Uv9j5PVw4nO0MMFBgey+4Mg+LWv7Ks\n\
+         EQrMMJM6i15C7tXttOLpiNUPlKorCYDbzfQAfvZhieSifneiil7m9ZX5lsQSfPiy\n\
+         +l3c+vw2FBTJYILrfRCX9i5NiLMxSc1m\n\
+         -----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn attested_policy(dir: &Path, extra: &str) -> Result<Policy, PolicyError> {
+    let text = format!(
+        "[[signer]]\nname = \"yk\"\nkey_file = \"yk.pem\"\nattestation = \"yubico-piv\"\n{extra}\n\
+         [[rule]]\nartifacts = [\"*\"]\nsigners = [\"yk\"]\n"
+    );
+    Policy::from_toml(&text, dir, "p.toml")
+}
+
+#[test]
+fn attestation_is_verified_when_the_policy_loads() {
+    let dir = attested_dir();
+    // The attestation file defaults to the key file's name with .attestation.pem.
+    let p = attested_policy(dir.path(), "pin_policy = [\"once\", \"always\"]").unwrap();
+    let a = p.signers[0].attestation.as_ref().unwrap();
+    assert_eq!(a.device.serial, Some(25_515_137));
+    let e = attested_policy(dir.path(), "touch_policy = \"always\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("p.toml:4: signer \"yk\": attestation ")
+            && e.contains("the key's touch policy is never; the trust policy requires always"),
+        "{e}"
+    );
+    let e = attested_policy(dir.path(), "touch_policy = \"sometimes\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("touch_policy \"sometimes\" is not a policy"),
+        "{e}"
+    );
+    let e = attested_policy(dir.path(), "attestation_file = \"missing.pem\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read attestation_file"), "{e}");
+}
+
+#[test]
+fn attestation_requirements_need_an_attestation() {
+    let rule = "[[rule]]\nartifacts = [\"*\"]\nsigners = [\"alice\"]\n";
+    let alice = TestKey::p256("alice", 3).signer_toml();
+    let e = err(&format!("{alice}touch_policy = \"always\"\n{rule}"));
+    assert!(
+        e.contains("touch_policy is a requirement on the key's attestation"),
+        "{e}"
+    );
+    let e = err(&format!("{alice}attestation = \"tpm\"\n{rule}"));
+    assert!(e.contains("unknown attestation \"tpm\""), "{e}");
+    let e = err(&format!("{alice}attestation = \"yubico-piv\"\n{rule}"));
+    assert!(e.contains("where is the attestation?"), "{e}");
+}
+
+#[test]
+fn an_attestation_of_another_key_is_refused() {
+    let dir = attested_dir();
+    let other = TestKey::p256("other", 5);
+    std::fs::write(dir.path().join("yk.pem"), other.public.to_pem()).unwrap();
+    let e = attested_policy(dir.path(), "").unwrap_err().to_string();
+    assert!(e.contains("the attestation is for key "), "{e}");
 }

@@ -13,6 +13,7 @@
 //!
 //! Exit status: 0 when vpcd closes the connection (pcscd stopped), 1 on errors, 2 on usage.
 
+mod attest;
 mod iso;
 mod openpgp;
 mod piv;
@@ -50,6 +51,8 @@ usage: hwsign-vcard --kind openpgp|piv --port PORT [options]
   --slot-policy S=PIN,TOUCH PIV: policies of slot S (hex) over what GENERATE/IMPORT said,
                             e.g. 9c=once,always (repeatable; never|once|always, never|always|cached)
   --version X.Y.Z           PIV: GET VERSION answer (default 5.4.3)
+  --attestation-root FILE   PIV: write the test attestation CA's root certificate (PEM) to
+                            FILE; ATTEST (INS F9) chains to it
   --manufacturer HHHH       OpenPGP: manufacturer id in the AID, hex (default 000f, Nitrokey)
   --connect-timeout-ms MS   keep trying to reach vpcd this long (default 30000)
 ";
@@ -71,6 +74,7 @@ struct Args {
     touch_sig: bool,
     slot_policies: BTreeMap<u8, (Option<u8>, Option<u8>)>,
     version: [u8; 3],
+    attestation_root: Option<PathBuf>,
     manufacturer: [u8; 2],
     connect_timeout: Duration,
 }
@@ -89,6 +93,7 @@ impl Args {
             touch_sig: false,
             slot_policies: BTreeMap::new(),
             version: [5, 4, 3],
+            attestation_root: None,
             manufacturer: [0x00, 0x0F],
             connect_timeout: Duration::from_millis(30_000),
         };
@@ -130,6 +135,7 @@ impl Args {
                     );
                 }
                 "--touch-dir" => args.touch_dir = Some(PathBuf::from(value()?)),
+                "--attestation-root" => args.attestation_root = Some(PathBuf::from(value()?)),
                 "--touch-timeout-ms" => args.touch_timeout = ms(value()?)?,
                 "--touch-sig" => args.touch_sig = true,
                 "--slot-policy" => {
@@ -293,6 +299,13 @@ fn serve(args: &Args, client: VirtClient<'_>) -> i32 {
             serve_app(args, Adapter::new(app, atr, ready))
         }
         Kind::Piv => {
+            if let Some(path) = &args.attestation_root {
+                let pem = attest::pem(&attest::root_certificate());
+                if let Err(e) = std::fs::write(path, pem) {
+                    log::error!("--attestation-root {}: {e}", path.display());
+                    return 1;
+                }
+            }
             let mut uuid = [0u8; 16];
             uuid[..6].copy_from_slice(b"hwsign");
             uuid[12..].copy_from_slice(&serial.to_be_bytes());

@@ -23,7 +23,9 @@
 //!   leaves PIV until PIV is selected again: PIV commands get 6D00 and PIV's PIN state is
 //!   dropped, as on a YubiKey;
 //! * touch policy `always` (or `cached` with no touch in the last 15 s) holds the response of a
-//!   successful GENERAL AUTHENTICATE with that slot's key until a touch, else 6982.
+//!   successful GENERAL AUTHENTICATE with that slot's key until a touch, else 6982;
+//! * ATTEST (INS F9) and the f9 certificate (GET DATA 5FFF01) are answered with a test CA (see
+//!   [`crate::attest`]): generated keys only, as on a YubiKey (imported ones: 6A80).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -63,6 +65,10 @@ const REF_PUK: u8 = 0x81;
 /// A YubiKey's touch cache.
 const TOUCH_CACHE: Duration = Duration::from_secs(15);
 const PIN_RETRIES: u8 = 3;
+/// GET DATA's tag list for the f9 certificate object 5FFF01.
+const F9_OBJECT: [u8; 5] = [0x5C, 0x03, 0x5F, 0xFF, 0x01];
+/// What a YubiKey answers to ATTEST for an imported key.
+const SW_INCORRECT_DATA: u16 = 0x6A80;
 
 pub fn is_key_slot(slot: u8) -> bool {
     matches!(slot, 0x9A | 0x9C | 0x9D | 0x9E | 0x82..=0x95)
@@ -391,6 +397,37 @@ impl<T: piv_authenticator::Client> PivApp<T> {
         r
     }
 
+    /// ATTEST (`00 F9 <slot> 00`): a certificate for the slot's generated key.
+    fn attest(&mut self, slot: u8) -> Response {
+        let Some(m) = self.meta.slots.get(&slot).cloned() else {
+            return Response::status(SW_REFERENCE_NOT_FOUND);
+        };
+        let spki = match (m.origin, &m.public) {
+            (1, Some(public)) => crate::attest::spki(m.alg, public),
+            _ => None,
+        };
+        let Some(spki) = spki else {
+            log::info!("ATTEST {slot:02x}: not a generated key: 6A80");
+            return Response::status(SW_INCORRECT_DATA);
+        };
+        let (pin, touch) = self.policy(slot);
+        let facts = crate::attest::SlotFacts {
+            slot,
+            version: self.cfg.version,
+            serial: self.cfg.serial,
+            pin,
+            touch,
+        };
+        Response::ok(crate::attest::slot_certificate(&facts, &spki))
+    }
+
+    /// GET DATA of the f9 certificate object (5FFF01), which the firmware does not have.
+    fn attestation_certificate(&self) -> Response {
+        let cert = crate::attest::device_certificate(self.cfg.serial);
+        let object = [tlv(0x70, &cert), tlv(0x71, &[0x00]), tlv(0xFE, &[])].concat();
+        Response::ok(tlv(0x53, &object))
+    }
+
     fn general_authenticate(&mut self, apdu: &Apdu) -> Response {
         let slot = apdu.p2;
         let (pin, touch) = self.policy(slot);
@@ -527,6 +564,9 @@ impl<T: piv_authenticator::Client> App for PivApp<T> {
             0x47 => self.generate(apdu),
             0xFE => self.import(apdu),
             0x87 if is_key_slot(apdu.p2) => self.general_authenticate(apdu),
+            // ATTEST: P1 is the slot (yubico-piv-tool and the yubikey crate send `00 F9 SS 00`).
+            0xF9 if is_key_slot(apdu.p1) => self.attest(apdu.p1),
+            0xCB if apdu.data == F9_OBJECT => self.attestation_certificate(),
             _ => self.forward(apdu),
         }
     }

@@ -14,7 +14,7 @@ use crate::crypto::pubkey::{KeyAlgorithm, hex};
 use crate::crypto::scheme::{HashAlg, Scheme};
 use crate::error::{Error, Result};
 use crate::format::dsse::{self, Envelope, pae};
-use crate::format::statement::{PAYLOAD_TYPE, Statement, StatementParts};
+use crate::format::statement::{PAYLOAD_TYPE, Statement, StatementParts, SubjectNames};
 
 fn scheme_for(alg: KeyAlgorithm, rsa_pss: bool) -> Scheme {
     match alg {
@@ -99,8 +99,7 @@ fn predicate(config: &Config, args: &AttestArgs) -> Result<(String, serde_json::
 
 /// The subject name of each file, borrowed from its path (a release of 100,000 files does not
 /// hold its names twice).
-fn subject_names<'a>(files: &'a [PathBuf], relative: Option<&'a [String]>) -> Result<Vec<&'a str>> {
-    let mut names = Vec::with_capacity(files.len());
+fn subject_names<'a>(files: &'a [PathBuf], relative: Option<&'a [String]>) -> Result<Paths<'a>> {
     let mut seen = HashSet::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let name = match relative {
@@ -117,9 +116,32 @@ fn subject_names<'a>(files: &'a [PathBuf], relative: Option<&'a [String]>) -> Re
                 "two files are named {name:?}; subject names must be unique\n  hint: give --base DIR (or -r DIR) so that subject names are paths relative to DIR"
             )));
         }
-        names.push(name);
     }
-    Ok(names)
+    Ok(Paths { files, relative })
+}
+
+/// Subject names read from the release's paths (base names, or the names relative to
+/// `--base`), checked by [`subject_names`]: a 100,000-file release holds no vector of them.
+#[derive(Clone, Copy)]
+struct Paths<'a> {
+    files: &'a [PathBuf],
+    relative: Option<&'a [String]>,
+}
+
+impl SubjectNames for Paths<'_> {
+    fn count(&self) -> usize {
+        self.files.len()
+    }
+    fn name(&self, i: usize) -> &str {
+        match self.relative {
+            Some(r) => &r[i],
+            // Checked to be UTF-8 when the names were checked.
+            None => self.files[i]
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Refuse, before anything is hashed, a statement the agent would not take, saying how to
@@ -128,7 +150,7 @@ fn subject_names<'a>(files: &'a [PathBuf], relative: Option<&'a [String]>) -> Re
 fn check_size(
     signer: &mut Signer<'_>,
     scheme: Scheme,
-    names: &[&str],
+    names: &dyn SubjectNames,
     predicate_type: &str,
     predicate: &serde_json::Value,
 ) -> Result<()> {
@@ -148,14 +170,16 @@ fn check_size(
     }
     let socket = signer.socket_name();
     // What each file adds, on average, and what one request has besides the subjects.
-    let empty = StatementParts::<&str, _> {
-        names: &[],
+    let empty = StatementParts {
+        names: &[] as &[&str],
         sha256: |_| zero.clone(),
         predicate_type,
         predicate,
     };
     let fixed = request - (payload - empty.len());
-    let per_file = (payload - empty.len()).div_ceil(names.len().max(1)).max(1);
+    let per_file = (payload - empty.len())
+        .div_ceil(names.count().max(1))
+        .max(1);
     let fit = limit.saturating_sub(fixed) / per_file;
     let hint = if fit == 0 {
         format!(
@@ -163,7 +187,7 @@ fn check_size(
         )
     } else {
         let fit = fit * 9 / 10;
-        let parts = names.len().div_ceil(fit.max(1));
+        let parts = names.count().div_ceil(fit.max(1));
         format!(
             "split the release into {parts} attestations of at most {} files each (e.g. list the files, `split -l {fit} files.txt part-`, then `hwsign attest --files-from part-aa -o release-1.intoto.json …` for each part), or raise [sockets.{socket}] max_request in the agent's config",
             output::thousands(fit)
@@ -171,7 +195,7 @@ fn check_size(
     };
     Err(Error::Usage(format!(
         "an attestation of {} files needs a request of {} ({request} bytes); the agent's {socket} socket takes at most {} ({limit} bytes); nothing was hashed or signed\n  hint: {hint}",
-        output::thousands(names.len()),
+        output::thousands(names.count()),
         output::bytes(request as u64),
         output::bytes(limit as u64),
     )))
@@ -277,10 +301,11 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     }
     .pae(PAYLOAD_TYPE)?;
     drop(digests);
-    signer.subject_count = Some(names.len());
-    let count = names.len();
-    let first: Vec<String> = names.iter().take(3).map(|n| n.to_string()).collect();
-    drop(names);
+    signer.subject_count = Some(names.count());
+    let count = names.count();
+    let first: Vec<String> = (0..count.min(3))
+        .map(|i| names.name(i).to_string())
+        .collect();
     drop(relative);
     drop(files);
     let (sig, pae) = signer

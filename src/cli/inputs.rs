@@ -1,7 +1,6 @@
 //! The inputs of `hwsign sign` and `hwsign attest`: files named on the command line and in a
 //! list (`--files-from FILE`, `-` for stdin; one per line, or NUL-separated with `-0`).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -166,23 +165,37 @@ pub fn relative_name(path: &Path, base: &Path) -> Result<String> {
 /// The paths in a list file (`-`: stdin): lines (a trailing `\r` kept: file names may end in
 /// one) or, with `nul`, NUL-separated names; empty entries are skipped.
 pub fn read_list(list: &Path, nul: bool) -> Result<Vec<PathBuf>> {
+    use std::io::BufRead;
     use std::os::unix::ffi::OsStrExt;
-    let mut bytes = Vec::new();
-    let read = if list == Path::new("-") {
-        std::io::stdin().lock().read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(list).and_then(|mut f| f.read_to_end(&mut bytes))
-    };
-    read.map_err(|source| Error::File {
+    let err = |source| Error::File {
         path: list.to_path_buf(),
         source,
-    })?;
+    };
+    // Entry by entry: a list of 100,000 long paths is never in memory twice (whole and split).
+    let mut reader: Box<dyn BufRead> = if list == Path::new("-") {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(list).map_err(err)?,
+        ))
+    };
     let sep = if nul { b'\0' } else { b'\n' };
-    Ok(bytes
-        .split(|&b| b == sep)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| PathBuf::from(std::ffi::OsStr::from_bytes(entry)))
-        .collect())
+    let mut out = Vec::new();
+    let mut entry = Vec::new();
+    loop {
+        entry.clear();
+        if reader.read_until(sep, &mut entry).map_err(err)? == 0 {
+            break;
+        }
+        if entry.last() == Some(&sep) {
+            entry.pop();
+        }
+        if !entry.is_empty() {
+            out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&entry)));
+        }
+    }
+    out.shrink_to_fit();
+    Ok(out)
 }
 
 /// `files` without `out` (compared as absolute paths): a checksum file being written is never
@@ -236,5 +249,19 @@ mod tests {
         );
         assert!(gather(&[], None, false).is_err());
         assert!(read_list(&dir.path().join("missing"), false).is_err());
+        // The last entry needs no separator; a carriage return is part of a name.
+        let crlf = dir.path().join("crlf");
+        std::fs::write(&crlf, b"a\r\nb").unwrap();
+        assert_eq!(
+            read_list(&crlf, false).unwrap(),
+            ["a\r", "b"].map(PathBuf::from)
+        );
+        // Entries longer than the reader's buffer come whole.
+        let long = "n".repeat(20_000);
+        std::fs::write(&lines, format!("{long}\nx\n")).unwrap();
+        assert_eq!(
+            read_list(&lines, false).unwrap(),
+            [long.as_str(), "x"].map(PathBuf::from)
+        );
     }
 }

@@ -67,11 +67,29 @@ impl Statement {
     }
 }
 
+/// The subject names of a statement, by index: a slice of names, or names read from
+/// something else (a release's paths) without a vector of them.
+pub trait SubjectNames {
+    /// How many subjects.
+    fn count(&self) -> usize;
+    /// Subject `i`'s name.
+    fn name(&self, i: usize) -> &str;
+}
+
+impl<S: AsRef<str>> SubjectNames for [S] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn name(&self, i: usize) -> &str {
+        self[i].as_ref()
+    }
+}
+
 /// A statement serialized straight from its parts, byte for byte as [`Statement`] would be,
 /// without a [`Subject`] (and its map) per file: `sha256(i)` gives subject `i`'s digest in hex.
-pub struct StatementParts<'a, S: AsRef<str>, F: Fn(usize) -> String> {
+pub struct StatementParts<'a, N: SubjectNames + ?Sized, F: Fn(usize) -> String> {
     /// The subject names.
-    pub names: &'a [S],
+    pub names: &'a N,
     /// Subject `i`'s SHA-256 in lowercase hex.
     pub sha256: F,
     /// The predicate's type URI.
@@ -80,11 +98,11 @@ pub struct StatementParts<'a, S: AsRef<str>, F: Fn(usize) -> String> {
     pub predicate: &'a serde_json::Value,
 }
 
-impl<N: AsRef<str>, F: Fn(usize) -> String> Serialize for StatementParts<'_, N, F> {
+impl<N: SubjectNames + ?Sized, F: Fn(usize) -> String> Serialize for StatementParts<'_, N, F> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct Subjects<'b, N: AsRef<str>, G: Fn(usize) -> String>(&'b [N], &'b G);
-        impl<N: AsRef<str>, G: Fn(usize) -> String> Serialize for Subjects<'_, N, G> {
+        struct Subjects<'b, N: SubjectNames + ?Sized, G: Fn(usize) -> String>(&'b N, &'b G);
+        impl<N: SubjectNames + ?Sized, G: Fn(usize) -> String> Serialize for Subjects<'_, N, G> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 #[derive(Serialize)]
                 struct One<'c> {
@@ -95,8 +113,8 @@ impl<N: AsRef<str>, F: Fn(usize) -> String> Serialize for StatementParts<'_, N, 
                 struct Sha {
                     sha256: String,
                 }
-                s.collect_seq(self.0.iter().enumerate().map(|(i, name)| One {
-                    name: name.as_ref(),
+                s.collect_seq((0..self.0.count()).map(|i| One {
+                    name: self.0.name(i),
                     digest: Sha {
                         sha256: (self.1)(i),
                     },
@@ -112,7 +130,7 @@ impl<N: AsRef<str>, F: Fn(usize) -> String> Serialize for StatementParts<'_, N, 
     }
 }
 
-impl<S: AsRef<str>, F: Fn(usize) -> String> StatementParts<'_, S, F> {
+impl<N: SubjectNames + ?Sized, F: Fn(usize) -> String> StatementParts<'_, N, F> {
     /// The length of the compact JSON serialization.
     pub fn len(&self) -> usize {
         struct Count(usize);
@@ -382,7 +400,7 @@ mod tests {
         let hex = |i: usize| format!("{i:064x}");
         let predicate = serde_json::json!({"purl": "pkg:generic/x@1"});
         let parts = StatementParts {
-            names: &names,
+            names: names.as_slice(),
             sha256: hex,
             predicate_type: RELEASE_PREDICATE,
             predicate: &predicate,

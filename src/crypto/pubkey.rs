@@ -128,6 +128,16 @@ impl PublicKey {
             .map_err(|e| invalid("Ed25519", e))
     }
 
+    /// An Ed25519 key as OpenPGP carries it: 32 bytes, or 33 with the native-point prefix
+    /// 0x40. Only a 33-byte point loses its first byte: one generated key in 256 begins with
+    /// 0x40 itself.
+    pub fn ed25519_openpgp(bytes: &[u8]) -> Result<Self, KeyError> {
+        match bytes {
+            [0x40, key @ ..] if key.len() == 32 => Self::ed25519(key),
+            key => Self::ed25519(key),
+        }
+    }
+
     /// An RSA key from its modulus and public exponent (big-endian).
     pub fn rsa(modulus: &[u8], exponent: &[u8]) -> Result<Self, KeyError> {
         rsa::RsaPublicKey::new(
@@ -263,6 +273,23 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 32-byte Ed25519 key that begins with 0x40 is taken whole; 0x40 ‖ key is the key.
+    #[test]
+    fn openpgp_ed25519_points_with_and_without_the_prefix() {
+        let key = (0u8..=255)
+            .map(|seed| ed25519_dalek::SigningKey::from_bytes(&[seed; 32]).verifying_key())
+            .find(|k| k.as_bytes()[0] == 0x40)
+            .expect("one seed in 256 gives a key that begins with 0x40");
+        let raw = key.as_bytes();
+        let want = PublicKey::Ed25519(key);
+        assert_eq!(PublicKey::ed25519_openpgp(raw).unwrap(), want);
+        assert_eq!(
+            PublicKey::ed25519_openpgp(&[&[0x40][..], raw].concat()).unwrap(),
+            want
+        );
+        assert!(PublicKey::ed25519_openpgp(&raw[1..]).is_err());
+    }
 
     #[test]
     fn ed25519_key_id_and_formats() {

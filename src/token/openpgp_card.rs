@@ -74,9 +74,7 @@ fn public_key(material: &PublicKeyMaterial) -> Option<PublicKey> {
             match attrs.curve() {
                 Curve::NistP256r1 => PublicKey::from_sec1(KeyAlgorithm::EcdsaP256, data).ok(),
                 Curve::NistP384r1 => PublicKey::from_sec1(KeyAlgorithm::EcdsaP384, data).ok(),
-                Curve::Ed25519 => {
-                    PublicKey::ed25519(data.strip_prefix(&[0x40]).unwrap_or(data)).ok()
-                }
+                Curve::Ed25519 => PublicKey::ed25519_openpgp(data).ok(),
                 _ => None,
             }
         }

@@ -52,11 +52,7 @@ fn to_public(key: &AnyKey) -> Result<PublicKey, String> {
         mpi::PublicKey::EdDSA {
             curve: Curve::Ed25519,
             q,
-        } => {
-            let bytes = q.value();
-            let raw = bytes.strip_prefix(&[0x40]).unwrap_or(bytes);
-            PublicKey::ed25519(raw).map_err(|e| e.to_string())
-        }
+        } => PublicKey::ed25519_openpgp(q.value()).map_err(|e| e.to_string()),
         mpi::PublicKey::Ed25519 { a } => PublicKey::ed25519(a).map_err(|e| e.to_string()),
         mpi::PublicKey::ECDSA {
             curve: Curve::NistP256,

@@ -6,6 +6,8 @@
 #   P2  8 concurrent clients, signatures per second
 #   P4  one file signed (SSHSIG): `hwsign sign` vs `ssh-keygen -Y sign` through ssh-agent;
 #       200 files: one `hwsign sign` vs an ssh-keygen loop (median of R rounds, alternating)
+#   P6  cold start to a first signature: hwsign-agent started, then one `hwsign sign`, vs
+#       ssh-agent started, `ssh-add -s` of the same token, then one `ssh-keygen -Y sign`
 #   RSS the agent's resident memory idle after one signature and after the load
 #
 #   scripts/bench-agent.sh [ROUNDS (default 3)] [N (default 2000)]
@@ -91,6 +93,36 @@ for r in $(seq "$rounds"); do
     echo "p4many hw $(secs many_hw)" >>"$tmp/p4times"
 done
 
+# P6 last: the benchmark's agent holds the state directory (one agent per state dir).
+kill -TERM "$hw_pid" "$ssh_pid" 2>/dev/null || true
+wait "$hw_pid" "$ssh_pid" 2>/dev/null || true
+cold_hw() {
+    local run="$tmp/p6hw" p
+    rm -rf "$run"; mkdir -m 700 "$run"
+    XDG_RUNTIME_DIR="$run" "$bin/hwsign-agent" --softhsm >"$run/ready" 2>/dev/null &
+    p=$!
+    until grep -q HWSIGN_AUTH_SOCK "$run/ready" 2>/dev/null; do sleep 0.001; done
+    HWSIGN_AUTH_SOCK="$run/hwsign/agent.sock" "$bin/hwsign" sign --quiet --force --key "$hw_label" --format sshsig "$tmp/p4/f1.txt"
+    kill -TERM "$p"; wait "$p" 2>/dev/null || true
+}
+cold_ssh() {
+    local sock="$tmp/p6ssh.sock" p
+    rm -f "$sock" "$tmp/p4/f1.txt.sig"
+    ssh-agent -D -a "$sock" -P "$(readlink -f "$module"),$module" >/dev/null 2>&1 &
+    p=$!
+    until [[ -S "$sock" ]]; do sleep 0.001; done
+    SSH_AUTH_SOCK="$sock" SSH_ASKPASS="$tmp/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
+        ssh-add -s "$module" </dev/null >/dev/null 2>&1
+    SSH_AUTH_SOCK="$sock" ssh-keygen -q -Y sign -f "$tmp/p4/key.pub" -n file "$tmp/p4/f1.txt" 2>/dev/null
+    kill -TERM "$p"; wait "$p" 2>/dev/null || true
+}
+for r in $(seq "$rounds"); do
+    for k in $(seq 5); do
+        echo "p6 ssh $(secs cold_ssh)" >>"$tmp/p4times"
+        echo "p6 hw $(secs cold_hw)" >>"$tmp/p4times"
+    done
+done
+
 python3 - "$tmp/results" "$rss_idle" "$rss_load" "$rounds" "$n" "$tmp/p4times" <<'PY'
 import json, statistics, sys, platform, os, datetime
 path, rss_idle, rss_load, rounds, n, p4path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
@@ -115,9 +147,10 @@ p4 = {}
 for line in open(p4path):
     what, who, t = line.split()
     p4.setdefault((what, who), []).append(float(t))
-for what, label in [("p4one", "P4 one file, SSHSIG (median ms)"), ("p4many", "P4 200 files, SSHSIG (median ms)")]:
+notes = {"p4one": "ssh-keygen -Y sign through ssh-agent", "p4many": "ssh-keygen -Y sign through ssh-agent; a loop", "p6": "ssh-agent + ssh-add -s + ssh-keygen -Y sign"}
+for what, label in [("p4one", "P4 one file, SSHSIG (median ms)"), ("p4many", "P4 200 files, SSHSIG (median ms)"), ("p6", "P6 cold start to first signature (ms)")]:
     h, s = statistics.median(p4[(what, "hw")]) * 1000, statistics.median(p4[(what, "ssh")]) * 1000
-    print(f"{label:<40} {h:>12.1f} {s:>12.1f} {h/s:>6.2f}x   (ssh-keygen -Y sign through ssh-agent{'; a loop' if what == 'p4many' else ''})")
+    print(f"{label:<40} {h:>12.1f} {s:>12.1f} {h/s:>6.2f}x   ({notes[what]})")
 print(f"{'agent RSS idle after one signature':<40} {rss_idle/1024:>10.1f} MiB")
 print(f"{'agent RSS after the load':<40} {rss_load/1024:>10.1f} MiB")
 PY

@@ -173,7 +173,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     let inventory = Inventory::new(tokens, super::created::CreatedStore::open(created_path));
     let keys = inventory.refresh().await;
     for k in &keys {
-        tracing::info!(label = %k.meta.label, id = %k.meta.id, algorithm = %k.meta.algorithm(), token = %k.meta.token_label, "key");
+        tracing::info!(label = %crate::text::name(&k.meta.label), id = %k.meta.id, algorithm = %k.meta.algorithm(), token = %crate::text::name(&k.meta.token_label), "key");
     }
     let max_bytes = p
         .config

@@ -374,7 +374,7 @@ pub struct AttestArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Co-sign: add a signature by --key to this existing envelope.
-    #[arg(long, value_name = "ENVELOPE", conflicts_with_all = ["purl", "predicate_type", "predicate", "files", "files_from", "bundle"])]
+    #[arg(long, value_name = "ENVELOPE", conflicts_with_all = ["purl", "predicate_type", "predicate", "files", "files_from", "recursive", "follow_symlinks", "include_signatures", "base", "sums", "output_dir", "json", "bundle"])]
     pub append: Option<PathBuf>,
     /// Also write a Sigstore bundle v0.3 (public-key form) beside the envelope
     /// (release.intoto.json → release.intoto.sigstore.json).

@@ -361,14 +361,14 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
     } else if !args.report.quiet {
         if args.report.verbose {
             for p in &written[1..] {
-                eprintln!("wrote {}", p.display());
+                eprintln!("wrote {}", output::shown(p));
             }
         }
         eprintln!(
             "wrote {} ({} subject(s), predicate {}, {scheme} by {} id {})",
-            out.display(),
+            output::shown(&out),
             output::thousands(count),
-            predicate_type,
+            crate::text::name(&predicate_type),
             crate::text::name(&signer.key.label),
             &signer.key.id[..16]
         );
@@ -454,13 +454,15 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         });
     // In place is the point of --append: replace the file atomically.
     output::write_new(&out, envelope.to_json()?.as_bytes(), true)?;
-    eprintln!(
-        "wrote {} ({} signatures; added {scheme} by {} id {})",
-        out.display(),
-        envelope.signatures.len(),
-        crate::text::name(&signer.key.label),
-        &signer.key.id[..16]
-    );
+    if !args.report.quiet {
+        eprintln!(
+            "wrote {} ({} signatures; added {scheme} by {} id {})",
+            output::shown(&out),
+            envelope.signatures.len(),
+            crate::text::name(&signer.key.label),
+            &signer.key.id[..16]
+        );
+    }
     if args.emit_verifier_material {
         for p in material::emit(
             &material::dir_of(&out),
@@ -469,7 +471,9 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
             attestation.as_deref(),
             args.force,
         )? {
-            eprintln!("wrote {}", p.display());
+            if !args.report.quiet {
+                eprintln!("wrote {}", output::shown(&p));
+            }
         }
     }
     Ok(())

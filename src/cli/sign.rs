@@ -119,7 +119,7 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
             )
         })?;
         for p in &written {
-            per_file!(args, "wrote {}", p.display());
+            per_file!(args, "wrote {}", output::shown(p));
         }
         material = written;
     }
@@ -267,6 +267,8 @@ fn each_file_at_once<T: Send>(
         each_file(sock, files, |i| step(signer, i).map(|v| out.push(v)))?;
         return Ok(out);
     }
+    // Learnt once here, copied to every connection: no status request per connection.
+    signer.request_limit()?;
     let template: &Signer<'_> = signer;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<T>>> = Mutex::new((0..files.len()).map(|_| None).collect());
@@ -281,7 +283,7 @@ fn each_file_at_once<T: Send>(
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                let mut client = match AgentClient::connect(sock) {
+                let mut client = match template.another_client() {
                     Ok(c) => c,
                     Err(e) => return fail(next.load(Ordering::SeqCst), e),
                 };
@@ -363,9 +365,9 @@ fn sshsig_files(
         per_file!(
             args,
             "wrote {} (SSHSIG, namespace {}, key {})",
-            out.display(),
-            args.namespace,
-            signer.key.label
+            output::shown(out),
+            crate::text::name(&args.namespace),
+            crate::text::name(&signer.key.label)
         );
         Ok(())
     })?;
@@ -423,8 +425,8 @@ fn raw_files(
         per_file!(
             args,
             "wrote {} (raw {scheme}, key {})",
-            out.display(),
-            signer.key.label
+            output::shown(out),
+            crate::text::name(&signer.key.label)
         );
         Ok(<[u8; 32]>::try_from(sha256.as_slice()).unwrap_or_default())
     })?;
@@ -516,8 +518,8 @@ fn openpgp(
         per_file!(
             args,
             "wrote {} (OpenPGP, {hash}, key {} fingerprint {fingerprint})",
-            out.display(),
-            signer.key.label
+            output::shown(out),
+            crate::text::name(&signer.key.label)
         );
         Ok(())
     })?;
@@ -638,9 +640,9 @@ fn minisign_files(
         per_file!(
             args,
             "wrote {} (minisign{}, key {} id {})",
-            out.display(),
+            output::shown(out),
             if legacy { " legacy" } else { "" },
-            signer.key.label,
+            crate::text::name(&signer.key.label),
             ms::key_id_hex(&ms::key_id(&signer.public))
         );
         Ok(())

@@ -203,6 +203,11 @@ fn write_list(names: &[String]) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
+/// A path as a person reads it: escaped (file names come from directory listings too).
+pub fn shown(path: &Path) -> String {
+    crate::text::name(&path.display().to_string())
+}
+
 /// `FILE` + `.ext` (`dist/a.tar.gz` → `dist/a.tar.gz.sig`).
 pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();

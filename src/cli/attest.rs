@@ -278,18 +278,6 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
 
     let digests =
         file_hash::sha256_files(&files).map_err(|e| output::not_done(e, "nothing was signed"))?;
-    // The checksums come from the same pass as the statement.
-    if let Some(path) = &args.sums {
-        super::sums::write(
-            Some(path),
-            args.force,
-            HashAlg::Sha256,
-            false,
-            &sums_names,
-            &digests,
-        )
-        .map_err(|e| output::not_done(e, "nothing was signed"))?;
-    }
     // Memory: a release of 100,000 files holds its paths (the names are borrowed from them)
     // and digests, then those and the statement (in its PAE), then the statement alone, which
     // goes to the agent uncopied.
@@ -300,7 +288,9 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         predicate: &predicate,
     }
     .pae(PAYLOAD_TYPE)?;
-    drop(digests);
+    // The checksums come from the same pass as the statement; written after the envelope, so
+    // a refused signature leaves no checksum file behind.
+    let digests = args.sums.is_some().then_some(digests);
     signer.subject_count = Some(names.count());
     let count = names.count();
     let first: Vec<String> = (0..count.min(3))
@@ -332,6 +322,23 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
             args.force,
         )?;
         written.push(path);
+    }
+    if let (Some(path), Some(digests)) = (&args.sums, &digests) {
+        super::sums::write(
+            Some(path),
+            args.force,
+            HashAlg::Sha256,
+            false,
+            &sums_names,
+            digests,
+        )
+        .map_err(|e| {
+            output::not_done(
+                e,
+                format!("wrote {}, not the checksum file", output::shown(&out)),
+            )
+        })?;
+        written.push(path.clone());
     }
     if args.emit_verifier_material {
         written.extend(material::emit(

@@ -58,8 +58,18 @@ impl Selector {
         if spec.trim().is_empty() {
             return Err("an empty KEY (use label:…, id:…, pkcs11:… or an id prefix)".into());
         }
-        if let Form::Pkcs11Uri(u) = parse(spec) {
-            crate::pkcs11_uri::parse(u)?;
+        // A rule that selects every key is never what was meant: no empty prefix, label or URI.
+        match parse(spec) {
+            Form::IdPrefix(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Err(format!("{spec:?}: id: takes a hex prefix of the key id"));
+            }
+            Form::Label("") => return Err(format!("{spec:?}: label: takes a label")),
+            Form::Pkcs11Uri(u) if crate::pkcs11_uri::parse(u)?.is_empty() => {
+                return Err(format!(
+                    "{spec:?}: a pkcs11: URI needs at least one attribute"
+                ));
+            }
+            _ => {}
         }
         Ok(Selector(spec.to_string()))
     }

@@ -162,6 +162,10 @@ mod tests {
         assert_eq!(r.remote_kinds, default_remote_kinds());
         assert_eq!(r.describe(2), "[[key]] #2 (match = \"label:a\")");
         assert!(parse("match = \"\"\n").is_err());
+        // Patterns that would select every key (or none) are refused at load.
+        for every in ["id:", "id:zz", "label:", "pkcs11:"] {
+            assert!(parse(&format!("match = {every:?}\n")).is_err(), "{every}");
+        }
         assert!(parse("match = \"pkcs11:token=%zz\"\n").is_err());
         let err = parse("match = \"a\"\nfrom_hosts = [\"MD5:x\"]\n").unwrap_err();
         assert!(err.to_string().contains("SHA256"), "{err}");

@@ -215,8 +215,9 @@ pub fn verify_path(
     }
     let mut path = vec![f9.subject()];
     let mut current = f9;
-    // CA certificates below the next issuer (f9 so far), for its path length constraint.
-    let mut below: u8 = 0;
+    // CA certificates below the next issuer (f9 so far: one), for its path length constraint
+    // (RFC 5280 counts f9, an intermediate, against its issuer's pathLenConstraint).
+    let mut below: u8 = 1;
     for _ in 0..6 {
         let issuer_ok = |c: &Cert| current.named_by(c) && current.signed_by(c);
         let (issuer, trusted) = match anchors.roots.iter().find(|c| issuer_ok(c)) {

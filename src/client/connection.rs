@@ -89,6 +89,17 @@ impl AgentClient {
         })
     }
 
+    /// Another connection to the same agent, knowing what this one learnt of it (its sign
+    /// wait and request limit): no status request before its first signature.
+    pub fn another(&self) -> Result<Self> {
+        Ok(AgentClient {
+            stream: Self::open(&self.path)?,
+            path: self.path.clone(),
+            sign_wait: self.sign_wait,
+            max_request: self.max_request,
+        })
+    }
+
     fn open(path: &Path) -> Result<UnixStream> {
         UnixStream::connect(path).map_err(|source| Error::Connect {
             path: path.to_path_buf(),

@@ -38,6 +38,11 @@ impl<'a> Signer<'a> {
         })
     }
 
+    /// Another connection to the agent, knowing its limits (see [`AgentClient::another`]).
+    pub fn another_client(&self) -> Result<AgentClient> {
+        self.client.another()
+    }
+
     /// The same key and context over another connection (to sign several files at once).
     pub fn fork<'b>(&self, client: &'b mut AgentClient) -> Signer<'b> {
         Signer {

@@ -467,7 +467,7 @@ pub fn sign_files(
             })?;
             let failure = Arc::new(Mutex::new(None));
             let signer = AgentSigner {
-                client: AgentClient::connect(client.path())?,
+                client: client.another()?,
                 chosen: chosen.clone(),
                 names: vec![
                     file.file_name()

@@ -124,6 +124,13 @@ pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
     u64::try_from(secs).map_err(|_| bad("before 1970"))
 }
 
+/// Now, in Unix seconds (0 on a clock before 1970, which no signature or record is valid at).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Unix seconds as RFC 3339 UTC (`2026-06-01T00:00:00Z`).
 pub fn format_rfc3339(secs: u64) -> String {
     let secs = i64::try_from(secs).unwrap_or(i64::MAX / 2);

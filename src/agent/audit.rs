@@ -197,13 +197,6 @@ pub fn shown(s: &str) -> String {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -344,7 +337,7 @@ impl AuditLog {
                 let mut rec = Map::new();
                 rec.insert(
                     "time".into(),
-                    json!(crate::time::format_rfc3339(now_secs())),
+                    json!(crate::time::format_rfc3339(crate::time::now_secs())),
                 );
                 rec.insert("event".into(), json!(EVENT_TORN_RECOVERED));
                 rec.insert("torn_file".into(), json!(name));
@@ -389,7 +382,7 @@ impl AuditLog {
     /// Copy `tail` into a new `audit.jsonl.torn-<time>` (fsynced), then cut the current file
     /// back to `keep` bytes (fsynced). Returns the new file's name.
     fn move_aside(&self, tail: &[u8], keep: u64) -> std::io::Result<String> {
-        let stamp: String = crate::time::format_rfc3339(now_secs())
+        let stamp: String = crate::time::format_rfc3339(crate::time::now_secs())
             .chars()
             .filter(|c| *c != '-' && *c != ':')
             .collect();

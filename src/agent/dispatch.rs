@@ -146,16 +146,16 @@ async fn ssh_sign(
             "",
         )
     })?;
+    let signed = Signed::parse(&req.data, SignInput::Message);
     let job = Job {
         key: &key,
         scheme,
         input: SignInput::Message,
-        signed: Signed::parse(&req.data, SignInput::Message),
         data: req.data,
         request: RequestName::SshSign,
         client: None,
     };
-    let sig = signing::sign(ctx, peer, job).await?;
+    let sig = signing::sign(ctx, peer, job, signed).await?;
     ssh_signature::to_ssh(alg, scheme, &sig)
         .map_err(|e| WireError::new(ErrorCode::Internal, e.to_string(), ""))
 }
@@ -370,16 +370,16 @@ async fn named_key(ctx: &Context, key_id: &str) -> Result<KeyRef, WireError> {
 
 async fn hwsign_sign(ctx: &Context, peer: &Peer, req: SignRequest) -> Result<SignReply, WireError> {
     let key = named_key(ctx, &req.key_id).await?;
+    let signed = Signed::parse(&req.data, req.input);
     let job = Job {
         key: &key,
         scheme: req.scheme,
         input: req.input,
-        signed: Signed::parse(&req.data, req.input),
         data: req.data,
         request: RequestName::HwsignSign,
         client: Some(&req.context),
     };
-    let sig = signing::sign(ctx, peer, job).await?;
+    let sig = signing::sign(ctx, peer, job, signed).await?;
     Ok(SignReply {
         key_id: key.meta.id.to_string(),
         scheme: req.scheme,
@@ -404,16 +404,16 @@ async fn minisign(
             "pick an Ed25519 key for --format minisign",
         ));
     }
+    let signed = Signed::minisign(&req.data, &req.trusted_comment);
     let job = Job {
         key: &key,
         scheme: crate::crypto::scheme::Scheme::Ed25519,
         input: SignInput::Message,
-        signed: Signed::minisign(&req.data, &req.trusted_comment),
         data: req.data,
         request: RequestName::Minisign,
         client: Some(&req.context),
     };
-    let both = signing::sign(ctx, peer, job).await?;
+    let both = signing::sign(ctx, peer, job, signed).await?;
     let (signature, global) = both.split_at(both.len() / 2);
     Ok(MinisignReply {
         key_id: key.meta.id.to_string(),

@@ -6,7 +6,7 @@
 
 use super::context::{Context, Peer};
 use super::inventory::KeyRef;
-use super::record::{self, AuditRecord, Outcome, RequestName};
+use super::record::{AuditRecord, Outcome, RequestName};
 use super::touch::{self, TouchGate};
 use super::{policy, prompt, touch_notice};
 use crate::config::Config;
@@ -27,8 +27,6 @@ pub struct Job<'a> {
     pub input: SignInput,
     /// The bytes.
     pub data: Vec<u8>,
-    /// What they are, read from them by the caller (once).
-    pub signed: Signed,
     /// Which request asked.
     pub request: RequestName,
     /// What the client says it is (unverified).
@@ -193,14 +191,19 @@ fn check_signature(
     })
 }
 
-/// Sign, within policy, with an audit record.
-pub async fn sign(ctx: &Context, peer: &Peer, mut job: Job<'_>) -> Result<Vec<u8>, WireError> {
-    let signed = std::mem::replace(&mut job.signed, Signed::Digest(Vec::new()));
+/// Sign, within policy, with an audit record; `signed` is what the job's bytes are, read from
+/// them once by the caller.
+pub async fn sign(
+    ctx: &Context,
+    peer: &Peer,
+    job: Job<'_>,
+    signed: Signed,
+) -> Result<Vec<u8>, WireError> {
     let config = ctx.config();
     let (key, scheme, request, client) = (job.key, job.scheme, job.request, job.client);
     let result = attempt(ctx, &config, peer, job, &signed).await;
     let record = AuditRecord {
-        time: record::now(),
+        time: crate::time::now_secs(),
         socket: ctx.socket,
         peer,
         request,

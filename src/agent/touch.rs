@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
 
@@ -49,12 +49,6 @@ impl std::fmt::Debug for TouchGate {
             .field("pending", &self.pending())
             .finish()
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl TouchGate {
@@ -219,6 +213,6 @@ pub fn pending(token: &str, key: &str, what: &str) -> PendingTouch {
         token: token.into(),
         key: key.into(),
         what: what.into(),
-        since: unix_now(),
+        since: crate::time::now_secs(),
     }
 }

@@ -48,13 +48,6 @@ pub struct VerifyArgs {
     pub files: Vec<PathBuf>,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Run it: true when every file is verified.
 pub fn run(args: VerifyArgs) -> Result<bool> {
     let policy = Policy::load(&args.policy).map_err(|e| Error::Usage(e.to_string()))?;
@@ -112,7 +105,13 @@ pub fn run(args: VerifyArgs) -> Result<bool> {
         (args.files.is_empty() && args.files_from.is_none() && args.recursive.len() == 1)
             .then(|| args.recursive[0].clone())
     });
-    let verdicts = engine::verify_in(&policy, input, &files, base.as_deref(), now());
+    let verdicts = engine::verify_in(
+        &policy,
+        input,
+        &files,
+        base.as_deref(),
+        crate::time::now_secs(),
+    );
     if args.json {
         let mut json = report::to_json(&verdicts);
         let attested = report::attestations_json(&policy.signers);

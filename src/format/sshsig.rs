@@ -53,7 +53,6 @@ pub fn armor(
     Ok(sshsig.to_pem(LineEnding::LF)?)
 }
 
-/// Whether `data` is an SSHSIG blob, and its namespace.
 /// The fields of an SSHSIG signed-data blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedData {

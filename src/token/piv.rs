@@ -147,7 +147,6 @@ fn pin_of(p: PinPolicy) -> key::PinPolicy {
     }
 }
 
-/// EMSA-PKCS1-v1_5 encoding of a digest for a modulus of `len` bytes (the card does raw RSA).
 /// What the YubiKey answered: ECDSA in DER, RSA as the integer.
 fn as_token_signature(scheme: Scheme, sig: Vec<u8>) -> TokenSignature {
     match scheme {
@@ -157,6 +156,7 @@ fn as_token_signature(scheme: Scheme, sig: Vec<u8>) -> TokenSignature {
     }
 }
 
+/// EMSA-PKCS1-v1_5 encoding of a digest for a modulus of `len` bytes (the card does raw RSA).
 fn pkcs1_pad(hash: HashAlg, digest: &[u8], len: usize) -> Result<Vec<u8>, TokenError> {
     let prefix = super::pkcs11::digest_info_prefix(hash);
     let t_len = prefix.len() + digest.len();

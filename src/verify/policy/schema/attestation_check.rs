@@ -142,15 +142,22 @@ pub(super) fn check(
         )
     })?;
     let trust = Trust::yubico_piv(extra_roots.to_vec());
-    attestation::verify_yubico_piv(&text, &shown, &trust, key, &required, now())
-        .map(Some)
-        .map_err(|e| {
-            cx.err(
-                span,
-                format!("signer {name:?}: attestation {shown}: {}", e.escaped()),
-                hint(&e),
-            )
-        })
+    attestation::verify_yubico_piv(
+        &text,
+        &shown,
+        &trust,
+        key,
+        &required,
+        crate::time::now_secs(),
+    )
+    .map(Some)
+    .map_err(|e| {
+        cx.err(
+            span,
+            format!("signer {name:?}: attestation {shown}: {}", e.escaped()),
+            hint(&e),
+        )
+    })
 }
 
 fn hint(e: &attestation::AttestationError) -> &'static str {
@@ -190,11 +197,4 @@ fn allowed(
         }
     }
     Ok(values)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -83,7 +83,19 @@ one_hw() { HWSIGN_AUTH_SOCK="$hw_sock" "$bin/hwsign" sign --quiet --force --key 
 one_ssh() { rm -f "$tmp/p4/f1.txt.sig"; SSH_AUTH_SOCK="$ssh_sock" ssh-keygen -q -Y sign -f "$tmp/p4/key.pub" -n file "$tmp/p4/f1.txt" 2>/dev/null; }
 many_hw() { HWSIGN_AUTH_SOCK="$hw_sock" "$bin/hwsign" sign --quiet --force --key "$hw_label" --format sshsig "$tmp"/p4/f*.txt; }
 many_ssh() { rm -f "$tmp"/p4/*.sig; for f in "$tmp"/p4/f*.txt; do SSH_AUTH_SOCK="$ssh_sock" ssh-keygen -q -Y sign -f "$tmp/p4/key.pub" -n file "$f" 2>/dev/null; done; }
-secs() { local t0=$EPOCHREALTIME; "$@" >/dev/null; awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }'; }
+# Seconds a command took; a failed command stops the benchmark (no fast failure is timed).
+secs() {
+    local t0=$EPOCHREALTIME
+    "$@" >/dev/null || { echo "bench-agent.sh: $* failed" >&2; kill -TERM $$; exit 1; }
+    awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }'
+}
+# Waits (at most 10 s) until the command succeeds; a process that died or never came up fails.
+wait_for() {
+    local i
+    for i in $(seq 10000); do "$@" 2>/dev/null && return 0; sleep 0.001; done
+    echo "bench-agent.sh: timed out waiting for: $*" >&2
+    return 1
+}
 for r in $(seq "$rounds"); do
     for k in $(seq 20); do
         echo "p4one ssh $(secs one_ssh)" >>"$tmp/p4times"
@@ -101,7 +113,7 @@ cold_hw() {
     rm -rf "$run"; mkdir -m 700 "$run"
     XDG_RUNTIME_DIR="$run" "$bin/hwsign-agent" --softhsm >"$run/ready" 2>/dev/null &
     p=$!
-    until grep -q HWSIGN_AUTH_SOCK "$run/ready" 2>/dev/null; do sleep 0.001; done
+    wait_for grep -q HWSIGN_AUTH_SOCK "$run/ready" || return 1
     HWSIGN_AUTH_SOCK="$run/hwsign/agent.sock" "$bin/hwsign" sign --quiet --force --key "$hw_label" --format sshsig "$tmp/p4/f1.txt"
     kill -TERM "$p"; wait "$p" 2>/dev/null || true
 }
@@ -110,7 +122,7 @@ cold_ssh() {
     rm -f "$sock" "$tmp/p4/f1.txt.sig"
     ssh-agent -D -a "$sock" -P "$(readlink -f "$module"),$module" >/dev/null 2>&1 &
     p=$!
-    until [[ -S "$sock" ]]; do sleep 0.001; done
+    wait_for test -S "$sock" || return 1
     SSH_AUTH_SOCK="$sock" SSH_ASKPASS="$tmp/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
         ssh-add -s "$module" </dev/null >/dev/null 2>&1
     SSH_AUTH_SOCK="$sock" ssh-keygen -q -Y sign -f "$tmp/p4/key.pub" -n file "$tmp/p4/f1.txt" 2>/dev/null

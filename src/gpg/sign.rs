@@ -454,6 +454,8 @@ pub fn sign_files(
         _ => choose(&keys, config, &known, key)?,
     };
     let hash = pgp::hash_for(chosen.public.algorithm());
+    // Learnt once, copied to each file's connection (`another`).
+    client.request_limit()?;
     let typ = if mode == Mode::Clear {
         SignatureType::Text
     } else {

@@ -128,14 +128,47 @@ pub fn verify(key: &PublicKey, signed: Signed<'_>, sig: &[u8]) -> Result<Scheme,
 /// ECDSA verification of `der` over `digest` by OpenSSL: an error for anything but a good
 /// signature.
 fn ecdsa_openssl(key: &PublicKey, digest: &[u8], der: &[u8]) -> Result<(), ()> {
-    let verified = (|| {
-        let ec = openssl::pkey::PKey::public_key_from_der(&key.spki_der())?.ec_key()?;
-        openssl::ecdsa::EcdsaSig::from_der(der)?.verify(digest, &ec)
-    })();
+    let verified = openssl_ec_key(key)
+        .and_then(|ec| openssl::ecdsa::EcdsaSig::from_der(der)?.verify(digest, &ec));
     match verified {
         Ok(true) => Ok(()),
         _ => Err(()),
     }
+}
+
+/// How many OpenSSL EC keys are kept: an agent checks the signatures of a few keys over and
+/// over; more than this and the oldest is built again when needed.
+const OPENSSL_KEYS_KEPT: usize = 16;
+
+/// The OpenSSL form of an ECDSA key, built once per key and kept: decoding a key through
+/// OpenSSL 3's decoders cost several times the signature check itself.
+fn openssl_ec_key(
+    key: &PublicKey,
+) -> Result<openssl::ec::EcKey<openssl::pkey::Public>, openssl::error::ErrorStack> {
+    use openssl::ec::{EcGroup, EcKey, EcPoint};
+    use openssl::nid::Nid;
+    use std::sync::Mutex;
+    type Kept = Vec<(Vec<u8>, EcKey<openssl::pkey::Public>)>;
+    static KEPT: Mutex<Kept> = Mutex::new(Vec::new());
+    let (nid, point) = match key {
+        PublicKey::P256(k) => (Nid::X9_62_PRIME256V1, k.to_sec1_bytes().to_vec()),
+        PublicKey::P384(k) => (Nid::SECP384R1, k.to_sec1_bytes().to_vec()),
+        _ => return Err(openssl::error::ErrorStack::get()),
+    };
+    // A poisoned lock only means another check panicked: the keys in it are still right.
+    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, ec)) = kept.iter().find(|(p, _)| *p == point) {
+        return Ok(ec.clone());
+    }
+    let group = EcGroup::from_curve_name(nid)?;
+    let mut ctx = openssl::bn::BigNumContext::new()?;
+    let ec = EcKey::from_public_key(&group, &*EcPoint::from_bytes(&group, &point, &mut ctx)?)?;
+    ec.check_key()?;
+    if kept.len() >= OPENSSL_KEYS_KEPT {
+        kept.remove(0);
+    }
+    kept.push((point, ec.clone()));
+    Ok(ec)
 }
 
 /// Check `sig` as made with exactly `scheme` (hash and padding as the signer was asked) over
@@ -297,6 +330,27 @@ mod tests {
             check(&b.public, p256, Signed::Message(b"m"), &sig),
             Err(CryptoError::Mismatch(_))
         ));
+    }
+
+    /// The kept OpenSSL keys never answer for another key, also after more keys than are kept
+    /// pushed the first ones out and they were built again.
+    #[test]
+    fn kept_openssl_keys_stay_with_their_key() {
+        let p256 = Scheme::Ecdsa(HashAlg::Sha256);
+        let keys: Vec<TestKey> = (0..OPENSSL_KEYS_KEPT as u8 + 4)
+            .map(|i| TestKey::p256("k", 40 + i))
+            .collect();
+        for _ in 0..2 {
+            for (i, key) in keys.iter().enumerate() {
+                let sig = key.sign(b"m");
+                check(&key.public, p256, Signed::Message(b"m"), &sig).unwrap();
+                let next = &keys[(i + 1) % keys.len()];
+                assert!(matches!(
+                    check(&next.public, p256, Signed::Message(b"m"), &sig),
+                    Err(CryptoError::Mismatch(_))
+                ));
+            }
+        }
     }
 
     #[test]

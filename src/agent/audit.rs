@@ -34,6 +34,7 @@ pub const TORN_PREFIX: &str = "audit.jsonl.torn-";
 pub const EVENT_TORN_RECOVERED: &str = "torn-tail-recovered";
 
 mod canonical;
+pub mod writer;
 pub use canonical::canonical;
 
 /// The hash of a record: SHA-256 of its [`canonical`] JSON without the `hash` field.
@@ -604,26 +605,62 @@ impl AuditLog {
     /// durable. Blocking. Before it: a torn tail left by a failed write is moved aside, and
     /// recovery records are written.
     pub fn append(&self, record: Map<String, Value>) -> std::io::Result<()> {
-        let (seq, file) = {
-            let mut st = self
-                .state
-                .lock()
-                .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
-            if st.dirty {
-                self.settle(&mut st)?;
-            }
-            while let Some(rec) = st.pending.first().cloned() {
-                self.write_record(&mut st, rec)?;
-                st.pending.remove(0);
-            }
-            let seq = self.write_record(&mut st, record)?;
-            let file = st
-                .file
-                .clone()
-                .ok_or_else(|| std::io::Error::other("audit log file closed"))?;
-            (seq, file)
-        };
+        let (seq, file) = self.write(record)?;
         self.make_durable(seq, &file)
+    }
+
+    /// Append records and return once each is durable, or why it is not: one `fdatasync`
+    /// for all of them (the audit writer's batches). A record whose write failed fails alone;
+    /// a failed sync fails every record it was to cover.
+    pub fn append_all(&self, records: Vec<Map<String, Value>>) -> Vec<std::io::Result<()>> {
+        let mut results: Vec<std::io::Result<()>> = Vec::with_capacity(records.len());
+        // Per file written to, in order: its last record and the records in it (a file
+        // opened afresh mid-batch is synced on its own).
+        let mut groups: Vec<(u64, Arc<File>, Vec<usize>)> = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            match self.write(record) {
+                Ok((seq, file)) => {
+                    match groups.last_mut() {
+                        Some((last, f, members)) if Arc::ptr_eq(f, &file) => {
+                            *last = seq;
+                            members.push(i);
+                        }
+                        _ => groups.push((seq, file, vec![i])),
+                    }
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        for (seq, file, members) in groups {
+            if let Err(e) = self.make_durable(seq, &file) {
+                for i in members {
+                    results[i] = Err(std::io::Error::new(e.kind(), e.to_string()));
+                }
+            }
+        }
+        results
+    }
+
+    /// Write one record, not yet durable: its number and the file it is in.
+    fn write(&self, record: Map<String, Value>) -> std::io::Result<(u64, Arc<File>)> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        if st.dirty {
+            self.settle(&mut st)?;
+        }
+        while let Some(rec) = st.pending.first().cloned() {
+            self.write_record(&mut st, rec)?;
+            st.pending.remove(0);
+        }
+        let seq = self.write_record(&mut st, record)?;
+        let file = st
+            .file
+            .clone()
+            .ok_or_else(|| std::io::Error::other("audit log file closed"))?;
+        Ok((seq, file))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use super::Inventory;
-use super::audit::AuditLog;
+use super::audit::writer::AuditWriter;
 use super::session_bind::BoundHost;
 use crate::config::Config;
 
@@ -40,8 +40,8 @@ pub struct Context {
     pub host: String,
     /// The config (replaced on SIGHUP).
     pub config: Arc<RwLock<Arc<Config>>>,
-    /// The audit log.
-    pub audit: Arc<AuditLog>,
+    /// The audit log, through its writer thread.
+    pub audit: AuditWriter,
     /// Pending and recent touches.
     pub touch: Arc<super::touch::TouchGate>,
 }

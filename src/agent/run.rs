@@ -181,6 +181,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         .map_or(audit::DEFAULT_MAX_BYTES, |b| b.0);
     let audit_log = Arc::new(audit::AuditLog::open(&state, max_bytes));
     tracing::info!(path = %audit_log.path().display(), "audit log");
+    let audit_writer = audit::writer::AuditWriter::spawn(Arc::clone(&audit_log))?;
 
     // Bind what systemd did not hand over; check again first: another agent may have started
     // while the tokens were loading.
@@ -213,7 +214,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         test_mode: p.test_token.is_some(),
         host: host_name(),
         config: Arc::clone(&shared),
-        audit: Arc::clone(&audit_log),
+        audit: audit_writer.clone(),
         touch: Arc::clone(&touch),
     };
     let (stop_tx, stop_rx) = watch::channel(false);

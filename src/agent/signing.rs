@@ -37,12 +37,7 @@ async fn audit(
     ctx: &Context,
     rec: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), String> {
-    let log = ctx.audit.clone();
-    match tokio::task::spawn_blocking(move || log.append(rec)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    ctx.audit.append(rec).await.map_err(|e| e.to_string())
 }
 
 fn to_token_input(

@@ -11,6 +11,7 @@ use serde_json::Value;
 use ssh_agent_lib::proto::{Request, Response};
 use ssh_encoding::Encode;
 
+use super::audit::writer::AuditWriter;
 use super::audit::{AuditLog, FILE_NAME, verify_chain};
 use super::context::{Context, Peer, Socket};
 use super::created::CreatedStore;
@@ -36,7 +37,7 @@ struct Rig {
     state: std::path::PathBuf,
     inventory: Inventory,
     config: Arc<RwLock<Arc<Config>>>,
-    audit: Arc<AuditLog>,
+    audit: AuditWriter,
     touch: Arc<TouchGate>,
     signed: Arc<std::sync::atomic::AtomicUsize>,
     faults: Arc<Mutex<Faults>>,
@@ -56,7 +57,11 @@ impl Rig {
         let inventory = Inventory::new(vec![handle], CreatedStore::open(None));
         inventory.refresh().await;
         Rig {
-            audit: Arc::new(AuditLog::open(&state, super::audit::DEFAULT_MAX_BYTES)),
+            audit: AuditWriter::spawn(Arc::new(AuditLog::open(
+                &state,
+                super::audit::DEFAULT_MAX_BYTES,
+            )))
+            .unwrap(),
             _dir: dir,
             state,
             inventory,
@@ -74,7 +79,7 @@ impl Rig {
             test_mode: false,
             host: "agent-host".into(),
             config: Arc::clone(&self.config),
-            audit: Arc::clone(&self.audit),
+            audit: self.audit.clone(),
             touch: Arc::clone(&self.touch),
         }
     }

@@ -241,6 +241,62 @@ fn a_failed_sync_cuts_back_and_fails_the_record() {
     assert_eq!(verify_chain(dir.path()).unwrap().records, 2);
 }
 
+/// The writer thread: records handed to it while a sync runs share the next one, each
+/// answer comes after its own record is durable, and the chain is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_thread_batches_records_into_one_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(AuditLog::open(dir.path(), 1 << 20));
+    log.faults.lock().unwrap().slow_sync = Some(std::time::Duration::from_millis(300));
+    let writer = writer::AuditWriter::spawn(Arc::clone(&log)).unwrap();
+    let first = {
+        let w = writer.clone();
+        tokio::spawn(async move { w.append(rec(0)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let rest: Vec<_> = (1..8)
+        .map(|n| {
+            let w = writer.clone();
+            tokio::spawn(async move { w.append(rec(n)).await })
+        })
+        .collect();
+    first.await.unwrap().unwrap();
+    for t in rest {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(verify_chain(dir.path()).unwrap().records, 8);
+    assert_eq!(log.faults.lock().unwrap().syncs, 2);
+}
+
+/// A batch whose sync fails: every record of it fails and is cut back; the next batch goes
+/// on from the last durable record.
+#[test]
+fn a_failed_sync_fails_every_record_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), 1 << 20);
+    log.append(rec(0)).unwrap();
+    let len = std::fs::metadata(log.path()).unwrap().len();
+    log.faults.lock().unwrap().fail_sync = true;
+    let results = log.append_all(vec![rec(1), rec(2), rec(3)]);
+    assert!(results.iter().all(|r| r.is_err()), "{results:?}");
+    assert_eq!(std::fs::metadata(log.path()).unwrap().len(), len);
+    let results = log.append_all(vec![rec(4), rec(5)]);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(verify_chain(dir.path()).unwrap().records, 3);
+    assert_eq!(log.faults.lock().unwrap().syncs, 3);
+}
+
+/// A batch that crosses a rotation: the records before it are made durable with the old
+/// file, the rest with the new one, and the chain runs across both.
+#[test]
+fn a_batch_across_a_rotation_is_durable_in_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(dir.path(), 1024);
+    let results = log.append_all((0..6).map(rec).collect());
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert_eq!(verify_chain(dir.path()).unwrap().records, 6);
+}
+
 #[test]
 fn only_plain_names_are_shown() {
     assert_eq!(

@@ -58,6 +58,10 @@ fn embedded_yubico_certificates_are_the_published_ones() {
             "Yubico PIV Attestation B 1",
             "2d55b7998f4e42569d6d8fa382b6dc77d1dacf07358b19701163892922b17052",
         ),
+        (
+            "Yubico PIV Attestation B2 1",
+            "0c90b7d184a36edf50a35f9be935f0c5689bfdcfe5bdd073366cafb49061a440",
+        ),
     ];
     let embedded = yubico::embedded();
     assert_eq!(embedded.len(), pinned.len());
@@ -70,7 +74,7 @@ fn embedded_yubico_certificates_are_the_published_ones() {
         assert_eq!(fpr, want, "{name}");
     }
     assert_eq!(yubico::roots().len(), 2);
-    assert_eq!(yubico::intermediates().len(), 4);
+    assert_eq!(yubico::intermediates().len(), 5);
 }
 
 #[test]
@@ -229,11 +233,114 @@ fn expired_and_incomplete_files_are_refused() {
     ));
 }
 
+/// A real attestation of firmware 5.7.4: YubiKey 32718477, slot 9a (RSA 2048), with its f9
+/// certificate "YubiKey PIV Attestation", as published in the tests of OVH's
+/// yubico-piv-checker (github.com/ovh/yubico-piv-checker, lib/checker/checker_test.go at
+/// 64044c6b).
+const FW_574_RSA: &str = include_str!("samples/yubikey-5.7.4-32718477-9a.attestation.pem");
+const FW_574_RSA_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA0TuYE6X0rbvuVdYhUwcO
+WzbQSeVl/QKUbijjZtMc3+mTCwzWnKhRV5DrU5ZZiGYWxP+qZI/8RViW0mGqD4K+
+6ObP1DERiC9z86U8F6bPSswmwOl+CF4mOJxEInBqgbik/gM4c2srf/r/KCXwwP8X
+YV20wB8fWrjCbFf8Xx9Mt1+unXqCBU5jnMisO2SJYe8lZ4VYvOhJHpoa484tFiyd
+QQX5z7j/wspyJmy9BvACebSU6G+u+ujdI0uMPOVVOlYupSkn2JGCwC2beqf+oo1c
+T+PTf/NCpYecgvzA9bCj2Zvzc0pPe/BRPayALBs+EXrbpaOttJ0fsdvErDNeqWma
+fQIDAQAB
+-----END PUBLIC KEY-----";
+/// Another of firmware 5.7.4: YubiKey 38906121, slot 9c (P-256, touch always), whose f9
+/// certificate ("Yubico PIV Attestation") writes its signature algorithm without the NULL
+/// parameter, as published in "PKB.rocks Android App Signing Attestation" (2026-09-25).
+const FW_574_P256: &str = include_str!("samples/yubikey-5.7.4-38906121-9c.attestation.pem");
+const FW_574_P256_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEWCNPXSPKLWnPb2J3kIPIIe2oEAiy
+llEEGDDFA1BGlaHOgglq7Oao2jITzahrCgPjYEvlflVjmHo9chKex9fp1w==
+-----END PUBLIC KEY-----";
+
+#[test]
+fn yubikeys_of_firmware_5_7_4_chain_through_the_published_intermediates_to_root_1() {
+    for (pem, key, serial, slot, f9, touch, alg) in [
+        (
+            FW_574_RSA,
+            FW_574_RSA_KEY,
+            32_718_477,
+            "9a",
+            "CN=YubiKey PIV Attestation",
+            TouchPolicy::Never,
+            "RSA",
+        ),
+        (
+            FW_574_P256,
+            FW_574_P256_KEY,
+            38_906_121,
+            "9c",
+            "CN=Yubico PIV Attestation",
+            TouchPolicy::Always,
+            "P-256",
+        ),
+    ] {
+        let key = parse_public_key(key).unwrap();
+        let a = verify_yubico_piv(
+            pem,
+            "sample.pem",
+            &yubico(),
+            &key,
+            &Requirements::default(),
+            NOW,
+        )
+        .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(a.device.serial, Some(serial), "{alg}");
+        assert_eq!(a.device.firmware, Some([5, 7, 4]), "{alg}");
+        assert_eq!(a.device.pin, Some(PinPolicy::Always), "{alg}");
+        assert_eq!(a.device.touch, Some(touch), "{alg}");
+        assert_eq!(a.slot.as_deref(), Some(slot), "{alg}");
+        assert_eq!(
+            a.path,
+            [
+                f9,
+                "CN=Yubico PIV Attestation B 1",
+                "CN=Yubico Attestation Intermediate B 1",
+                "CN=Yubico Attestation Root 1"
+            ],
+            "{alg}"
+        );
+        // Not the signer's key: refused, whatever the chain.
+        assert!(
+            verify_yubico_piv(
+                pem,
+                "sample.pem",
+                &yubico(),
+                &self::key(),
+                &Requirements::default(),
+                NOW
+            )
+            .is_err(),
+            "{alg}"
+        );
+        // Without Root 1 (only the old PIV root trusted) it does not verify.
+        let old_root_only = Trust {
+            roots: vec![yubico::roots().remove(0)],
+            intermediates: yubico::intermediates(),
+        };
+        assert!(
+            verify_yubico_piv(
+                pem,
+                "sample.pem",
+                &old_root_only,
+                &key,
+                &Requirements::default(),
+                NOW
+            )
+            .is_err(),
+            "{alg}"
+        );
+    }
+}
+
 #[test]
 fn the_5_7_4_pki_chains_through_the_published_intermediates() {
-    // No real attestation of firmware 5.7.4 or later was found in public sources; the part of
-    // its chain that is Yubico's is checked here: PIV Attestation B 1 is issued by Attestation
-    // Intermediate B 1, which Attestation Root 1 issued (RSA, SHA-256), as are the A branch's.
+    // The part of the chain that is Yubico's: PIV Attestation B 1 and B2 1 are issued by
+    // Attestation Intermediate B 1, which Attestation Root 1 issued (RSA, SHA-256), as are
+    // the A branch's.
     let roots = yubico::roots();
     let inter = yubico::intermediates();
     let by = |cn: &str| {
@@ -251,12 +358,17 @@ fn the_5_7_4_pki_chains_through_the_published_intermediates() {
             "Yubico PIV Attestation B 1",
             "Yubico Attestation Intermediate B 1",
         ),
+        (
+            "Yubico PIV Attestation B2 1",
+            "Yubico Attestation Intermediate B 1",
+        ),
     ] {
         let anchors = chain::Anchors {
             roots: &roots,
             intermediates: &inter,
         };
-        let path = chain::verify_path(by(piv), by(mid), &anchors, NOW).unwrap();
+        // 2026-12-07: B2 1 is valid from 2025-08-01.
+        let path = chain::verify_path(by(piv), by(mid), &anchors, 1_796_601_600).unwrap();
         assert_eq!(
             path,
             [format!("CN={mid}"), "CN=Yubico Attestation Root 1".into()]

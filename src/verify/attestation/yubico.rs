@@ -7,12 +7,15 @@
 //! - firmware before 5.7.4: slot certificate ← f9 (on the key) ← `Yubico PIV Root CA Serial
 //!   263751`;
 //! - firmware 5.7.4 and later: slot certificate ← f9 (on the key) ← `Yubico PIV Attestation
-//!   {A,B} 1` ← `Yubico Attestation Intermediate {A,B} 1` ← `Yubico Attestation Root 1`. The two
+//!   A 1`, `B 1` or `B2 1` (from 2025-08) ← `Yubico Attestation Intermediate A 1` or `B 1` ←
+//!   `Yubico Attestation Root 1`. The two
 //!   intermediates are not stored on the key; Yubico publishes them in yubico-intermediate.pem,
 //!   so they are embedded here as stepping stones (trusted only through the root).
 //!
 //! The embedded files are Yubico's certificates as published in yubico-ca-certs.txt
-//! (2025-02-03) and yubico-intermediate.pem; their SHA-256 fingerprints are pinned by the tests.
+//! (2025-02-03) and yubico-intermediate.pem (github.com/Yubico/developers.yubico.com,
+//! static/PKI/yubico-intermediate.pem at 8c1242c8); their SHA-256 fingerprints are pinned by
+//! the tests.
 
 use super::chain::Cert;
 
@@ -29,7 +32,7 @@ const ROOTS: [(&str, &str); 2] = [
 ];
 
 /// The published intermediates of firmware 5.7.4 and later (not on the key).
-const INTERMEDIATES: [(&str, &str); 4] = [
+const INTERMEDIATES: [(&str, &str); 5] = [
     (
         "Yubico Attestation Intermediate A 1",
         include_str!("yubico/attestation-intermediate-a-1.pem"),
@@ -45,6 +48,10 @@ const INTERMEDIATES: [(&str, &str); 4] = [
     (
         "Yubico PIV Attestation B 1",
         include_str!("yubico/piv-attestation-b-1.pem"),
+    ),
+    (
+        "Yubico PIV Attestation B2 1",
+        include_str!("yubico/piv-attestation-b2-1.pem"),
     ),
 ];
 

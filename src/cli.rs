@@ -29,6 +29,16 @@ use crate::error::Result;
 
 /// Run a `hwsign` command.
 pub fn run(cli: args::Cli) -> Result<()> {
+    let result = run_command(cli);
+    // The outputs' names are durable before the command counts as done.
+    let synced = crate::client::output::sync_dirs();
+    match (result, synced) {
+        (Ok(()), Err(e)) => Err(e),
+        (result, _) => result,
+    }
+}
+
+fn run_command(cli: args::Cli) -> Result<()> {
     // Verification and the audit check need no agent (and no config).
     let command = match cli.command {
         args::Command::Verify(a) => {

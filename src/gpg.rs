@@ -230,7 +230,13 @@ pub fn main(args: Vec<OsString>, config: Option<PathBuf>) -> ExitCode {
             }
         }
     }
-    match run(&argv, config) {
+    let result = run(&argv, config);
+    // The outputs' names are durable before the command counts as done.
+    let result = match (result, crate::client::output::sync_dirs()) {
+        (Ok(_), Err(e)) => Err(e),
+        (result, _) => result,
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(Error::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
         Err(e) => {

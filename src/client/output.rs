@@ -216,8 +216,14 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The process's umask: from `/proc/self/status` (reading it does not change it, so no other
-/// thread can create a file under a cleared umask); else set and restored.
+/// thread can create a file under a cleared umask); else set and restored. Read once: nothing
+/// in hwsign changes it.
 pub fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(read_umask)
+}
+
+fn read_umask() -> u32 {
     let from_proc = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -247,10 +253,7 @@ pub fn write_new_with(
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = dir_of(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".hwsign-")
         .tempfile_in(&dir)
@@ -288,12 +291,63 @@ pub fn publish(tmp: tempfile::NamedTempFile, path: &Path, force: bool) -> Result
             }
         })?;
     }
+    if let Ok(mut dirs) = RENAMED_INTO.lock() {
+        dirs.insert(dir_of(path));
+    }
     Ok(())
+}
+
+/// The directories outputs were renamed into since the last [`sync_dirs`].
+static RENAMED_INTO: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
+
+/// Make the names of the outputs published so far durable: each directory an output was
+/// renamed into is synced once (a rename is only durable once its directory is), so a
+/// command that wrote 200 signatures into one directory pays one directory sync, not 200.
+/// The programs call it before they exit; a failure is the command's failure.
+pub fn sync_dirs() -> Result<()> {
+    let dirs = match RENAMED_INTO.lock() {
+        Ok(mut d) => std::mem::take(&mut *d),
+        Err(_) => return Err(Error::Protocol("the output list lock was poisoned".into())),
+    };
+    sync_each(dirs)
+}
+
+/// Sync every one of `dirs`; the first that fails is the error.
+fn sync_each(dirs: BTreeSet<PathBuf>) -> Result<()> {
+    let mut first_error = None;
+    for dir in dirs {
+        if let Err(source) = std::fs::File::open(&dir).and_then(|d| d.sync_all()) {
+            first_error.get_or_insert(Error::File { path: dir, source });
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every directory an output went into is synced by `sync_dirs`; one that cannot be is
+    /// the command's error, naming it.
+    #[test]
+    fn output_directories_are_synced_and_a_failure_names_the_directory() {
+        let kept = tempfile::tempdir().unwrap();
+        let gone = tempfile::tempdir().unwrap();
+        write_new(&kept.path().join("a.sig"), b"a", false).unwrap();
+        write_new(&gone.path().join("b.sig"), b"b", false).unwrap();
+        {
+            let dirs = RENAMED_INTO.lock().unwrap();
+            assert!(dirs.contains(kept.path()) && dirs.contains(gone.path()));
+        }
+        let dirs = BTreeSet::from([kept.path().to_path_buf(), gone.path().to_path_buf()]);
+        let gone_path = gone.path().to_path_buf();
+        drop(gone);
+        match sync_each(dirs) {
+            Err(Error::File { path, .. }) => assert_eq!(path, gone_path),
+            other => panic!("{other:?}"),
+        }
+        sync_each(BTreeSet::from([kept.path().to_path_buf()])).unwrap();
+    }
 
     #[test]
     fn no_clobber_unless_forced() {

@@ -73,6 +73,8 @@ for r in $(seq "$rounds"); do
 done
 sleep 2
 rss_load="$(rss "$hw_pid")"
+# ssh-agent's side for comparison: the agent and its PKCS#11 helper (where the module lives).
+ssh_rss=$(( $(rss "$ssh_pid") + $(for p in $(pgrep -P "$ssh_pid"); do rss "$p"; done | awk '{s+=$1} END {print s+0}') ))
 
 # P4: files signed by the command line tools, outputs written and durable.
 mkdir -p "$tmp/p4"
@@ -135,9 +137,9 @@ for r in $(seq "$rounds"); do
     done
 done
 
-python3 - "$tmp/results" "$rss_idle" "$rss_load" "$rounds" "$n" "$tmp/p4times" <<'PY'
+python3 - "$tmp/results" "$rss_idle" "$rss_load" "$rounds" "$n" "$tmp/p4times" "$ssh_rss" <<'PY'
 import json, statistics, sys, platform, os, datetime
-path, rss_idle, rss_load, rounds, n, p4path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+path, rss_idle, rss_load, rounds, n, p4path, ssh_rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7])
 res = {}
 for line in open(path):
     who, kind, blob = line.split(" ", 2)
@@ -164,5 +166,5 @@ for what, label in [("p4one", "P4 one file, SSHSIG (median ms)"), ("p4many", "P4
     h, s = statistics.median(p4[(what, "hw")]) * 1000, statistics.median(p4[(what, "ssh")]) * 1000
     print(f"{label:<40} {h:>12.1f} {s:>12.1f} {h/s:>6.2f}x   ({notes[what]})")
 print(f"{'agent RSS idle after one signature':<40} {rss_idle/1024:>10.1f} MiB")
-print(f"{'agent RSS after the load':<40} {rss_load/1024:>10.1f} MiB")
+print(f"{'agent RSS after the load':<40} {rss_load/1024:>10.1f} MiB {ssh_rss/1024:>10.1f} MiB   (ssh-agent + its PKCS#11 helper after the load)")
 PY

@@ -15,6 +15,7 @@
 
 mod attest;
 mod iso;
+mod link;
 mod openpgp;
 mod piv;
 mod platform;
@@ -330,7 +331,7 @@ fn serve(args: &Args, client: VirtClient<'_>) -> i32 {
     }
 }
 
-fn connect(args: &Args) -> io::Result<vpicc::Connection> {
+fn connect(args: &Args) -> io::Result<TcpStream> {
     let deadline = Instant::now() + args.connect_timeout;
     let addr = format!("{}:{}", args.host, args.port);
     loop {
@@ -338,7 +339,7 @@ fn connect(args: &Args) -> io::Result<vpicc::Connection> {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
                 log::info!("connected to vpcd at {addr}");
-                return Ok(vpicc::Connection::from(stream));
+                return Ok(stream);
             }
             Err(e) if Instant::now() < deadline => {
                 log::debug!("vpcd at {addr}: {e}; retrying");
@@ -362,7 +363,7 @@ fn serve_app<A: App>(args: &Args, mut card: Adapter<A>) -> i32 {
             return 1;
         }
     };
-    match conn.run(&mut card) {
+    match link::serve(conn, &mut card) {
         Ok(()) => 0,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
             log::info!("vpcd closed the connection");

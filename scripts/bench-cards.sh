@@ -4,20 +4,26 @@
 #   1. hwsign: `hwsign sign --format raw` through the agent (PC/SC backend, card kept open)
 #   2. pkcs11-tool with ykcs11 (loads the module and finds the card in every run)
 #   3. pkcs11-tool with OpenSC's module (the same, plus OpenSC's card detection)
-# Medians over N runs. The virtual card answers each APDU in ~45 ms (vpcd over TCP), far
-# slower than a YubiKey: the ratios show what each path costs in round trips, not a YubiKey's
-# absolute speed.
+# and a key listing (hwsign keys, which lists afresh: the 24 PIV slots and the SoftHSM token,
+# vs pkcs11-tool --list-objects through each module). Medians over N runs. The virtual card
+# answers an APDU in well under a millisecond (a YubiKey takes a few): the ratios show what
+# each path costs in round trips and start-up, not a YubiKey's absolute speed.
 #
 #   scripts/bench-cards.sh [RUNS (default 10)]
+#   HWSIGN_BENCH_BIN=DIR HWSIGN_BENCH_VCARD=FILE scripts/bench-cards.sh   (prebuilt binaries)
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.."
 
 runs="${1:-10}"
-cargo build --release --bins >&2
-cargo build -p hwsign-vcard >&2
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target/release"
-vcard="$target/debug/hwsign-vcard"
+if [[ -z "${HWSIGN_BENCH_BIN:-}" ]]; then
+    cargo build --release --bins >&2
+fi
+bin="${HWSIGN_BENCH_BIN:-$target/release}"
+if [[ -z "${HWSIGN_BENCH_VCARD:-}" ]]; then
+    cargo build -p hwsign-vcard >&2
+fi
+vcard="${HWSIGN_BENCH_VCARD:-$target/debug/hwsign-vcard}"
 ykcs11=/usr/lib/x86_64-linux-gnu/libykcs11.so
 opensc=/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so
 mgm=010203040506070801020304050607080102030405060708
@@ -84,10 +90,16 @@ echo "== one P-256 signature on the virtual YubiKey, median of $runs"
 t_hw="$(median "$runs" "$bin/hwsign" sign --key piv-31000000-9a --format raw --force "$tmp/small.txt")"
 t_yk="$(median "$runs" pkcs11-tool --module "$ykcs11" --login --pin 123456 --sign --mechanism ECDSA --id 01 --input-file "$tmp/small.sha256" --output-file "$tmp/yk.sig")"
 t_sc="$(median "$runs" pkcs11-tool --module "$opensc" --login --pin 123456 --sign --mechanism ECDSA --id 01 --input-file "$tmp/small.sha256" --output-file "$tmp/sc.sig")"
-python3 - "$t_hw" "$t_yk" "$t_sc" <<'PY'
+l_hw="$(median "$runs" "$bin/hwsign" keys)"
+l_yk="$(median "$runs" pkcs11-tool --module "$ykcs11" --list-objects)"
+l_sc="$(median "$runs" pkcs11-tool --module "$opensc" --list-objects)"
+python3 - "$t_hw" "$t_yk" "$t_sc" "$l_hw" "$l_yk" "$l_sc" <<'PY'
 import sys
-h, y, s = map(float, sys.argv[1:])
+h, y, s, lh, ly, ls = map(float, sys.argv[1:])
 print(f"hwsign sign --format raw (agent, PC/SC)    {h*1000:9.1f} ms")
 print(f"pkcs11-tool --sign, ykcs11                 {y*1000:9.1f} ms   ratio hwsign / ykcs11: {h/y:.2f}")
 print(f"pkcs11-tool --sign, OpenSC                 {s*1000:9.1f} ms   ratio hwsign / OpenSC: {h/s:.2f}")
+print(f"hwsign keys (fresh listing, 24 PIV slots)  {lh*1000:9.1f} ms")
+print(f"pkcs11-tool --list-objects, ykcs11         {ly*1000:9.1f} ms   ratio hwsign / ykcs11: {lh/ly:.2f}")
+print(f"pkcs11-tool --list-objects, OpenSC         {ls*1000:9.1f} ms   ratio hwsign / OpenSC: {lh/ls:.2f}")
 PY

@@ -3,6 +3,8 @@
 #   1. hashing: `hwsign attest` over a large file vs `openssl dgst -sha256` and `sha256sum`
 #   2. latency: one `hwsign sign --format raw` through the agent vs one direct
 #      `pkcs11-tool --sign` on the same SoftHSM token (medians over N runs)
+#   3. the agent beside ssh-agent (scripts/bench-agent.sh: P1, P2, P4, P6, RSS), with the
+#      agent's state on disk, then on tmpfs (no real fsync)
 #
 #   scripts/bench.sh [SIZE_MIB (default 1024)] [RUNS (default 30)]
 set -euo pipefail
@@ -45,3 +47,11 @@ print(f"hwsign sign --format raw (agent)   {h*1000:8.2f} ms")
 print(f"pkcs11-tool --sign (direct)         {p*1000:8.2f} ms")
 print(f"ratio hwsign / pkcs11-tool          {h/p:8.2f}")
 PY
+
+# The release agent above is stopped first: bench-agent.sh runs its own agents.
+kill -TERM "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
+agent_pid=""
+echo "== the agent beside ssh-agent, state on disk"
+HWSIGN_BENCH_BIN="$bin" scripts/bench-agent.sh
+echo "== the same, agent state on tmpfs"
+HWSIGN_BENCH_BIN="$bin" HWSIGN_BENCH_STATE=/dev/shm scripts/bench-agent.sh

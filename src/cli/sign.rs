@@ -554,6 +554,7 @@ fn openpgp_streamed(
         outputs,
         args.force,
         mode,
+        args.report.verbose,
     )?;
     Ok(Material {
         key,

@@ -431,7 +431,8 @@ fn to_file(
 
 /// `hwsign sign --format openpgp-clearsign` (a cleartext-signed copy, as Debian's `InRelease`)
 /// and `--format openpgp-binary` (a binary detached signature, as rpm's): each file streamed
-/// through the OpenPGP signer in turn, signed by `key` (or the key of `cert`).
+/// through the OpenPGP signer in turn, signed by `key` (or the key of `cert`). Each output is
+/// named on standard error only when `verbose` (as the other formats do).
 #[allow(clippy::too_many_arguments)]
 pub fn sign_files(
     client: &mut AgentClient,
@@ -442,6 +443,7 @@ pub fn sign_files(
     outputs: &[PathBuf],
     force: bool,
     mode: Mode,
+    verbose: bool,
 ) -> Result<(KeyMeta, PublicKey)> {
     let mut known = Vec::new();
     match cert {
@@ -490,9 +492,12 @@ pub fn sign_files(
             .map_err(|e| failure.lock().ok().and_then(|mut f| f.take()).unwrap_or(e))
         };
         step().map_err(|e| crate::client::output::unfinished(e, i, files, "signatures"))?;
+        if !verbose {
+            continue;
+        }
         eprintln!(
             "wrote {} (OpenPGP {}, {hash}, key {} fingerprint {})",
-            out.display(),
+            crate::client::output::shown(out),
             if mode == Mode::Clear {
                 "cleartext signature"
             } else {

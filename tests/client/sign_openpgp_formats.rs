@@ -115,6 +115,44 @@ fn clearsign_and_binary_signatures_verify_with_gpg_and_sqv() {
         "pkg.rpm",
     ]);
 
+    // -q says nothing; --json prints the summary and nothing else; each output is named only
+    // with --verbose, escaped.
+    for (flag, format) in [("-q", "openpgp-binary"), ("--json", "openpgp-clearsign")] {
+        let out = run_ok(&mut env.hwsign_cmd(&[
+            "sign",
+            "--key",
+            "release-p256",
+            "--format",
+            format,
+            "--force",
+            flag,
+            "Release",
+        ]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("wrote"), "{flag}: {stderr}");
+        if flag == "-q" {
+            assert!(stderr.trim().is_empty() && out.stdout.is_empty(), "{out:?}");
+        } else {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["format"], "OpenPGP cleartext", "{doc}");
+        }
+    }
+    let odd = write_file(&env.work, "odd\u{1b}[31mname", b"x");
+    let out = run_ok(&mut env.hwsign_cmd(&[
+        "sign",
+        "--key",
+        "release-p256",
+        "--format",
+        "openpgp-binary",
+        "--verbose",
+        odd.to_str().unwrap(),
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("wrote ") && !stderr.contains('\u{1b}'),
+        "{stderr}"
+    );
+
     // Tampered: refused.
     let mut forged = text.replace("Label: test", "Label: evil");
     forged.push('\n');

@@ -44,6 +44,10 @@ pub struct Context {
     pub audit: AuditWriter,
     /// Pending and recent touches.
     pub touch: Arc<super::touch::TouchGate>,
+    /// Held while a confirm dialog is open: one at a time, whichever socket or client asked
+    /// (a person answers one question at a time; four parallel signatures of a confirm key
+    /// opened four dialogs at once).
+    pub dialog: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Context {

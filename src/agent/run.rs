@@ -208,6 +208,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
     };
     let shared = Arc::new(RwLock::new(Arc::new(p.config.clone())));
     let touch = Arc::new(super::touch::TouchGate::default());
+    let dialog = Arc::new(tokio::sync::Mutex::new(()));
     let context = |socket| Context {
         inventory: inventory.clone(),
         socket,
@@ -216,6 +217,7 @@ pub async fn run(mut p: Prepared) -> Result<(), StartError> {
         config: Arc::clone(&shared),
         audit: audit_writer.clone(),
         touch: Arc::clone(&touch),
+        dialog: Arc::clone(&dialog),
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut sigterm = signal(SignalKind::terminate())?;

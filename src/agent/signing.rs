@@ -105,6 +105,19 @@ async fn gate(
     let rule = config.rule_for(&key.meta).map(|(_, r)| r.clone());
     if rule.as_ref().is_some_and(|r| r.confirm) {
         let text = prompt::confirm_text(signed, &key.meta.label, peer, ctx.socket, note);
+        // One dialog at a time; a request waits for the open one at most as long as a dialog
+        // may take.
+        let Ok(_turn) = tokio::time::timeout(config.confirm_timeout(), ctx.dialog.lock()).await
+        else {
+            return Err(WireError::new(
+                ErrorCode::Denied,
+                format!(
+                    "another confirm dialog on {} stayed open; {what} with key {} was not asked",
+                    ctx.host, key.meta.label
+                ),
+                "answer the open dialog on the agent's machine, then sign again",
+            ));
+        };
         let approved = prompt::confirm(
             config.confirm_command.as_deref(),
             &text,

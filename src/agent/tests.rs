@@ -39,6 +39,7 @@ struct Rig {
     config: Arc<RwLock<Arc<Config>>>,
     audit: AuditWriter,
     touch: Arc<TouchGate>,
+    dialog: Arc<tokio::sync::Mutex<()>>,
     signed: Arc<std::sync::atomic::AtomicUsize>,
     faults: Arc<Mutex<Faults>>,
 }
@@ -67,6 +68,7 @@ impl Rig {
             inventory,
             config: Arc::new(RwLock::new(Arc::new(Config::parse(config).unwrap()))),
             touch: Arc::default(),
+            dialog: Arc::default(),
             signed,
             faults,
         }
@@ -81,6 +83,7 @@ impl Rig {
             config: Arc::clone(&self.config),
             audit: self.audit.clone(),
             touch: Arc::clone(&self.touch),
+            dialog: Arc::clone(&self.dialog),
         }
     }
 
@@ -340,6 +343,49 @@ async fn a_denied_confirmation_is_a_refusal() {
     );
     assert_eq!(rig.signed.load(Ordering::SeqCst), 0);
     assert_eq!(rig.records()[0]["result"], "refused");
+}
+
+/// Concurrent requests for a confirm key get one dialog at a time: the second opens after the
+/// first closed, and both are approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_dialogs_open_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dialogs");
+    let script = dir.path().join("confirm.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho open >> {0}\nsleep 0.3\necho close >> {0}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let rig = Arc::new(
+        Rig::new(&format!(
+            "confirm_command = [\"{}\"]\n[[key]]\nmatch = \"label:p256\"\nconfirm = true\n",
+            script.display()
+        ))
+        .await,
+    );
+    let p256 = rig.key("p256").await;
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            let (rig, key) = (Arc::clone(&rig), p256.clone());
+            tokio::spawn(async move {
+                rig.sign(Socket::Main, &key, statement_pae(), SignInput::Message)
+                    .await
+            })
+        })
+        .collect();
+    for t in both {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "open\nclose\nopen\nclose\n"
+    );
+    assert_eq!(rig.signed.load(Ordering::SeqCst), 2);
 }
 
 /// A key id that is not one, and one no token has, are the same unknown key.

@@ -349,6 +349,12 @@ impl AgentClient {
     fn keys_reply(&mut self, fresh: bool) -> Result<Vec<KeyMeta>> {
         let reply: KeysReply = self.call(&KeysRequest { fresh })?;
         self.remember_sign_wait(reply.max_sign_wait_s);
+        for why in &reply.unusable {
+            eprintln!(
+                "hwsign: warning: left out a key the agent listed: {}\n  hint: is the agent newer than this client? (`hwsign status` shows both versions)",
+                crate::text::for_terminal(why, 500)
+            );
+        }
         Ok(reply.keys)
     }
 

@@ -181,6 +181,10 @@ pub struct KeysReply {
     /// a key knows how long a signature may take without asking for the status too. Appended:
     /// 0 from older agents, ignored by older clients.
     pub max_sign_wait_s: u32,
+    /// Decoded only: entries that are well-formed but that this client cannot use (a touch
+    /// policy or backend a newer agent names, a public key that is not its id's), each with
+    /// why. They are left out of `keys` instead of failing the whole listing.
+    pub unusable: Vec<String>,
 }
 
 impl HwsignMessage for KeysReply {
@@ -197,11 +201,19 @@ impl HwsignMessage for KeysReply {
         if n > d.remaining() / 48 {
             return Err(ProtoError::Truncated);
         }
-        let keys = (0..n).map(|_| decode_key(d)).collect::<Result<_, _>>()?;
+        let mut keys = Vec::with_capacity(n);
+        let mut unusable = Vec::new();
+        for _ in 0..n {
+            match KeyMeta::try_from(KeyEntry::decode(d)?) {
+                Ok(k) => keys.push(k),
+                Err(e) => unusable.push(e.to_string()),
+            }
+        }
         let max_sign_wait_s = if d.remaining() >= 4 { d.u32()? } else { 0 };
         Ok(KeysReply {
             keys,
             max_sign_wait_s,
+            unusable,
         })
     }
 }
@@ -237,6 +249,7 @@ mod tests {
         let r = KeysReply {
             keys: vec![sample_key(), sample_key()],
             max_sign_wait_s: 165,
+            unusable: Vec::new(),
         };
         assert_eq!(KeysReply::from_bytes(&r.to_bytes()).unwrap(), r);
         // What does not hold together is refused at the edge.
@@ -251,6 +264,26 @@ mod tests {
             spoil(&mut entry);
             assert!(KeyMeta::try_from(entry).is_err());
         }
+        // A key a newer agent describes with a name this client does not know is left out
+        // with why; the others are listed.
+        let mut e = Enc::default();
+        e.u32(crate::proto::VERSION);
+        e.u32(2);
+        let mut newer = KeyEntry::from(&sample_key());
+        newer.label = "from-the-future".into();
+        newer.touch_policy = "on-full-moon".into();
+        newer.encode(&mut e);
+        KeyEntry::from(&sample_key()).encode(&mut e);
+        e.u32(30);
+        let r = KeysReply::from_bytes(&e.0).unwrap();
+        assert_eq!(r.keys, [sample_key()]);
+        assert_eq!(r.max_sign_wait_s, 30);
+        assert_eq!(r.unusable.len(), 1);
+        assert!(
+            r.unusable[0].contains("from-the-future") && r.unusable[0].contains("on-full-moon"),
+            "{:?}",
+            r.unusable
+        );
         assert_eq!(
             KeysRequest::from_bytes(&KeysRequest::default().to_bytes()).unwrap(),
             KeysRequest::default()

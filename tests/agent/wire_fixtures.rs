@@ -89,6 +89,7 @@ fn keys_reply() {
                 key_meta("piv-20000000-9a", true),
             ],
             max_sign_wait_s: 165,
+            unusable: Vec::new(),
         },
     );
 }

@@ -62,7 +62,9 @@ def key_blob(sock, key_type):
 
 def sign_request(blob, i):
     data = struct.pack(">Q", i) * 4
-    return b"\x0d" + string(blob) + string(data) + struct.pack(">I", 0)
+    # RSA keys: rsa-sha2-256 (flag 2); SHA-1 signatures are refused.
+    flags = 2 if blob[4:11] == b"ssh-rsa" else 0
+    return b"\x0d" + string(blob) + string(data) + struct.pack(">I", flags)
 
 
 def latency(sock, key_type, n):

@@ -16,6 +16,7 @@ pub mod pin_source;
 pub mod pinentry;
 pub mod piv;
 pub mod pkcs11;
+pub mod pkcs11_lanes;
 pub mod pkcs11_objects;
 pub mod softhsm;
 pub mod worker;

@@ -1,10 +1,16 @@
 //! The tokens the agent uses: the PKCS#11 modules the config names (or the SoftHSM2 test
 //! token), the OpenPGP card and PIV workers, each started on its own worker thread.
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::key::BackendKind;
 use crate::token::pin_source::PinSource;
 use crate::token::pkcs11::{PinOptions, Pkcs11Token, list_tokens, load_module};
+use crate::token::pkcs11_lanes::Lanes;
+
+/// The most sessions a PKCS#11 token signs in beside its worker.
+const MAX_LANES: usize = 4;
 use crate::token::softhsm::{self, TestToken};
 use crate::token::{TokenError, TokenHandle};
 
@@ -15,11 +21,24 @@ fn spawn(
     serial: String,
     pin: PinOptions,
 ) -> Result<TokenHandle, TokenError> {
-    let ctx = ctx.clone();
     let name = label.clone();
-    TokenHandle::spawn(name, BackendKind::Pkcs11, move || {
-        Pkcs11Token::new(ctx, slot, label, serial, pin)
-    })
+    // A token in a fixed slot (SoftHSM, an HSM) signs in sessions beside its worker, one per
+    // core up to four; a removable one (a card behind ykcs11 or OpenSC) stays serial.
+    let fixed = ctx
+        .get_slot_info(slot)
+        .is_ok_and(|info| !info.removable_device());
+    let lanes = fixed.then(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (Arc::new(Lanes::default()), cores.min(MAX_LANES))
+    });
+    let spec = lanes.as_ref().map(|(l, n)| l.spec(ctx, *n));
+    let ctx = ctx.clone();
+    TokenHandle::spawn_with_lanes(
+        name,
+        BackendKind::Pkcs11,
+        move || Pkcs11Token::new(ctx, slot, label, serial, pin, lanes.map(|(l, _)| l)),
+        spec,
+    )
     .map_err(|e| TokenError::Other(format!("cannot start a token worker: {e}")))
 }
 

@@ -2,7 +2,9 @@
 //! worker thread. Keeps its logged-in session and caches key handles; looks keys up again only
 //! when the token says a handle is invalid or the session was lost.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -15,6 +17,7 @@ use cryptoki::slot::Slot;
 use super::TokenError;
 use super::backend::{Backend, GenerateSpec, KeyInfo, TokenInfo};
 use super::pin_source::{PinSource, RejectedPin, getrandom_fill};
+use super::pkcs11_lanes::Lanes;
 use super::pkcs11_objects::{FoundKey, find_keys, generation_templates, today};
 use crate::crypto::TokenSignature;
 use crate::crypto::pubkey::hex;
@@ -84,6 +87,32 @@ fn pss_params(hash: HashAlg) -> PkcsPssParams {
     }
 }
 
+/// The mechanism for `scheme` and what it signs: `data`, or for RSASSA-PKCS1-v1_5 the
+/// DigestInfo around the digest `data`.
+pub(crate) fn mechanism(scheme: Scheme, data: &[u8]) -> (Mechanism<'static>, Cow<'_, [u8]>) {
+    match scheme {
+        Scheme::Ecdsa(_) => (Mechanism::Ecdsa, Cow::Borrowed(data)),
+        Scheme::Ed25519 => (
+            Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+            Cow::Borrowed(data),
+        ),
+        Scheme::RsaPkcs1v15(h) => (
+            Mechanism::RsaPkcs,
+            Cow::Owned([digest_info_prefix(h), data].concat()),
+        ),
+        Scheme::RsaPss(h) => (Mechanism::RsaPkcsPss(pss_params(h)), Cow::Borrowed(data)),
+    }
+}
+
+/// What a PKCS#11 signature of `scheme` is (ECDSA as r‖s).
+pub(crate) fn token_signature(scheme: Scheme, sig: Vec<u8>) -> TokenSignature {
+    match scheme {
+        Scheme::Ecdsa(_) => TokenSignature::EcdsaConcat(sig),
+        Scheme::Ed25519 => TokenSignature::Ed25519(sig),
+        Scheme::RsaPkcs1v15(_) | Scheme::RsaPss(_) => TokenSignature::Rsa(sig),
+    }
+}
+
 /// What to do after a failed call.
 enum Recovery {
     /// The session is gone (token removed, module reset): open a new one.
@@ -150,6 +179,8 @@ pub struct Pkcs11Token {
     module_down: bool,
     /// A listing found keys, and no fresh module has found the token empty since.
     had_keys: bool,
+    /// Lanes that sign beside this worker (tokens that take several sessions at once).
+    lanes: Option<Arc<Lanes>>,
 }
 
 /// How often a token re-initialises its module by itself (`hwsign lock` always may).
@@ -173,8 +204,16 @@ fn module_state_lost(err: &CkError) -> bool {
 }
 
 impl Pkcs11Token {
-    /// A token of `ctx` in `slot`; nothing is opened until the first request.
-    pub fn new(ctx: Pkcs11, slot: Slot, label: String, serial: String, pin: PinOptions) -> Self {
+    /// A token of `ctx` in `slot`; nothing is opened until the first request. With `lanes`,
+    /// the keys it signs with are published to them (see [`Lanes`]).
+    pub fn new(
+        ctx: Pkcs11,
+        slot: Slot,
+        label: String,
+        serial: String,
+        pin: PinOptions,
+        lanes: Option<Arc<Lanes>>,
+    ) -> Self {
         Pkcs11Token {
             ctx,
             slot,
@@ -195,6 +234,14 @@ impl Pkcs11Token {
             reinit_at: None,
             module_down: false,
             had_keys: false,
+            lanes,
+        }
+    }
+
+    /// No lane signs until this worker publishes again.
+    fn withdraw_lanes(&self) {
+        if let Some(l) = &self.lanes {
+            l.withdraw();
         }
     }
 
@@ -211,6 +258,9 @@ impl Pkcs11Token {
         }
         self.reinit_at = Some(std::time::Instant::now());
         self.drop_session();
+        // No lane is inside the module while it is finalized and initialized again.
+        let lanes = self.lanes.clone();
+        let _module = lanes.as_ref().and_then(|l| l.module_write());
         if let Err(e) = self.ctx.clone().finalize() {
             tracing::debug!(token = %self.label, error = %e, "C_Finalize failed (re-initialising anyway)");
         }
@@ -316,6 +366,7 @@ impl Pkcs11Token {
 
     /// Forget the session (token removed, module reset): the PIN cache goes with it.
     fn drop_session(&mut self) {
+        self.withdraw_lanes();
         if let Some(session) = self.session.take() {
             // Closed by the module already (OpenSC closes every session of a card whose PIN
             // counts for one signature): closing it again only makes cryptoki log an error.
@@ -466,6 +517,8 @@ impl Pkcs11Token {
     }
 
     fn scan(&mut self) -> Result<(), TokenError> {
+        // Handles found before may be stale after it.
+        self.withdraw_lanes();
         let label = self.label.clone();
         self.open()?;
         self.check_present()?;
@@ -501,7 +554,7 @@ impl Pkcs11Token {
 
     fn sign_once(
         &mut self,
-        key_id: &str,
+        key_id: &KeyId,
         scheme: Scheme,
         data: &[u8],
     ) -> Result<TokenSignature, CallError> {
@@ -511,7 +564,7 @@ impl Pkcs11Token {
         }
         let key = self
             .keys
-            .get(key_id)
+            .get(key_id.as_str())
             .cloned()
             .ok_or_else(|| CallError::Token(TokenError::UnknownKey(key_id.to_string())))?;
         let handle = key.handle.ok_or_else(|| {
@@ -520,19 +573,7 @@ impl Pkcs11Token {
                 key.label, self.label
             )))
         })?;
-        let prefixed;
-        let (mechanism, input): (Mechanism<'_>, &[u8]) = match scheme {
-            Scheme::Ecdsa(_) => (Mechanism::Ecdsa, data),
-            Scheme::Ed25519 => (
-                Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
-                data,
-            ),
-            Scheme::RsaPkcs1v15(h) => {
-                prefixed = [digest_info_prefix(h), data].concat();
-                (Mechanism::RsaPkcs, &prefixed[..])
-            }
-            Scheme::RsaPss(h) => (Mechanism::RsaPkcsPss(pss_params(h)), data),
-        };
+        let (mechanism, input) = mechanism(scheme, data);
         if key.always_authenticate {
             // A login for this one signature (CKA_ALWAYS_AUTHENTICATE), with the same guards
             // as the session's login.
@@ -552,13 +593,17 @@ impl Pkcs11Token {
         }
         let session = self.session().map_err(CallError::Token)?;
         let sig = session
-            .sign(&mechanism, handle, input)
+            .sign(&mechanism, handle, &input)
             .map_err(CallError::Ck)?;
-        Ok(match scheme {
-            Scheme::Ecdsa(_) => TokenSignature::EcdsaConcat(sig),
-            Scheme::Ed25519 => TokenSignature::Ed25519(sig),
-            Scheme::RsaPkcs1v15(_) | Scheme::RsaPss(_) => TokenSignature::Rsa(sig),
-        })
+        // Signed in the logged-in session: the lanes may use the handle too, unless each
+        // signature wants the PIN or the PIN counts for one signature only.
+        if let Some(l) = &self.lanes
+            && !key.always_authenticate
+            && !self.ttl.is_zero()
+        {
+            l.publish(self.slot, key_id, handle);
+        }
+        Ok(token_signature(scheme, sig))
     }
 
     fn generate_once(&mut self, label: &str, algorithm: &str) -> Result<KeyInfo, TokenError> {
@@ -613,6 +658,7 @@ impl Backend for Pkcs11Token {
 
     fn lock(&mut self, why: &str) {
         self.login_at = None;
+        self.withdraw_lanes();
         if self.logged_in() {
             if let Some(session) = &self.session {
                 if let Err(e) = session.logout() {
@@ -676,7 +722,6 @@ impl Backend for Pkcs11Token {
         data: &[u8],
         prompt: &str,
     ) -> Result<TokenSignature, TokenError> {
-        let key_id = key_id.as_str();
         self.prompt = prompt.to_string();
         let mut attempt = 0;
         let mut reinitialised = false;

@@ -48,6 +48,97 @@ pub struct TokenHandle {
     kind: BackendKind,
     jobs: mpsc::Sender<Job>,
     shared: Arc<Shared>,
+    lanes: Option<LaneRoute>,
+}
+
+/// Signing beside the worker, for tokens that take several sessions at once (SoftHSM, network
+/// HSMs; never cards): lane threads sign with the keys the worker said are ready, each in a
+/// session of its own, and hand back to the worker whatever they cannot do (no key handle, no
+/// session, any failure), so the worker's recovery, PIN handling and errors stay the only ones.
+pub struct LaneSpec {
+    /// How many lane threads.
+    pub count: usize,
+    /// Whether a key can be signed in a lane now (the worker published its handle).
+    pub ready: Arc<dyn Fn(&KeyId) -> bool + Send + Sync>,
+    /// Makes one lane's signer, in its thread (sessions are not shared between threads): it
+    /// signs, or says `None` and the worker is asked.
+    pub signer: Arc<dyn Fn() -> LaneSigner + Send + Sync>,
+}
+
+/// One lane's signer (see [`LaneSpec`]).
+pub type LaneSigner = Box<dyn FnMut(&KeyId, Scheme, &[u8]) -> Option<TokenSignature>>;
+
+#[derive(Clone)]
+struct LaneRoute {
+    jobs: mpsc::Sender<Job>,
+    ready: Arc<dyn Fn(&KeyId) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for LaneRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LaneRoute")
+    }
+}
+
+/// Start `spec.count` lane threads taking sign jobs from one queue; what a lane cannot sign
+/// goes to `worker`.
+fn start_lanes(
+    name: &str,
+    spec: &LaneSpec,
+    worker: &mpsc::Sender<Job>,
+) -> std::io::Result<LaneRoute> {
+    let (jobs, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..spec.count {
+        let (rx, worker, make) = (Arc::clone(&rx), worker.clone(), Arc::clone(&spec.signer));
+        std::thread::Builder::new()
+            .name(format!("lane {i} {name}"))
+            .spawn(move || {
+                let mut sign = make();
+                loop {
+                    // The lock is held only while waiting for a job, never while signing.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(Job::Sign {
+                            key_id,
+                            scheme,
+                            data,
+                            prompt,
+                            reply,
+                        }) => {
+                            if reply.is_closed() {
+                                continue;
+                            }
+                            match sign(&key_id, scheme, &data) {
+                                Some(sig) => {
+                                    let _ = reply.send(Ok(sig));
+                                }
+                                None => {
+                                    let _ = worker.send(Job::Sign {
+                                        key_id,
+                                        scheme,
+                                        data,
+                                        prompt,
+                                        reply,
+                                    });
+                                }
+                            }
+                        }
+                        Ok(other) => {
+                            let _ = worker.send(other);
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })?;
+    }
+    Ok(LaneRoute {
+        jobs,
+        ready: Arc::clone(&spec.ready),
+    })
 }
 
 /// What the async side may read while the worker is busy.
@@ -116,6 +207,20 @@ impl TokenHandle {
         F: FnOnce() -> B + Send + 'static,
         B: Backend,
     {
+        Self::spawn_with_lanes(name, kind, open, None)
+    }
+
+    /// [`TokenHandle::spawn`], with lanes that sign beside the worker (see [`LaneSpec`]).
+    pub fn spawn_with_lanes<F, B>(
+        name: String,
+        kind: BackendKind,
+        open: F,
+        lanes: Option<LaneSpec>,
+    ) -> std::io::Result<TokenHandle>
+    where
+        F: FnOnce() -> B + Send + 'static,
+        B: Backend,
+    {
         let (jobs, rx) = mpsc::channel::<Job>();
         let shared = Arc::new(Shared::default());
         let theirs = shared.clone();
@@ -134,11 +239,16 @@ impl TokenHandle {
                     }
                 }
             })?;
+        let lanes = match lanes.filter(|l| l.count > 0) {
+            Some(spec) => Some(start_lanes(&name, &spec, &jobs)?),
+            None => None,
+        };
         Ok(TokenHandle {
             name,
             kind,
             jobs,
             shared,
+            lanes,
         })
     }
 
@@ -195,15 +305,26 @@ impl TokenHandle {
         data: Vec<u8>,
         prompt: &str,
     ) -> Result<TokenSignature, TokenError> {
+        let lane = self.lanes.as_ref().filter(|l| (l.ready)(key_id));
         let (key_id, prompt) = (key_id.clone(), prompt.to_string());
-        self.call(|reply| Job::Sign {
+        let job = |reply| Job::Sign {
             key_id,
             scheme,
             data,
             prompt,
             reply,
-        })
-        .await?
+        };
+        match lane {
+            Some(lane) => {
+                let (tx, rx) = oneshot::channel();
+                lane.jobs
+                    .send(job(tx))
+                    .map_err(|_| TokenError::WorkerGone(self.name.clone()))?;
+                rx.await
+                    .map_err(|_| TokenError::WorkerGone(self.name.clone()))?
+            }
+            None => self.call(job).await?,
+        }
     }
 
     /// Make a key pair.

@@ -17,6 +17,7 @@ mod forwarding;
 mod lifecycle;
 mod limits;
 mod pin_file;
+mod pkcs11_lanes;
 mod scale;
 mod systemd_units;
 mod udev_rules;

@@ -3,7 +3,8 @@
 # asserted in tests). The same stdlib SSH-agent client (scripts/bench-agent.py) drives both
 # agents; runs alternate between them and the medians of the rounds are reported.
 #   P1  one signature round trip, one long-lived client (median of N)
-#   P2  8 concurrent clients, signatures per second
+#   P2  8 concurrent clients, signatures per second (P-256; and RSA-2048, where the token's
+#       own work dominates, also with hwsign's side sessions off: pkcs11_sign_sessions = 0)
 #   P4  one file signed (SSHSIG): `hwsign sign` vs `ssh-keygen -Y sign` through ssh-agent;
 #       200 files: one `hwsign sign` vs an ssh-keygen loop (median of R rounds, alternating)
 #   P6  cold start to a first signature: hwsign-agent started, then one `hwsign sign`, vs
@@ -69,6 +70,7 @@ for r in $(seq "$rounds"); do
         sock="$ssh_sock"; [[ $who == hw ]] && sock="$hw_sock"
         echo "$who latency $(python3 "$py" latency "$sock" "$key_type" "$n")" >>"$tmp/results"
         echo "$who concurrent $(python3 "$py" concurrent "$sock" "$key_type" 8 3)" >>"$tmp/results"
+        echo "$who rsa $(python3 "$py" concurrent "$sock" ssh-rsa 8 3)" >>"$tmp/results"
     done
 done
 sleep 2
@@ -106,6 +108,21 @@ for r in $(seq "$rounds"); do
     echo "p4many ssh $(secs many_ssh)" >>"$tmp/p4times"
     echo "p4many hw $(secs many_hw)" >>"$tmp/p4times"
 done
+
+# RSA again with the agent signing in its token's worker alone.
+kill -TERM "$hw_pid" 2>/dev/null || true
+wait "$hw_pid" 2>/dev/null || true
+mkdir -p "$tmp/config/hwsign"
+echo "pkcs11_sign_sessions = 0" >"$tmp/config/hwsign/config.toml"
+rm -f "$tmp/ready"
+"$bin/hwsign-agent" --softhsm >"$tmp/ready" 2>>"$tmp/agent.log" &
+hw_pid=$!
+pids+=("$hw_pid")
+wait_for grep -q HWSIGN_AUTH_SOCK "$tmp/ready"
+for r in $(seq "$rounds"); do
+    echo "hw rsa1 $(python3 "$py" concurrent "$hw_sock" ssh-rsa 8 3)" >>"$tmp/results"
+done
+rm -f "$tmp/config/hwsign/config.toml"
 
 # P6 last: the benchmark's agent holds the state directory (one agent per state dir).
 kill -TERM "$hw_pid" "$ssh_pid" 2>/dev/null || true
@@ -157,6 +174,9 @@ print(f"{'P1 one signature (median ms)':<40} {h:>12.3f} {s:>12.3f} {h/s:>6.2f}x 
 h, s = med("hw", "concurrent", "sig_per_s"), med("ssh", "concurrent", "sig_per_s")
 errs = sum(r["errors"] for r in res[("hw", "concurrent")])
 print(f"{'P2 8 concurrent clients (sig/s)':<40} {h:>12.0f} {s:>12.0f} {h/s:>6.2f}x   errors: {errs}")
+h, s, h1 = med("hw", "rsa", "sig_per_s"), med("ssh", "rsa", "sig_per_s"), med("hw", "rsa1", "sig_per_s")
+errs = sum(r["errors"] for k in ("rsa", "rsa1") for r in res[("hw", k)])
+print(f"{'P2 RSA-2048, 8 clients (sig/s)':<40} {h:>12.0f} {s:>12.0f} {h/s:>6.2f}x   errors: {errs}; without side sessions {h1:.0f} sig/s ({h1/s:.2f}x)")
 p4 = {}
 for line in open(p4path):
     what, who, t = line.split()

@@ -65,6 +65,11 @@ pub struct Config {
     /// token session out. Default 10 minutes.
     #[serde(default)]
     pub pin_cache_ttl: Option<Duration>,
+    /// How many sessions a PKCS#11 token in a fixed slot (SoftHSM, an HSM) signs in beside its
+    /// worker thread. Default: one per core, at most 4; 0: the worker alone (an HSM that
+    /// allows few sessions).
+    #[serde(default)]
+    pub pkcs11_sign_sessions: Option<usize>,
     /// How long a simulated touch is waited for (test-mode keys; a card decides by itself).
     /// Default 15 s.
     #[serde(default)]
@@ -275,6 +280,15 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 impl Config {
+    /// Sessions a fixed-slot PKCS#11 token signs in beside its worker (default: one per core,
+    /// at most 4).
+    pub fn pkcs11_sign_sessions(&self) -> usize {
+        self.pkcs11_sign_sessions.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
+    }
     /// The PIN cache TTL (default 10 minutes; zero disables the cache).
     pub fn pin_cache_ttl(&self) -> std::time::Duration {
         self.pin_cache_ttl
@@ -379,6 +393,10 @@ mod tests {
             Config::parse("[[key]]\nmatch = \"a\"\nremote_kinds = [\"everything\"]\n").is_err()
         );
         assert!(Config::parse("[[key]]\nmatch = \"a\"\nfrom_hosts = [\"MD5:x\"]\n").is_err());
+        let none = Config::parse("pkcs11_sign_sessions = 0\n").unwrap();
+        assert_eq!(none.pkcs11_sign_sessions(), 0);
+        assert!((1..=4).contains(&Config::default().pkcs11_sign_sessions()));
+        assert!(Config::parse("pkcs11_sign_sessions = -1\n").is_err());
     }
 
     /// Durations of about `u64::MAX` seconds made the agent panic when it added them to one

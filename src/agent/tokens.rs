@@ -9,8 +9,6 @@ use crate::token::pin_source::PinSource;
 use crate::token::pkcs11::{PinOptions, Pkcs11Token, list_tokens, load_module};
 use crate::token::pkcs11_lanes::Lanes;
 
-/// The most sessions a PKCS#11 token signs in beside its worker.
-const MAX_LANES: usize = 4;
 use crate::token::softhsm::{self, TestToken};
 use crate::token::{TokenError, TokenHandle};
 
@@ -20,17 +18,15 @@ fn spawn(
     label: String,
     serial: String,
     pin: PinOptions,
+    sessions: usize,
 ) -> Result<TokenHandle, TokenError> {
     let name = label.clone();
-    // A token in a fixed slot (SoftHSM, an HSM) signs in sessions beside its worker, one per
-    // core up to four; a removable one (a card behind ykcs11 or OpenSC) stays serial.
+    // A token in a fixed slot (SoftHSM, an HSM) signs in `sessions` sessions beside its
+    // worker; a removable one (a card behind ykcs11 or OpenSC) stays serial.
     let fixed = ctx
         .get_slot_info(slot)
         .is_ok_and(|info| !info.removable_device());
-    let lanes = fixed.then(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (Arc::new(Lanes::default()), cores.min(MAX_LANES))
-    });
+    let lanes = (fixed && sessions > 0).then(|| (Arc::new(Lanes::default()), sessions));
     let spec = lanes.as_ref().map(|(l, n)| l.spec(ctx, *n));
     let ctx = ctx.clone();
     TokenHandle::spawn_with_lanes(
@@ -61,7 +57,14 @@ pub fn start_tokens(
             .into_iter()
             .find(|(_, label, _)| label == softhsm::TOKEN_LABEL)
             .ok_or_else(|| TokenError::NotPresent(softhsm::TOKEN_LABEL.into()))?;
-        handles.push(spawn(&ctx, slot, label, serial, pin)?);
+        handles.push(spawn(
+            &ctx,
+            slot,
+            label,
+            serial,
+            pin,
+            config.pkcs11_sign_sessions(),
+        )?);
     }
     // The test mode touches no smart card unless the config asks for it. Cards come before the
     // PKCS#11 modules, so a key reachable both ways (a YubiKey also through ykcs11) is listed
@@ -103,7 +106,14 @@ pub fn start_tokens(
                 continue;
             }
             tracing::info!(module = %tc.pkcs11_module.display(), token = %label, "using token");
-            handles.push(spawn(&ctx, slot, label, serial, pin.clone())?);
+            handles.push(spawn(
+                &ctx,
+                slot,
+                label,
+                serial,
+                pin.clone(),
+                config.pkcs11_sign_sessions(),
+            )?);
         }
     }
     Ok(handles)

@@ -39,9 +39,9 @@ pub use canonical::canonical;
 
 /// The hash of a record: SHA-256 of its [`canonical`] JSON without the `hash` field.
 pub fn record_hash(record: &Map<String, Value>) -> String {
-    let mut m = record.clone();
-    m.remove("hash");
-    crate::crypto::pubkey::hex(&Sha256::digest(canonical(&Value::Object(m))))
+    crate::crypto::pubkey::hex(&Sha256::digest(canonical::canonical_without(
+        record, "hash",
+    )))
 }
 
 /// The log files of `dir` in chain order: rotated ones (oldest first), then the current one.

@@ -372,4 +372,11 @@ fn canonical_bytes_sort_keys_at_every_level() {
         String::from_utf8(bytes).unwrap(),
         r#"{"a":{"c":true,"z":[{"x":null,"y":"é\n"}]},"b":1}"#
     );
+    // What a record's hash covers: the record without its `hash`, nested members kept.
+    let mut with_hash = a.as_object().unwrap().clone();
+    with_hash.insert("hash".into(), Value::from("h\"\u{7}"));
+    assert_eq!(
+        canonical::canonical_without(&with_hash, "hash"),
+        canonical(&a)
+    );
 }

@@ -215,6 +215,7 @@ async fn extension(ctx: &Context, peer: &mut Peer, ext: Extension) -> Response {
             Ok(req) => ok_ext(&KeysReply {
                 keys: visible_keys(ctx, req.fresh).await,
                 max_sign_wait_s: max_sign_wait_s(ctx),
+                max_request: request_limit(ctx) as u64,
                 unusable: Vec::new(),
             }),
             Err(e) => malformed(e),

@@ -349,6 +349,10 @@ impl AgentClient {
     fn keys_reply(&mut self, fresh: bool) -> Result<Vec<KeyMeta>> {
         let reply: KeysReply = self.call(&KeysRequest { fresh })?;
         self.remember_sign_wait(reply.max_sign_wait_s);
+        // The request limit too (0 from older agents: the status says it, when asked).
+        if reply.max_request > 0 {
+            self.max_request = Some(usize::try_from(reply.max_request).unwrap_or(usize::MAX));
+        }
         for why in &reply.unusable {
             eprintln!(
                 "hwsign: warning: left out a key the agent listed: {}\n  hint: is the agent newer than this client? (`hwsign status` shows both versions)",

@@ -181,6 +181,10 @@ pub struct KeysReply {
     /// a key knows how long a signature may take without asking for the status too. Appended:
     /// 0 from older agents, ignored by older clients.
     pub max_sign_wait_s: u32,
+    /// The largest request the answering socket takes, in bytes (as in `status@hwsign`), so a
+    /// client that picks a key need not ask for the status to check its request. Appended
+    /// after `max_sign_wait_s`: 0 from older agents, ignored by older clients.
+    pub max_request: u64,
     /// Decoded only: entries that are well-formed but that this client cannot use (a touch
     /// policy or backend a newer agent names, a public key that is not its id's), each with
     /// why. They are left out of `keys` instead of failing the whole listing.
@@ -195,6 +199,7 @@ impl HwsignMessage for KeysReply {
             encode_key(k, e);
         }
         e.u32(self.max_sign_wait_s);
+        e.u64(self.max_request);
     }
     fn decode_body(d: &mut Dec<'_>) -> Result<Self, ProtoError> {
         let n = d.u32()? as usize;
@@ -210,9 +215,11 @@ impl HwsignMessage for KeysReply {
             }
         }
         let max_sign_wait_s = if d.remaining() >= 4 { d.u32()? } else { 0 };
+        let max_request = if d.remaining() >= 8 { d.u64()? } else { 0 };
         Ok(KeysReply {
             keys,
             max_sign_wait_s,
+            max_request,
             unusable,
         })
     }
@@ -249,6 +256,7 @@ mod tests {
         let r = KeysReply {
             keys: vec![sample_key(), sample_key()],
             max_sign_wait_s: 165,
+            max_request: 1 << 20,
             unusable: Vec::new(),
         };
         assert_eq!(KeysReply::from_bytes(&r.to_bytes()).unwrap(), r);

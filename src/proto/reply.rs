@@ -95,6 +95,7 @@ mod tests {
         let reply = KeysReply {
             keys: vec![sample_key()],
             max_sign_wait_s: 0,
+            max_request: 0,
             unusable: Vec::new(),
         };
         let mut rfc = vec![SSH_AGENT_EXTENSION_RESPONSE];

@@ -17,6 +17,7 @@ use hwsign::proto::status::{PendingTouch, StatusReply, StatusRequest, TokenStatu
 use hwsign::proto::touch::{LockRequest, TouchReply, TouchRequest};
 use hwsign::proto::{Extension, HwsignMessage};
 use hwsign_testrig::assert_fixture;
+use hwsign_testrig::snapshot::fixture_path;
 use ssh_encoding::{Decode, Encode};
 
 /// Encodes `msg`, compares with fixture `name`, decodes the fixture and compares with `msg`.
@@ -89,8 +90,18 @@ fn keys_reply() {
                 key_meta("piv-20000000-9a", true),
             ],
             max_sign_wait_s: 165,
+            max_request: 16 << 20,
             unusable: Vec::new(),
         },
+    );
+    // A listing from an agent before `max_request` (the fixture as that release wrote it)
+    // still decodes, with 0: the client asks the status for the limit then.
+    let before = std::fs::read(fixture_path("keys_reply_before_max_request")).unwrap();
+    let ext = Extension::decode(&mut before.as_slice()).unwrap();
+    let old = KeysReply::from_extension(&ext).unwrap();
+    assert_eq!(
+        (old.keys.len(), old.max_sign_wait_s, old.max_request),
+        (2, 165, 0)
     );
 }
 

@@ -207,6 +207,22 @@ fn generate(client: &mut AgentClient, a: GenerateArgs) -> Result<()> {
 /// certificate (what a trust policy's `attestation_file` names).
 pub(super) fn attestation_pem(client: &mut AgentClient, key: &KeyMeta) -> Result<String> {
     let reply = client.attest_key(&key.id.to_string())?;
+    // Nothing is written that attests another key than the one asked for (a slot changed
+    // since the listing, a token answering for the wrong slot).
+    let attested = crate::verify::attestation::Cert::from_der(
+        reply.certificate.clone(),
+        "the token's attestation certificate",
+    )
+    .and_then(|c| c.public_key())
+    .map_err(|e| Error::Protocol(crate::text::message(&e.to_string())))?;
+    if crate::key::KeyId::of(&attested) != key.id {
+        return Err(Error::Protocol(format!(
+            "the token's attestation is for key {}, not key {} ({}); nothing was written\n  hint: run `hwsign keys` (was the key replaced on its token?) and ask again",
+            crate::key::KeyId::of(&attested),
+            key.id,
+            crate::text::name(&key.label)
+        )));
+    }
     Ok(crate::format::verifier_material::certificates_pem(&[
         &reply.certificate,
         &reply.intermediate,

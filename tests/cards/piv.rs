@@ -446,7 +446,20 @@ fn a_signature_by_another_key_than_listed_is_never_returned() {
         .to_string();
     assert_ne!(new_id, old_id);
 
-    // The first agent's recent listing still has the old key: the card signs with the new one.
+    // The first agent's recent listing still has the old key: the card attests the new one,
+    // and no attestation is written for the old key.
+    let out = env.hwsign(&["keys", "attest", &label, "-o", "swapped.attestation.pem"]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "attested another key than listed");
+    assert!(
+        err.contains(&format!(
+            "the token's attestation is for key {new_id}, not key {old_id}"
+        )),
+        "{err}"
+    );
+    assert!(!env.path("swapped.attestation.pem").exists());
+
+    // The card signs with the new one.
     write_random(&env.work, "swapped.bin", RAW_DATA_LEN, 0x5a5a);
     let out = env.hwsign(&["sign", "--key", &label, "--format", "raw", "swapped.bin"]);
     let err = stderr_of(&out);

@@ -179,9 +179,9 @@ pub fn pem_certificates(text: &str, what: &str) -> Result<Vec<Cert>, Attestation
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requirements {
     /// Accepted touch policies (empty: any).
-    pub touch: Vec<String>,
+    pub touch: Vec<TouchPolicy>,
     /// Accepted PIN policies (empty: any).
-    pub pin: Vec<String>,
+    pub pin: Vec<PinPolicy>,
 }
 
 /// Verify a `yubico-piv` attestation file (PEM: the slot's certificate, the device's f9
@@ -216,12 +216,8 @@ pub fn verify_yubico_piv(
         });
     }
     let device = DeviceFacts::of(leaf);
-    check(
-        "touch",
-        device.touch.map(TouchPolicy::name),
-        &required.touch,
-    )?;
-    check("PIN", device.pin.map(PinPolicy::name), &required.pin)?;
+    check("touch", device.touch, &required.touch, TouchPolicy::name)?;
+    check("PIN", device.pin, &required.pin, PinPolicy::name)?;
     let subject = leaf.subject();
     let slot = subject
         .strip_prefix("CN=YubiKey PIV Attestation ")
@@ -229,10 +225,11 @@ pub fn verify_yubico_piv(
     Ok(Attested { device, slot, path })
 }
 
-fn check(
+fn check<P: Copy + PartialEq>(
     what: &'static str,
-    attested: Option<String>,
-    accepted: &[String],
+    attested: Option<P>,
+    accepted: &[P],
+    name: fn(P) -> String,
 ) -> Result<(), AttestationError> {
     if accepted.is_empty() {
         return Ok(());
@@ -241,8 +238,12 @@ fn check(
         Some(a) if accepted.contains(&a) => Ok(()),
         other => Err(AttestationError::Policy {
             what,
-            attested: other.unwrap_or_else(|| "not attested".into()),
-            required: accepted.join(" or "),
+            attested: other.map_or_else(|| "not attested".into(), name),
+            required: accepted
+                .iter()
+                .map(|p| name(*p))
+                .collect::<Vec<_>>()
+                .join(" or "),
         }),
     }
 }

@@ -105,12 +105,12 @@ fn a_pre_5_7_4_yubikey_chains_to_the_piv_root() {
 #[test]
 fn requirements_are_checked_against_the_attested_policies() {
     let ok = Requirements {
-        touch: vec!["never".into()],
-        pin: vec!["once".into(), "always".into()],
+        touch: vec![TouchPolicy::Never],
+        pin: vec![PinPolicy::Once, PinPolicy::Always],
     };
     verify(PRE_574, &yubico(), &ok).unwrap();
     let touch = Requirements {
-        touch: vec!["always".into(), "cached".into()],
+        touch: vec![TouchPolicy::Always, TouchPolicy::Cached],
         pin: Vec::new(),
     };
     let e = verify(PRE_574, &yubico(), &touch).unwrap_err();
@@ -120,7 +120,7 @@ fn requirements_are_checked_against_the_attested_policies() {
     );
     let pin = Requirements {
         touch: Vec::new(),
-        pin: vec!["never".into()],
+        pin: vec![PinPolicy::Never],
     };
     assert!(matches!(
         verify(PRE_574, &yubico(), &pin),

@@ -106,6 +106,15 @@ pub enum PinPolicy {
 }
 
 impl PinPolicy {
+    /// The policies a trust policy may require, by name.
+    pub const NAMED: [PinPolicy; 5] = [
+        PinPolicy::Never,
+        PinPolicy::Once,
+        PinPolicy::Always,
+        PinPolicy::MatchOnce,
+        PinPolicy::MatchAlways,
+    ];
+
     fn of(b: u8) -> Self {
         match b {
             1 => PinPolicy::Never,
@@ -144,6 +153,10 @@ pub enum TouchPolicy {
 }
 
 impl TouchPolicy {
+    /// The policies a trust policy may require, by name.
+    pub const NAMED: [TouchPolicy; 3] =
+        [TouchPolicy::Never, TouchPolicy::Always, TouchPolicy::Cached];
+
     fn of(b: u8) -> Self {
         match b {
             1 => TouchPolicy::Never,

@@ -39,9 +39,6 @@ pub(super) struct RawAttestation<'a> {
     pub key_file: Option<&'a Spanned<String>>,
 }
 
-const TOUCH: [&str; 3] = ["never", "always", "cached"];
-const PIN: [&str; 5] = ["never", "once", "always", "match-once", "match-always"];
-
 /// `hwsign-release.pub` → `hwsign-release.attestation.pem` (what `--emit-verifier-material`
 /// writes next to the key).
 fn default_file(key_file: &str) -> String {
@@ -118,8 +115,22 @@ pub(super) fn check(
         ));
     }
     let required = Requirements {
-        touch: allowed(cx, name, "touch_policy", raw.touch, &TOUCH)?,
-        pin: allowed(cx, name, "pin_policy", raw.pin, &PIN)?,
+        touch: allowed(
+            cx,
+            name,
+            "touch_policy",
+            raw.touch,
+            &attestation::TouchPolicy::NAMED,
+            attestation::TouchPolicy::name,
+        )?,
+        pin: allowed(
+            cx,
+            name,
+            "pin_policy",
+            raw.pin,
+            &attestation::PinPolicy::NAMED,
+            attestation::PinPolicy::name,
+        )?,
     };
     let (file, span) = match (raw.file, raw.key_file) {
         (Some(f), _) => (f.get_ref().clone(), f.span()),
@@ -176,25 +187,34 @@ fn hint(e: &attestation::AttestationError) -> &'static str {
     }
 }
 
-fn allowed(
+/// The policies a signer's `what` accepts, by their names in `known`.
+fn allowed<P: Copy>(
     cx: &Ctx<'_>,
     name: &str,
     what: &str,
     value: Option<&Spanned<OneOrMany>>,
-    known: &[&str],
-) -> Result<Vec<String>, PolicyError> {
+    known: &[P],
+    name_of: fn(P) -> String,
+) -> Result<Vec<P>, PolicyError> {
     let Some(v) = value else {
         return Ok(Vec::new());
     };
-    let values = v.get_ref().values();
-    for x in &values {
-        if !known.contains(&x.as_str()) {
-            return Err(cx.err(
-                v.span(),
-                format!("signer {name:?}: {what} {x:?} is not a policy"),
-                &format!("use one or a list of: {}", known.join(", ")),
-            ));
-        }
-    }
-    Ok(values)
+    v.get_ref()
+        .values()
+        .iter()
+        .map(|x| {
+            known
+                .iter()
+                .copied()
+                .find(|p| name_of(*p) == *x)
+                .ok_or_else(|| {
+                    let names: Vec<String> = known.iter().map(|p| name_of(*p)).collect();
+                    cx.err(
+                        v.span(),
+                        format!("signer {name:?}: {what} {x:?} is not a policy"),
+                        &format!("use one or a list of: {}", names.join(", ")),
+                    )
+                })
+        })
+        .collect()
 }

@@ -46,6 +46,7 @@ pub mod pkcs11_uri;
 pub mod proto;
 pub mod secret;
 pub mod signed;
+pub mod subject_name;
 pub mod sys;
 pub mod text;
 pub mod time;

@@ -119,47 +119,28 @@ pub fn walk(dir: &Path, follow: bool, out: &mut Vec<PathBuf>) -> Result<()> {
     go(dir, follow, 0, out)
 }
 
-/// The subject name of `path` relative to `base`: its components joined with `/`; an error if
-/// it is not under `base`, climbs with `..`, or is not UTF-8.
+/// The subject name of `path` relative to `base` ([`crate::subject_name::under`]), as a
+/// usage error naming both when it has none.
 pub fn relative_name(path: &Path, base: &Path) -> Result<String> {
-    use std::path::Component;
-    let abs = |p: &Path| {
-        std::path::absolute(p).map_err(|source| Error::File {
-            path: p.to_path_buf(),
+    use crate::subject_name::{NameError, under};
+    under(path, base).map_err(|e| match e {
+        NameError::Absolute(source) => Error::File {
+            path: path.to_path_buf(),
             source,
-        })
-    };
-    let (p, b) = (abs(path)?, abs(base)?);
-    let rel = p.strip_prefix(&b).map_err(|_| {
-        Error::Usage(format!(
+        },
+        NameError::NotUnder => Error::Usage(format!(
             "{} is not under --base {}",
             path.display(),
             base.display()
-        ))
-    })?;
-    let mut parts = Vec::new();
-    for c in rel.components() {
-        match c {
-            Component::Normal(n) => parts.push(n.to_str().ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: the name is not UTF-8; in-toto subject names must be",
-                    path.display()
-                ))
-            })?),
-            Component::CurDir => {}
-            _ => {
-                return Err(Error::Usage(format!(
-                    "{}: its name under --base {} climbs out with `..`",
-                    path.display(),
-                    base.display()
-                )));
-            }
-        }
-    }
-    if parts.is_empty() {
-        return Err(Error::Usage(format!("{} is --base itself", path.display())));
-    }
-    Ok(parts.join("/"))
+        )),
+        NameError::Climbs => Error::Usage(format!(
+            "{}: its name under --base {} climbs out with `..`",
+            path.display(),
+            base.display()
+        )),
+        NameError::NotUtf8 => Error::Usage(format!("{}: {e}", path.display())),
+        NameError::Base => Error::Usage(format!("{} is --base itself", path.display())),
+    })
 }
 
 /// The paths in a list file (`-`: stdin): lines (a trailing `\r` kept: file names may end in

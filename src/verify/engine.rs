@@ -136,22 +136,10 @@ pub fn read_envelope(path: &Path) -> Result<(Format, dsse::ParsedEnvelope), Veri
 /// The name an artifact has among an envelope's subjects: its path relative to `base` (with
 /// `/`, no `..`), or its file name.
 fn subject_name(artifact: &Path, base: Option<&Path>) -> Option<String> {
-    let Some(base) = base else {
-        return file_name(artifact).map(str::to_string);
-    };
-    let (a, b) = (
-        std::path::absolute(artifact).ok()?,
-        std::path::absolute(base).ok()?,
-    );
-    let mut parts = Vec::new();
-    for c in a.strip_prefix(&b).ok()?.components() {
-        match c {
-            std::path::Component::Normal(n) => parts.push(n.to_str()?),
-            std::path::Component::CurDir => {}
-            _ => return None,
-        }
+    match base {
+        None => file_name(artifact).map(str::to_string),
+        Some(base) => crate::subject_name::under(artifact, base).ok(),
     }
-    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 fn envelope_findings(

@@ -269,11 +269,11 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         material::check(
             &material::dir_of(&out),
             &signer.key,
-            &signer.public,
+            signer.public(),
             args.force,
         )?;
     }
-    let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
+    let scheme = scheme_for(signer.public().algorithm(), args.rsa_pss);
     check_size(&mut signer, scheme, &names, &predicate_type, &predicate)?;
 
     let digests =
@@ -344,7 +344,6 @@ fn attest(client: &mut AgentClient, config: &Config, args: &AttestArgs) -> Resul
         written.extend(material::emit(
             &material::dir_of(&out),
             &signer.key,
-            &signer.public,
             attestation.as_deref(),
             args.force,
         )?);
@@ -443,11 +442,11 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         material::check(
             &material::dir_of(&out),
             &signer.key,
-            &signer.public,
+            signer.public(),
             args.force,
         )?;
     }
-    let scheme = scheme_for(signer.public.algorithm(), args.rsa_pss);
+    let scheme = scheme_for(signer.public().algorithm(), args.rsa_pss);
     let names: Vec<String> = statement.subject.iter().map(|s| s.name.clone()).collect();
     let pae = pae(&envelope.payload_type, &payload);
     let sig = signer
@@ -474,7 +473,6 @@ fn append(client: &mut AgentClient, config: &Config, args: &AttestArgs, path: &P
         for p in material::emit(
             &material::dir_of(&out),
             &signer.key,
-            &signer.public,
             attestation.as_deref(),
             args.force,
         )? {

@@ -143,7 +143,7 @@ fn openpgp_cert(
     use crate::format::openpgp;
     let created = openpgp::creation_time(key.created);
     let mut signer = Signer::new(client, key)?;
-    let public = signer.public.clone();
+    let public = signer.public().clone();
     let primary = openpgp::primary_key(&public, created)?;
     let hash = openpgp::hash_for(public.algorithm());
     let mut names = vec![format!("certificate for {userid}")];

@@ -156,10 +156,10 @@ pub fn check(dir: &Path, key: &KeyMeta, public: &PublicKey, force: bool) -> Resu
 pub fn emit(
     dir: &Path,
     key: &KeyMeta,
-    public: &PublicKey,
     attestation: Option<&str>,
     force: bool,
 ) -> Result<Vec<PathBuf>> {
+    let public = &key.public;
     let mut written = Vec::new();
     if let (Some(name), Some(pem)) = (attestation_name(key), attestation) {
         let path = dir.join(name);

@@ -26,7 +26,6 @@ macro_rules! per_file {
 /// computed it (for `--json`; empty when it did not).
 struct Material {
     key: crate::key::KeyMeta,
-    public: crate::crypto::pubkey::PublicKey,
     sha256: Vec<[u8; 32]>,
 }
 
@@ -34,7 +33,6 @@ impl Material {
     fn of(signer: &Signer<'_>, sha256: Vec<[u8; 32]>) -> Self {
         Material {
             key: signer.key.clone(),
-            public: signer.public.clone(),
             sha256,
         }
     }
@@ -105,7 +103,6 @@ fn sign(client: &mut AgentClient, config: &Config, mut args: SignArgs) -> Result
         let written = super::material::emit(
             &material_dir(&outputs),
             &done.key,
-            &done.public,
             attestation.as_deref(),
             args.force,
         )
@@ -214,7 +211,7 @@ fn check_material(args: &SignArgs, outputs: &[PathBuf], signer: &Signer) -> Resu
         super::material::check(
             &material_dir(outputs),
             &signer.key,
-            &signer.public,
+            signer.public(),
             args.force,
         )?;
     }
@@ -348,7 +345,7 @@ fn sshsig_files(
     let sock = client.path().to_path_buf();
     let mut signer = signer_for(client, config, args)?;
     check_material(args, outputs, &signer)?;
-    let scheme = sshsig::scheme_for(signer.public.algorithm());
+    let scheme = sshsig::scheme_for(signer.public().algorithm());
     // SHA-256 too in the same pass when the JSON summary wants it.
     let algs: &[HashAlg] = if args.report.json {
         &[sshsig::MESSAGE_HASH, HashAlg::Sha256]
@@ -360,7 +357,7 @@ fn sshsig_files(
         let (d, out) = (&digests[i], &outputs[i]);
         let blob = sshsig::signed_data(&args.namespace, &d.digests[0])?;
         let sig = signer.sign_message(scheme, blob, "sshsig", &[display_name(&d.path)])?;
-        let armored = sshsig::armor(&signer.public, &args.namespace, scheme, &sig)?;
+        let armored = sshsig::armor(signer.public(), &args.namespace, scheme, &sig)?;
         output::write_new(out, armored.as_bytes(), args.force)?;
         per_file!(
             args,
@@ -388,7 +385,7 @@ fn raw_files(
     let sock = client.path().to_path_buf();
     let mut signer = signer_for(client, config, args)?;
     check_material(args, outputs, &signer)?;
-    let scheme = raw::scheme_for(signer.public.algorithm(), args.rsa_pss);
+    let scheme = raw::scheme_for(signer.public().algorithm(), args.rsa_pss);
     if scheme == Scheme::Ed25519 {
         // Check every size before the first signature (and read no more than the limit).
         for file in &args.files {
@@ -500,7 +497,7 @@ fn openpgp(
     let sock = client.path().to_path_buf();
     let mut signer = Signer::new(client, key)?;
     check_material(args, outputs, &signer)?;
-    let public = signer.public.clone();
+    let public = signer.public().clone();
     let hash = pgp::hash_for(public.algorithm());
     let contexts = hashed(file_hash::hash_files_with(&args.files, || {
         pgp::hash_context(hash).map_err(Error::from)
@@ -545,7 +542,7 @@ fn openpgp_streamed(
 ) -> Result<Material> {
     use crate::gpg::sign::{Mode, sign_files};
     let mode = if clear { Mode::Clear } else { Mode::Detached };
-    let (key, public) = sign_files(
+    let key = sign_files(
         client,
         config,
         args.key.as_deref(),
@@ -558,7 +555,6 @@ fn openpgp_streamed(
     )?;
     Ok(Material {
         key,
-        public,
         sha256: Vec::new(),
     })
 }
@@ -578,7 +574,7 @@ fn minisign_files(
     let sock = client.path().to_path_buf();
     let mut signer = signer_for(client, config, args)?;
     check_material(args, outputs, &signer)?;
-    ms::public_key_file(&signer.public)?;
+    ms::public_key_file(signer.public())?;
     if legacy {
         for file in &args.files {
             let size = file_hash::check_input(file)?;
@@ -630,7 +626,7 @@ fn minisign_files(
         ms::check_comment(&trusted)?;
         let (sig, global) = signer.sign_minisign(message, &trusted, &names)?;
         let text = ms::signature_file(
-            &signer.public,
+            signer.public(),
             alg,
             "signature from hwsign (token key)",
             &sig,
@@ -644,7 +640,7 @@ fn minisign_files(
             output::shown(out),
             if legacy { " legacy" } else { "" },
             crate::text::name(&signer.key.label),
-            ms::key_id_hex(&ms::key_id(&signer.public))
+            ms::key_id_hex(&ms::key_id(signer.public()))
         );
         Ok(())
     })?;

@@ -16,8 +16,6 @@ pub struct Signer<'a> {
     client: &'a mut AgentClient,
     /// The key as the agent lists it.
     pub key: KeyMeta,
-    /// Its public key.
-    pub public: PublicKey,
     /// Shown with every request (e.g. the existing signers when co-signing).
     pub note: String,
     /// How many files a DSSE statement covers, when the names given are only its first few.
@@ -28,14 +26,17 @@ impl<'a> Signer<'a> {
     /// A signer for `key` (its id was checked against its public key when the listing was
     /// decoded).
     pub fn new(client: &'a mut AgentClient, key: KeyMeta) -> Result<Self> {
-        let public = key.public.clone();
         Ok(Signer {
             client,
             key,
-            public,
             note: String::new(),
             subject_count: None,
         })
+    }
+
+    /// The key's public key.
+    pub fn public(&self) -> &PublicKey {
+        &self.key.public
     }
 
     /// Another connection to the agent, knowing its limits (see [`AgentClient::another`]).
@@ -48,7 +49,6 @@ impl<'a> Signer<'a> {
         Signer {
             client,
             key: self.key.clone(),
-            public: self.public.clone(),
             note: self.note.clone(),
             subject_count: self.subject_count,
         }
@@ -99,7 +99,7 @@ impl<'a> Signer<'a> {
             SignInput::Message => Signed::Message(&req.data),
             SignInput::Prehash => Signed::Sha256(&req.data),
         };
-        check(&self.public, scheme, signed, &reply.signature).map_err(|e| {
+        check(&self.key.public, scheme, signed, &reply.signature).map_err(|e| {
             Error::Protocol(format!(
                 "the signature from key {} ({}) does not check out: {e}; nothing was written\n  hint: run `hwsign keys` (was the key replaced on its token?) and sign again",
                 Escaped::name(&self.key.label),
@@ -155,7 +155,7 @@ impl<'a> Signer<'a> {
                 &reply.global_signature,
             ),
         ] {
-            check(&self.public, Scheme::Ed25519, Signed::Message(message), sig).map_err(|e| {
+            check(&self.key.public, Scheme::Ed25519, Signed::Message(message), sig).map_err(|e| {
                 Error::Protocol(format!(
                     "the minisign {what} from key {} ({}) does not check out: {e}; nothing was written",
                     Escaped::name(&self.key.label),
@@ -290,7 +290,7 @@ impl<'a> Signer<'a> {
             &mut dyn sequoia_openpgp::crypto::Signer,
         ) -> Result<T, crate::format::FormatError>,
     ) -> Result<T> {
-        let public = self.public.clone();
+        let public = self.key.public.clone();
         let mut failure = None;
         let mut pgp = crate::format::openpgp::DigestSigner::new(key, &public, |scheme, digest| {
             self.sign_openpgp_digest(scheme, digest, names)

@@ -444,7 +444,7 @@ pub fn sign_files(
     force: bool,
     mode: Mode,
     verbose: bool,
-) -> Result<(KeyMeta, PublicKey)> {
+) -> Result<KeyMeta> {
     let mut known = Vec::new();
     match cert {
         Some(c) => certs::read_into(c, &mut known)?,
@@ -507,7 +507,7 @@ pub fn sign_files(
             chosen.primary.to_hex()
         );
     }
-    Ok((chosen.entry, chosen.public))
+    Ok(chosen.entry)
 }
 
 /// Passes everything on except a final line ending (`\n` or `\r\n`), held back until more

@@ -97,18 +97,35 @@ pub struct CardWorker<A: Applet> {
     applet: A,
     keys: HashMap<KeyId, Listed<A>>,
     pins: CardPinBook<A::Card>,
-    prompt: String,
     problem: Option<String>,
 }
 
 impl<A: Applet> CardWorker<A> {
+    /// Run `op` on the card of `key_id` once it is ready (listed, connected, the same key in
+    /// its slot). A card gone mid-operation fails this request only (no second PIN, no second
+    /// touch) and is found again when it is back.
+    fn on_card<T>(
+        &mut self,
+        key_id: &KeyId,
+        op: impl FnOnce(&mut A, &mut CardPinBook<A::Card>, &Listed<A>) -> Result<T, TokenError>,
+    ) -> Result<T, TokenError> {
+        if !self.keys.contains_key(key_id) {
+            self.keys()?;
+        }
+        let listed = self.ready(key_id)?;
+        let result = op(&mut self.applet, &mut self.pins, &listed);
+        if let Err(TokenError::NotPresent(_)) = &result {
+            self.forget(&listed.card);
+        }
+        result
+    }
+
     /// No cards yet: they are found on the first listing.
     pub fn with(applet: A, pins: CardPinBook<A::Card>) -> Self {
         CardWorker {
             applet,
             keys: HashMap::new(),
             pins,
-            prompt: String::new(),
             problem: None,
         }
     }
@@ -220,24 +237,9 @@ impl<A: Applet> Backend for CardWorker<A> {
         data: &[u8],
         prompt: &str,
     ) -> Result<TokenSignature, TokenError> {
-        self.prompt = prompt.to_string();
-        if !self.keys.contains_key(key_id) {
-            self.keys()?;
-        }
-        let result = match self.ready(key_id) {
-            Err(e) => Err(e),
-            Ok(listed) => {
-                let signed = self
-                    .applet
-                    .sign(&mut self.pins, &self.prompt, &listed, scheme, data);
-                if let Err(TokenError::NotPresent(_)) = &signed {
-                    // Gone mid-operation: this request fails (no second PIN, no second
-                    // touch); the card is found again when it is back.
-                    self.forget(&listed.card);
-                }
-                signed
-            }
-        };
+        let result = self.on_card(key_id, |applet, pins, listed| {
+            applet.sign(pins, prompt, listed, scheme, data)
+        });
         self.problem = result.as_ref().err().map(|e| e.to_string());
         result
     }
@@ -259,15 +261,7 @@ impl<A: Applet> Backend for CardWorker<A> {
     }
 
     fn attest(&mut self, key_id: &KeyId) -> Result<KeyAttestation, TokenError> {
-        if !self.keys.contains_key(key_id) {
-            self.keys()?;
-        }
-        let listed = self.ready(key_id)?;
-        let result = self.applet.attest(&listed);
-        if let Err(TokenError::NotPresent(_)) = &result {
-            self.forget(&listed.card);
-        }
-        result
+        self.on_card(key_id, |applet, _, listed| applet.attest(listed))
     }
 
     fn tick(&mut self) {

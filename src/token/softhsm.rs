@@ -140,10 +140,26 @@ pub fn provision(ctx: &Pkcs11, tt: &TestToken) -> Result<PinSource, TokenError> 
             slot
         }
     };
-    let pin = pin_source.read(TOKEN_LABEL, "", None)?;
     let session = ctx
         .open_rw_session(slot)
         .map_err(|e| TokenError::pkcs11(TOKEN_LABEL, &e))?;
+    // Public keys are visible without a login: when every test key's is there, the token is
+    // as provisioned and the start needs no login (the worker logs in for the first
+    // signature; a login is a key derivation from the PIN in SoftHSM).
+    let mut provisioned = true;
+    for (label, _) in TEST_KEYS {
+        let public = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(|e| TokenError::pkcs11(TOKEN_LABEL, &e))?;
+        provisioned &= !public.is_empty();
+    }
+    if provisioned {
+        return Ok(pin_source);
+    }
+    let pin = pin_source.read(TOKEN_LABEL, "", None)?;
     session
         .login(UserType::User, Some(&pin.as_auth_pin()))
         .map_err(|e| TokenError::pkcs11(TOKEN_LABEL, &e))?;

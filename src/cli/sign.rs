@@ -570,7 +570,7 @@ fn minisign_files(
     legacy: bool,
 ) -> Result<Material> {
     use crate::format::minisign as ms;
-    use std::io::Read;
+    use sha2::Digest;
     let sock = client.path().to_path_buf();
     let mut signer = signer_for(client, config, args)?;
     check_material(args, outputs, &signer)?;
@@ -587,33 +587,40 @@ fn minisign_files(
             }
         }
     }
-    each_file_at_once(&sock, &args.files, &mut signer, |signer, i| {
+    // Prehashed: every file's BLAKE2b-512 (and its SHA-256 for --json) in one guarded pass,
+    // before the first signature.
+    let prehashes = if legacy {
+        Vec::new()
+    } else {
+        let json = args.report.json;
+        file_hash::hash_files_map(
+            &args.files,
+            || {
+                Ok(MinisignPrehash {
+                    blake: ms::prehasher(),
+                    sha256: json.then(sha2::Sha256::new),
+                })
+            },
+            |h, _| {
+                let sha256 = h.sha256.map(|s| <[u8; 32]>::from(s.finalize()));
+                (ms::prehash(h.blake), sha256)
+            },
+        )?
+    };
+    let sha256 = each_file_at_once(&sock, &args.files, &mut signer, |signer, i| {
         let (file, out) = (&args.files[i], &outputs[i]);
         let name = display_name(file);
         let names = [name.clone()];
-        let (alg, message) = if legacy {
-            (
-                ms::Algorithm::Legacy,
-                file_hash::read_input(file, raw::ED25519_MAX_FILE)?,
-            )
-        } else {
-            let mut f = std::fs::File::open(file).map_err(|source| Error::File {
-                path: file.clone(),
-                source,
-            })?;
-            let mut h = ms::prehasher();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = f.read(&mut buf).map_err(|source| Error::File {
-                    path: file.clone(),
-                    source,
-                })?;
-                if n == 0 {
-                    break;
-                }
-                blake2::Digest::update(&mut h, &buf[..n]);
+        let (alg, message, sha256) = match prehashes.get(i) {
+            Some((prehash, sha256)) => (ms::Algorithm::Prehashed, prehash.clone(), *sha256),
+            None => {
+                let data = file_hash::read_input(file, raw::ED25519_MAX_FILE)?;
+                let sha256 = args
+                    .report
+                    .json
+                    .then(|| <[u8; 32]>::from(sha2::Sha256::digest(&data)));
+                (ms::Algorithm::Legacy, data, sha256)
             }
-            (ms::Algorithm::Prehashed, ms::prehash(h))
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -642,7 +649,30 @@ fn minisign_files(
             crate::text::name(&signer.key.label),
             ms::key_id_hex(&ms::key_id(signer.public()))
         );
-        Ok(())
+        Ok(sha256)
     })?;
-    Ok(Material::of(&signer, Vec::new()))
+    Ok(Material::of(
+        &signer,
+        sha256.into_iter().flatten().collect(),
+    ))
+}
+
+/// A file streamed into minisign's prehash (BLAKE2b-512) and, for `--json`, its SHA-256.
+struct MinisignPrehash {
+    blake: blake2::Blake2b512,
+    sha256: Option<sha2::Sha256>,
+}
+
+impl std::io::Write for MinisignPrehash {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        blake2::Digest::update(&mut self.blake, buf);
+        if let Some(s) = &mut self.sha256 {
+            sha2::Digest::update(s, buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -158,4 +158,27 @@ fn minisign_verifies_prehashed_and_legacy_signatures() {
         "big.tar.gz",
     ]);
     assert!(err.contains("Ed25519"), "{err}");
+
+    // --json: each file's SHA-256 from the signing pass, as sha256sum says, both kinds.
+    for (format, file) in [("minisign", "big.tar.gz"), ("minisign-legacy", "small.txt")] {
+        let out = env.hwsign_ok(&[
+            "sign",
+            "--key",
+            "release-ed25519",
+            "--format",
+            format,
+            "--force",
+            "--json",
+            file,
+        ]);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let sum = run_ok(Command::new("sha256sum").arg(env.path(file)));
+        let want = String::from_utf8_lossy(&sum.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(doc["signed"][0]["sha256"], want.as_str(), "{format}: {doc}");
+        assert!(verify(file).status.success(), "{format}");
+    }
 }

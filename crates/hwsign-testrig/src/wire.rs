@@ -13,11 +13,21 @@ pub fn send(s: &mut UnixStream, msg: &[u8]) {
         .expect("the agent takes the request");
 }
 
-/// One framed reply, or None when the agent closed the connection first.
+/// The longest reply a test takes: more than any agent reply (a key listing, an attestation),
+/// far less than the 4 GiB a broken length could announce.
+const MAX_REPLY: usize = 64 << 20;
+
+/// One framed reply, or None when the agent closed the connection first. A length beyond
+/// [`MAX_REPLY`] fails the test rather than allocate it.
 pub fn receive(s: &mut UnixStream) -> Option<Vec<u8>> {
     let mut hdr = [0u8; 4];
     s.read_exact(&mut hdr).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(hdr) as usize];
+    let len = u32::from_be_bytes(hdr) as usize;
+    assert!(
+        len <= MAX_REPLY,
+        "the agent announced a reply of {len} bytes"
+    );
+    let mut body = vec![0u8; len];
     s.read_exact(&mut body).ok()?;
     Some(body)
 }

@@ -53,7 +53,10 @@ fn responses(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The hex bytes of one dump line: n groups "XX " followed by an ASCII column of n chars.
+/// The hex bytes of one dump line: n groups "XX " followed by an ASCII column of n bytes. The
+/// column can read as fewer characters than bytes: opensc-tool prints bytes above 0x7F as they
+/// are, and two of them can decode as one UTF-8 character (or one replacement character), and
+/// a trailing space may be trimmed. It is never longer, and a smaller n leaves hex groups in it.
 fn hex_part(line: &str) -> String {
     // opensc-tool pads the hex column to 48 characters on some lines and not on others.
     if line.len() > 48 && line.is_char_boundary(48) {
@@ -62,7 +65,7 @@ fn hex_part(line: &str) -> String {
         let all_hex = groups
             .iter()
             .all(|g| g.len() == 2 && g.chars().all(|c| c.is_ascii_hexdigit()));
-        if all_hex && tail.trim_start().chars().count() == groups.len() {
+        if all_hex && tail.trim_start().chars().count() <= groups.len() {
             return groups.join(" ");
         }
     }
@@ -73,11 +76,23 @@ fn hex_part(line: &str) -> String {
             && groups
                 .iter()
                 .all(|g| g.len() == 2 && g.chars().all(|c| c.is_ascii_hexdigit()));
-        if all_hex && (n == 16 || tail.chars().count() == n) {
+        if all_hex && (n == 16 || (!tail.is_empty() && tail.chars().count() <= n)) {
             return groups.join(" ");
         }
     }
     String::new()
+}
+
+/// A dump line whose ASCII column reads shorter than its bytes (two bytes that decode as one
+/// UTF-8 character) still gives all its bytes: it made a metadata read flaky.
+#[test]
+fn dump_lines_with_multibyte_ascii_columns_are_read_whole() {
+    let hex = "41 C3 A9 42 43 44 45 46 47 48 49 4A 4B 4C 4D";
+    let line = format!("{hex} A\u{e9}BCDEFGHIJKLM");
+    assert_eq!(hex_part(&line), hex);
+    let full = "41 42 43 44 45 46 47 48 49 4A 4B 4C 4D 4E 4F 50";
+    assert_eq!(hex_part(&format!("{full} ABCDEFGHIJKLMNOP")), full);
+    assert_eq!(hex_part("90 00 .."), "90 00");
 }
 
 /// Asserts the `nth` response's status word (e.g. "9000") and returns its data.
